@@ -1,0 +1,147 @@
+"""Pydantic v2 models of the events on `clicks`, `predictions` and `clicks.dlq`.
+
+Compact JSON on the wire (`to_wire` / `from_wire`); JSON Schema files are exported by
+`clickcast schemas export` so producers in any language can validate.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+)
+
+SCHEMA_VERSION = 1
+MAX_PAYLOAD_BYTES = 16 * 1024
+# Clocks drift and producers batch: a little future is tolerated, a lot is a bug upstream.
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Latitude = Annotated[float, AfterValidator(_finite), Field(ge=-90.0, le=90.0)]
+Longitude = Annotated[float, AfterValidator(_finite), Field(ge=-180.0, le=180.0)]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    def to_wire(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def from_wire(cls, payload: bytes | str):
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+        return cls.model_validate_json(payload)
+
+
+class ClickEvent(_Wire):
+    """One user interaction: a click or a check-in, at a time and place."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: Identifier
+    user_id: Identifier
+    item_id: Identifier
+    event_time: AwareDatetime
+    latitude: Latitude
+    longitude: Longitude
+    event_type: Annotated[str, Field(max_length=32)] | None = None
+    category: Annotated[str, Field(max_length=128)] | None = None
+    text: Annotated[str, Field(max_length=1024)] | None = None
+
+    @field_validator("event_time")
+    @classmethod
+    def _not_far_in_future(cls, value: datetime) -> datetime:
+        value = value.astimezone(UTC)
+        if value > datetime.now(UTC) + MAX_FUTURE_SKEW:
+            raise ValueError(f"event_time {value.isoformat()} is in the future")
+        if value.year < 1970:
+            raise ValueError("event_time before 1970")
+        return value
+
+    @property
+    def timestamp(self) -> float:
+        """Event time as unix seconds, the unit of all feature math."""
+        return self.event_time.timestamp()
+
+
+class ScoredItem(_Wire):
+    item_id: str
+    score: float
+
+
+class StageLatency(_Wire):
+    """Milliseconds spent per stage, from event time on the broker to the prediction produced."""
+
+    kafka_in_ms: float
+    features_ms: float
+    feast_write_ms: float
+    triton_ms: float
+    kafka_out_ms: float | None = None
+    total_ms: float
+
+
+class PredictionEvent(_Wire):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: Identifier
+    user_id: Identifier
+    items: list[ScoredItem]
+    model_name: str
+    model_version: str
+    features: dict[str, float | int | str]
+    event_time: AwareDatetime
+    received_at: AwareDatetime
+    predicted_at: AwareDatetime
+    latency: StageLatency
+    explanation: list[dict[str, Any]] | None = None
+
+
+class DeadLetter(_Wire):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    payload: str
+    payload_encoding: Literal["utf-8", "base64"] = "utf-8"
+    error: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    failed_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def for_payload(
+        cls, raw: bytes | None, error: str, topic: str, partition: int, offset: int
+    ) -> DeadLetter:
+        import base64
+
+        raw = raw or b""
+        try:
+            text, encoding = raw.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = base64.b64encode(raw).decode(), "base64"
+        return cls(
+            payload=text,
+            payload_encoding=encoding,
+            error=error[:2000],
+            source_topic=topic,
+            source_partition=partition,
+            source_offset=offset,
+        )
+
+
+def now_utc() -> datetime:
+    return datetime.fromtimestamp(time.time(), UTC)

@@ -1,0 +1,1 @@
+"""clickcast stream processing: faust workers, producer, CLI and settings."""

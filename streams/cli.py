@@ -1,0 +1,52 @@
+"""`clickcast`: the one command that fronts everything a user runs.
+
+Each package contributes its sub-commands through a `register(subparsers)` function; a sub-command
+sets `func(args) -> int`. Imports of heavy modules happen inside the commands, so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Packages whose `cli.register` adds sub-commands, in the order they appear in --help.
+COMMAND_MODULES = ("deploy.cli", "streams.commands", "trainer.cli", "schemas.cli")
+
+
+class CliError(Exception):
+    """An expected failure with a message for the user, printed as one line (no traceback)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not a usage dump
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="clickcast", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real import error inside the module must surface
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"clickcast {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

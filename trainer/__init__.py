@@ -1,0 +1,1 @@
+"""clickcast trainer."""
