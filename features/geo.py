@@ -1,0 +1,101 @@
+"""Geographic primitives: great-circle distance, geohash, spherical centroid, radius of gyration.
+
+All functions take degrees and return kilometres; distance/centroid helpers accept scalars or numpy arrays.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius
+GEOHASH_ALPHABET = "0123456789bcdefghjkmnpqrstuvwxyz"
+
+ArrayLike = float | npt.NDArray[np.floating]
+
+
+def haversine_km(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike) -> ArrayLike:
+    """Great-circle distance; broadcasts like numpy, returns a float for scalar inputs."""
+    if all(isinstance(x, float | int) for x in (lat1, lon1, lat2, lon2)):
+        # The stream calls this per event: plain math is ~10x faster than numpy on scalars.
+        phi1, phi2 = math.radians(lat1), math.radians(lat2)
+        a = (
+            math.sin((phi2 - phi1) / 2.0) ** 2
+            + math.cos(phi1) * math.cos(phi2) * math.sin(math.radians(lon2 - lon1) / 2.0) ** 2
+        )
+        return 2.0 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(max(a, 0.0), 1.0)))
+    phi1, lam1, phi2, lam2 = (np.radians(np.asarray(x, dtype=np.float64)) for x in (lat1, lon1, lat2, lon2))
+    a = np.sin((phi2 - phi1) / 2.0) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin((lam2 - lam1) / 2.0) ** 2
+    # Clip: rounding can push `a` a hair above 1 for antipodal points, and arcsin would return NaN.
+    d = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return float(d) if np.ndim(d) == 0 else d
+
+
+def geohash_encode(lat: float, lon: float, precision: int = 6) -> str:
+    """Standard base32 geohash by interval bisection (a value on a midpoint goes to the upper half).
+
+    The closed ranges are handled: latitude 90 and longitude 180 fall in the last cell, not outside it.
+    """
+    if not -90.0 <= lat <= 90.0 or not -180.0 <= lon <= 180.0:
+        raise ValueError(f"coordinates out of range: lat={lat}, lon={lon}")
+    if precision < 1:
+        raise ValueError("precision must be >= 1")
+    lat_lo, lat_hi = -90.0, 90.0
+    lon_lo, lon_hi = -180.0, 180.0
+    chars = []
+    even_bit = True  # bits alternate, longitude first
+    char_bits = 0
+    n_bits = 0
+    while len(chars) < precision:
+        if even_bit:
+            mid = (lon_lo + lon_hi) / 2.0
+            if lon >= mid:
+                char_bits = (char_bits << 1) | 1
+                lon_lo = mid
+            else:
+                char_bits <<= 1
+                lon_hi = mid
+        else:
+            mid = (lat_lo + lat_hi) / 2.0
+            if lat >= mid:
+                char_bits = (char_bits << 1) | 1
+                lat_lo = mid
+            else:
+                char_bits <<= 1
+                lat_hi = mid
+        even_bit = not even_bit
+        n_bits += 1
+        if n_bits == 5:
+            chars.append(GEOHASH_ALPHABET[char_bits])
+            char_bits = 0
+            n_bits = 0
+    return "".join(chars)
+
+
+def centroid(lats: npt.ArrayLike, lons: npt.ArrayLike) -> tuple[float, float]:
+    """Spherical mean: average the points' unit vectors and project back.
+
+    Unlike averaging degrees, points at lon 179 and -179 give a centroid near 180, not 0.
+    If the vectors cancel out (e.g. two antipodal points) there is no meaningful centre and the
+    result is whatever direction the rounding residue points to.
+    """
+    phi = np.radians(np.asarray(lats, dtype=np.float64))
+    lam = np.radians(np.asarray(lons, dtype=np.float64))
+    if phi.size == 0:
+        raise ValueError("centroid of no points")
+    cos_phi = np.cos(phi)
+    x = float(np.mean(cos_phi * np.cos(lam)))
+    y = float(np.mean(cos_phi * np.sin(lam)))
+    z = float(np.mean(np.sin(phi)))
+    return math.degrees(math.atan2(z, math.hypot(x, y))), math.degrees(math.atan2(y, x))
+
+
+def radius_of_gyration_km(lats: npt.ArrayLike, lons: npt.ArrayLike, center: tuple[float, float] | None = None) -> float:
+    """Root-mean-square great-circle distance of the points to ``center`` (default: their centroid)."""
+    lats = np.asarray(lats, dtype=np.float64)
+    lons = np.asarray(lons, dtype=np.float64)
+    c_lat, c_lon = centroid(lats, lons) if center is None else center
+    d = np.asarray(haversine_km(lats, lons, c_lat, c_lon))
+    return float(np.sqrt(np.mean(np.square(d))))

@@ -1,0 +1,139 @@
+"""Bounded, event-time-ordered buffer of one user's recent visits (the stream's per-user state)."""
+
+from __future__ import annotations
+
+import enum
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
+
+from features.windows import DEFAULT_WINDOWS
+
+STATE_VERSION = 1
+DEFAULT_ALLOWED_LATENESS_S = 3600.0
+# Late events need their own full look-back, so keep the largest window plus the lateness.
+DEFAULT_RETENTION_S = max(w.size_s for w in DEFAULT_WINDOWS) + DEFAULT_ALLOWED_LATENESS_S
+DEFAULT_MAX_EVENTS = 512
+
+_ts = attrgetter("ts")
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    event_id: str
+    ts: float  # unix seconds, event time
+    item_id: str
+    lat: float
+    lon: float
+
+
+class AddOutcome(enum.Enum):
+    ADDED = "added"
+    DUPLICATE = "duplicate"
+    TOO_LATE = "too_late"
+
+
+class UserHistory:
+    """Visits sorted by event time, deduplicated by event_id, bounded in time span and count.
+
+    - An event older than ``newest - allowed_lateness_s`` is refused (TOO_LATE); so is one that the
+      ``max_events`` cap would evict at once. Otherwise late events are inserted in time order
+      (after any retained events with the same timestamp).
+    - Eviction drops events with ``ts < newest - retention_s``, then the oldest beyond ``max_events``.
+    - Deduplication covers retained events only: an id evicted by the count cap could be re-added.
+    """
+
+    __slots__ = ("_ids", "_times", "_visits", "allowed_lateness_s", "max_events", "retention_s")
+
+    def __init__(
+        self,
+        *,
+        allowed_lateness_s: float = DEFAULT_ALLOWED_LATENESS_S,
+        retention_s: float = DEFAULT_RETENTION_S,
+        max_events: int = DEFAULT_MAX_EVENTS,
+    ) -> None:
+        if allowed_lateness_s < 0:
+            raise ValueError("allowed_lateness_s must be >= 0")
+        if retention_s < allowed_lateness_s:
+            # An accepted late event must not be evicted by the same call that accepted it.
+            raise ValueError("retention_s must be >= allowed_lateness_s")
+        if max_events < 1:
+            raise ValueError("max_events must be >= 1")
+        self.allowed_lateness_s = float(allowed_lateness_s)
+        self.retention_s = float(retention_s)
+        self.max_events = int(max_events)
+        self._visits: list[Visit] = []
+        self._times: list[float] = []  # parallel to _visits, for bisect without a key function
+        self._ids: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._visits)
+
+    @property
+    def visits(self) -> Sequence[Visit]:
+        """Retained visits, oldest first (a copy: the buffer changes on every add)."""
+        return tuple(self._visits)
+
+    @property
+    def last_event_ts(self) -> float | None:
+        """Newest event time seen and retained; None for an empty history."""
+        return self._times[-1] if self._times else None
+
+    def add(self, visit: Visit) -> AddOutcome:
+        if visit.event_id in self._ids:
+            return AddOutcome.DUPLICATE
+        if self._times:
+            if visit.ts < self._times[-1] - self.allowed_lateness_s:
+                return AddOutcome.TOO_LATE
+            if len(self._times) >= self.max_events and visit.ts < self._times[0]:
+                return AddOutcome.TOO_LATE
+        i = bisect_right(self._times, visit.ts)
+        self._times.insert(i, visit.ts)
+        self._visits.insert(i, visit)
+        self._ids.add(visit.event_id)
+        self._evict()
+        return AddOutcome.ADDED
+
+    def _evict(self) -> None:
+        cutoff = self._times[-1] - self.retention_s
+        n_old = 0
+        while n_old < len(self._times) and self._times[n_old] < cutoff:
+            n_old += 1
+        n_drop = max(n_old, len(self._times) - self.max_events)
+        if n_drop:
+            for v in self._visits[:n_drop]:
+                self._ids.discard(v.event_id)
+            del self._visits[:n_drop]
+            del self._times[:n_drop]
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain JSON types only (lists, not tuples): RocksDB-backed tables round-trip through JSON."""
+        return {
+            "v": STATE_VERSION,
+            "visits": [[v.event_id, v.ts, v.item_id, v.lat, v.lon] for v in self._visits],
+        }
+
+    @classmethod
+    def from_state(
+        cls,
+        state: dict[str, Any],
+        *,
+        allowed_lateness_s: float = DEFAULT_ALLOWED_LATENESS_S,
+        retention_s: float = DEFAULT_RETENTION_S,
+        max_events: int = DEFAULT_MAX_EVENTS,
+    ) -> UserHistory:
+        if state.get("v") != STATE_VERSION:
+            raise ValueError(f"unsupported history state version {state.get('v')!r}")
+        history = cls(allowed_lateness_s=allowed_lateness_s, retention_s=retention_s, max_events=max_events)
+        visits = sorted(
+            (Visit(str(e), float(t), str(item), float(lat), float(lon)) for e, t, item, lat, lon in state["visits"]),
+            key=_ts,
+        )
+        history._visits = visits
+        history._times = [v.ts for v in visits]
+        history._ids = {v.event_id for v in visits}
+        if visits:
+            history._evict()  # the limits may be tighter than those the state was saved under
+        return history

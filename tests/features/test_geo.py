@@ -1,0 +1,100 @@
+import math
+
+import numpy as np
+import pytest
+
+from features.geo import centroid, geohash_encode, haversine_km, radius_of_gyration_km
+
+JFK = (40.6413, -73.7781)
+LAX = (33.9416, -118.4085)
+
+
+def test_haversine_known_distance_jfk_lax():
+    assert haversine_km(*JFK, *LAX) == pytest.approx(3974, abs=5)
+
+
+def test_haversine_is_symmetric_and_zero_on_same_point():
+    assert haversine_km(*JFK, *LAX) == pytest.approx(haversine_km(*LAX, *JFK))
+    assert haversine_km(*JFK, *JFK) == 0.0
+
+
+def test_haversine_quarter_meridian_and_antipodes():
+    # Equator to pole is a quarter of the circumference; antipodes are half, without NaN.
+    assert haversine_km(0.0, 0.0, 90.0, 0.0) == pytest.approx(math.pi * 6371.0088 / 2)
+    assert haversine_km(0.0, 0.0, 0.0, 180.0) == pytest.approx(math.pi * 6371.0088)
+
+
+def test_haversine_across_antimeridian_is_short():
+    assert haversine_km(0.0, 179.5, 0.0, -179.5) == pytest.approx(111.2, abs=0.2)
+
+
+def test_haversine_vectorised_matches_scalar():
+    lats1 = np.array([JFK[0], 0.0, 51.5])
+    lons1 = np.array([JFK[1], 179.5, -0.12])
+    lats2 = np.array([LAX[0], 0.0, 48.85])
+    lons2 = np.array([LAX[1], -179.5, 2.35])
+    vec = haversine_km(lats1, lons1, lats2, lons2)
+    assert isinstance(vec, np.ndarray) and vec.shape == (3,)
+    for i in range(3):
+        assert vec[i] == pytest.approx(haversine_km(lats1[i], lons1[i], lats2[i], lons2[i]))
+    # Broadcast one point against many.
+    assert haversine_km(lats1, lons1, 0.0, 0.0).shape == (3,)
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "precision", "expected"),
+    [
+        (57.64911, 10.40744, 11, "u4pruydqqvj"),  # the example from the geohash description
+        (42.605, -5.603, 5, "ezs42"),
+        (40.6413, -73.7781, 6, "dr5x1n"),
+        (0.0, 0.0, 6, "s00000"),
+        (90.0, 180.0, 6, "zzzzzz"),
+        (-90.0, -180.0, 6, "000000"),
+        (90.0, -180.0, 4, "bpbp"),
+        (-90.0, 180.0, 4, "pbpb"),
+    ],
+)
+def test_geohash_known_values(lat, lon, precision, expected):
+    assert geohash_encode(lat, lon, precision) == expected
+
+
+def test_geohash_prefix_property_and_default_precision():
+    full = geohash_encode(40.7128, -74.006, 9)
+    assert geohash_encode(40.7128, -74.006) == full[:6]
+
+
+@pytest.mark.parametrize(("lat", "lon", "precision"), [(91.0, 0.0, 6), (0.0, 180.5, 6), (0.0, 0.0, 0)])
+def test_geohash_rejects_bad_input(lat, lon, precision):
+    with pytest.raises(ValueError):
+        geohash_encode(lat, lon, precision)
+
+
+def test_centroid_across_antimeridian_is_not_zero_longitude():
+    lat, lon = centroid([10.0, 10.0], [179.0, -179.0])
+    assert abs(abs(lon) - 180.0) < 1e-6
+    assert lat == pytest.approx(10.0, abs=0.01)
+
+
+def test_centroid_of_single_point_and_pole():
+    assert centroid([40.7], [-74.0]) == pytest.approx((40.7, -74.0))
+    lat, _ = centroid([89.0, 89.0, 89.0, 89.0], [0.0, 90.0, 180.0, -90.0])
+    assert lat == pytest.approx(90.0)
+
+
+def test_centroid_rejects_empty():
+    with pytest.raises(ValueError):
+        centroid([], [])
+
+
+def test_radius_of_gyration():
+    assert radius_of_gyration_km([40.7], [-74.0]) == pytest.approx(0.0, abs=1e-9)
+    # Two points: each is half the separation from the midpoint.
+    d = haversine_km(0.0, 0.0, 0.0, 2.0)
+    assert radius_of_gyration_km([0.0, 0.0], [0.0, 2.0]) == pytest.approx(d / 2, rel=1e-6)
+    # Same pair straddling the antimeridian gives the same radius, not half the Earth.
+    assert radius_of_gyration_km([0.0, 0.0], [179.0, -179.0]) == pytest.approx(d / 2, rel=1e-6)
+
+
+def test_radius_of_gyration_with_given_center():
+    r = radius_of_gyration_km([0.0, 0.0], [0.0, 2.0], center=(0.0, 0.0))
+    assert r == pytest.approx(haversine_km(0.0, 0.0, 0.0, 2.0) / math.sqrt(2), rel=1e-6)

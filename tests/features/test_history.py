@@ -1,0 +1,125 @@
+import json
+
+import pytest
+
+from features.history import AddOutcome, UserHistory, Visit
+
+
+def visit(event_id: str, ts: float, item: str = "p", lat: float = 40.7, lon: float = -74.0) -> Visit:
+    return Visit(event_id, ts, item, lat, lon)
+
+
+def ids(history: UserHistory) -> list[str]:
+    return [v.event_id for v in history.visits]
+
+
+def test_visit_is_frozen_with_slots():
+    v = visit("a", 1.0)
+    with pytest.raises(AttributeError):
+        v.ts = 2.0
+    assert not hasattr(v, "__dict__")
+
+
+def test_in_order_adds_and_last_event_ts():
+    h = UserHistory()
+    assert h.last_event_ts is None
+    for i in range(3):
+        assert h.add(visit(f"e{i}", 100.0 * i)) is AddOutcome.ADDED
+    assert ids(h) == ["e0", "e1", "e2"]
+    assert h.last_event_ts == 200.0
+    assert len(h) == 3
+
+
+def test_duplicate_event_id_is_refused_even_with_other_fields():
+    h = UserHistory()
+    h.add(visit("a", 10.0))
+    assert h.add(visit("a", 10.0)) is AddOutcome.DUPLICATE
+    assert h.add(visit("a", 20.0, item="other")) is AddOutcome.DUPLICATE
+    assert ids(h) == ["a"]
+
+
+def test_out_of_order_within_lateness_is_inserted_in_time_order():
+    h = UserHistory(allowed_lateness_s=100.0, retention_s=1000.0)
+    h.add(visit("a", 1000.0))
+    h.add(visit("c", 1100.0))
+    assert h.add(visit("b", 1050.0)) is AddOutcome.ADDED
+    assert ids(h) == ["a", "b", "c"]
+    # Exactly at the lateness bound is still accepted.
+    assert h.add(visit("z", 1000.0)) is AddOutcome.ADDED
+    assert ids(h) == ["a", "z", "b", "c"]  # after the retained event with the same time
+    assert h.last_event_ts == 1100.0
+
+
+def test_too_late_event_is_refused_and_state_unchanged():
+    h = UserHistory(allowed_lateness_s=100.0, retention_s=1000.0)
+    h.add(visit("a", 1000.0))
+    h.add(visit("b", 2000.0))
+    assert h.add(visit("old", 1899.0)) is AddOutcome.TOO_LATE
+    assert ids(h) == ["a", "b"]
+
+
+def test_eviction_by_retention():
+    h = UserHistory(allowed_lateness_s=10.0, retention_s=100.0)
+    h.add(visit("a", 0.0))
+    h.add(visit("b", 50.0))
+    h.add(visit("c", 100.0))  # cutoff 0: "a" at exactly newest - retention stays
+    assert ids(h) == ["a", "b", "c"]
+    h.add(visit("d", 100.5))
+    assert ids(h) == ["b", "c", "d"]
+    # Dedupe memory is bounded too: the evicted id is forgotten (and is too late anyway).
+    assert h.add(visit("a", 0.0)) is AddOutcome.TOO_LATE
+
+
+def test_eviction_by_count_keeps_newest():
+    h = UserHistory(allowed_lateness_s=1000.0, retention_s=10_000.0, max_events=3)
+    for i in range(10):
+        h.add(visit(f"e{i}", float(i)))
+        assert len(h) <= 3
+    assert ids(h) == ["e7", "e8", "e9"]
+    # A late event older than everything in a full buffer would be evicted at once: refused.
+    assert h.add(visit("late", 6.5)) is AddOutcome.TOO_LATE
+    # A late one that fits pushes out the oldest.
+    assert h.add(visit("mid", 7.5)) is AddOutcome.ADDED
+    assert ids(h) == ["mid", "e8", "e9"]
+
+
+def test_eviction_bounds_under_long_stream():
+    h = UserHistory(allowed_lateness_s=60.0, retention_s=3600.0, max_events=50)
+    for i in range(5000):
+        h.add(visit(f"e{i}", 30.0 * i))
+        assert len(h) <= 50
+        assert h.visits[0].ts >= h.last_event_ts - 3600.0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"allowed_lateness_s": -1.0}, {"allowed_lateness_s": 100.0, "retention_s": 50.0}, {"max_events": 0}],
+)
+def test_invalid_limits(kwargs):
+    with pytest.raises(ValueError):
+        UserHistory(**kwargs)
+
+
+def test_state_round_trips_through_json():
+    h = UserHistory(allowed_lateness_s=100.0, retention_s=1000.0, max_events=10)
+    h.add(visit("a", 1000.0, "x", 1.5, 2.5))
+    h.add(visit("c", 1100.0, "y"))
+    h.add(visit("b", 1050.0, "z"))
+    state = json.loads(json.dumps(h.to_state()))
+    assert all(isinstance(row, list) for row in state["visits"])
+    restored = UserHistory.from_state(state, allowed_lateness_s=100.0, retention_s=1000.0, max_events=10)
+    assert restored.visits == h.visits
+    assert restored.last_event_ts == 1100.0
+    # Dedupe and lateness still work after a restore.
+    assert restored.add(visit("a", 1000.0)) is AddOutcome.DUPLICATE
+    assert restored.add(visit("old", 900.0)) is AddOutcome.TOO_LATE
+
+
+def test_from_state_applies_tighter_limits_and_rejects_unknown_version():
+    h = UserHistory()
+    for i in range(5):
+        h.add(visit(f"e{i}", float(i)))
+    restored = UserHistory.from_state(h.to_state(), max_events=2)
+    assert ids(restored) == ["e3", "e4"]
+    with pytest.raises(ValueError):
+        UserHistory.from_state({"v": 999, "visits": []})
