@@ -1,0 +1,60 @@
+"""Full-ranking next-item metrics: every known item is a candidate, no sampled negatives.
+
+Ties are broken pessimistically (the target ranks after every other item with an equal score), so a constant
+or degenerate scorer cannot look good. A target that is PAD or UNK (item unseen in training) is a miss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trainer.data import N_SPECIAL, UNK
+
+METRICS = ("acc@1", "acc@5", "acc@10", "ndcg@10", "mrr")
+
+
+def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """1-based rank of each target among the known items (columns >= N_SPECIAL); inf for PAD/UNK targets.
+
+    rank = 1 + #items scored higher + #other items scored equal. NaN scores count as -inf.
+    """
+    known = np.nan_to_num(np.asarray(scores, dtype=np.float64)[:, N_SPECIAL:], nan=-np.inf)
+    targets = np.asarray(targets, dtype=np.int64)
+    hit = targets > UNK
+    col = np.where(hit, targets - N_SPECIAL, 0)
+    own = known[np.arange(len(targets)), col][:, None]
+    not_below = (known >= own).sum(axis=1)  # includes the target itself
+    return np.where(hit, not_below.astype(np.float64), np.inf)
+
+
+def metrics_from_ranks(ranks: np.ndarray) -> dict[str, float]:
+    ranks = np.asarray(ranks, dtype=np.float64)
+    if len(ranks) == 0:
+        return dict.fromkeys(METRICS, 0.0)
+    top10 = ranks <= 10
+    return {
+        "acc@1": float(np.mean(ranks <= 1)),
+        "acc@5": float(np.mean(ranks <= 5)),
+        "acc@10": float(np.mean(top10)),
+        "ndcg@10": float(np.mean(np.where(top10, 1.0 / np.log2(np.where(top10, ranks, 1.0) + 1.0), 0.0))),
+        "mrr": float(np.mean(1.0 / ranks)),  # 1/inf = 0 for misses
+    }
+
+
+class RankAccumulator:
+    """Collects target ranks over batches; `result()` gives the metrics over all of them."""
+
+    def __init__(self) -> None:
+        self._ranks: list[np.ndarray] = []
+
+    def add(self, scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        ranks = target_ranks(scores, targets)
+        self._ranks.append(ranks)
+        return ranks
+
+    @property
+    def ranks(self) -> np.ndarray:
+        return np.concatenate(self._ranks) if self._ranks else np.empty(0)
+
+    def result(self) -> dict[str, float]:
+        return metrics_from_ranks(self.ranks)
