@@ -6,12 +6,13 @@ Defaults fit `foursquare_nyc/checkins.csv.gz`; other files map their own column 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas.events import ClickEvent
 
@@ -50,9 +51,7 @@ class ColumnMapping(BaseModel):
         return cls(**pairs)
 
 
-def read_events_frame(
-    path: str | Path, mapping: ColumnMapping | None = None, limit: int | None = None
-) -> pd.DataFrame:
+def read_events_frame(path: str | Path, mapping: ColumnMapping | None = None, limit: int | None = None) -> pd.DataFrame:
     """Rows as canonical columns, sorted by event time (stable, so file order breaks ties).
 
     Rows with unparseable time or coordinates are kept out here and reported by `clickcast produce`
@@ -68,13 +67,9 @@ def read_events_frame(
     missing = [c for c in wanted if c not in header]
     if missing:
         raise ValueError(f"{path.name} has no column(s) {', '.join(missing)}; map them with --columns")
-    raw = pd.read_csv(
-        path, usecols=wanted, dtype={mapping.user_id: str, mapping.item_id: str}, keep_default_na=False
-    )
+    raw = pd.read_csv(path, usecols=wanted, dtype={mapping.user_id: str, mapping.item_id: str}, keep_default_na=False)
     if mapping.time_unit:
-        times = pd.to_datetime(
-            pd.to_numeric(raw[mapping.time], errors="coerce"), unit=mapping.time_unit, utc=True
-        )
+        times = pd.to_datetime(pd.to_numeric(raw[mapping.time], errors="coerce"), unit=mapping.time_unit, utc=True)
     else:
         times = pd.to_datetime(raw[mapping.time], utc=True, errors="coerce", format="ISO8601")
     frame = pd.DataFrame(
@@ -96,15 +91,23 @@ def read_events_frame(
     return frame.head(limit) if limit else frame
 
 
-def iter_click_events(frame: pd.DataFrame) -> Iterator[ClickEvent]:
-    """Canonical rows as validated `ClickEvent`s (raises on a row that violates the schema)."""
-    for row in frame.itertuples(index=False):
-        yield ClickEvent(
-            event_id=row.event_id,
-            user_id=row.user_id,
-            item_id=row.item_id,
-            event_time=pd.Timestamp(row.ts, unit="s", tz="UTC").to_pydatetime(),
-            latitude=row.latitude,
-            longitude=row.longitude,
-            category=row.category or None,
-        )
+def iter_click_events(
+    frame: pd.DataFrame, on_invalid: Callable[[int, str], None] | None = None
+) -> Iterator[ClickEvent]:
+    """Canonical rows as validated `ClickEvent`s. A row that violates the schema raises, or, with
+    `on_invalid`, is reported as (row number, reason) and skipped."""
+    for number, row in enumerate(frame.itertuples(index=False)):
+        try:
+            yield ClickEvent(
+                event_id=row.event_id,
+                user_id=row.user_id,
+                item_id=row.item_id,
+                event_time=datetime.fromtimestamp(row.ts, UTC),
+                latitude=row.latitude,
+                longitude=row.longitude,
+                category=row.category or None,
+            )
+        except ValidationError as exc:
+            if on_invalid is None:
+                raise
+            on_invalid(number, str(exc.errors()[0]["msg"]))

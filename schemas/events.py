@@ -106,6 +106,7 @@ class PredictionEvent(_Wire):
     model_version: str
     features: dict[str, float | int | str]
     event_time: AwareDatetime
+    published_at: AwareDatetime  # when the click reached the broker: end-to-end latency starts here
     received_at: AwareDatetime
     predicted_at: AwareDatetime
     latency: StageLatency
@@ -123,9 +124,7 @@ class DeadLetter(_Wire):
     failed_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
-    def for_payload(
-        cls, raw: bytes | None, error: str, topic: str, partition: int, offset: int
-    ) -> DeadLetter:
+    def for_payload(cls, raw: bytes | None, error: str, topic: str, partition: int, offset: int) -> DeadLetter:
         import base64
 
         raw = raw or b""

@@ -73,6 +73,22 @@ class FeastSettings(BaseModel):
     project: str = "clickcast"
 
 
+class StreamSettings(BaseModel):
+    app_id: str = "clickcast"  # also the Kafka consumer group: workers with the same id share the partitions
+    store: str = "rocksdb://"  # table store; "memory://" keeps state in RAM (rebuilt from the changelog on start)
+    batch_max: int = Field(256, ge=1)
+    batch_within_s: float = Field(0.005, gt=0)
+    allowed_lateness_s: float = Field(3600.0, ge=0)
+    # The model reads the user's last events whatever their age, so history spans well past the 24 h window;
+    # memory stays bounded by the event cap and by expiring idle users.
+    history_retention_s: float = Field(30 * 86400.0, gt=0)
+    history_max_events: int = Field(128, ge=1)
+    idle_user_ttl_s: float = Field(30 * 86400.0, gt=0)
+    explain: bool = False
+    # Table store of this worker process; workers on one host need one each (default: run_dir/faust).
+    data_dir: Path | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLICKCAST_", env_nested_delimiter="__", extra="ignore")
 
@@ -84,6 +100,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     triton: TritonSettings = TritonSettings()
     feast: FeastSettings = FeastSettings()
+    stream: StreamSettings = StreamSettings()
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,133 @@
+"""Async Triton client for the next-item model: batched requests, timeouts, retries, model version.
+
+The wire contract (see model_repository/clickcast): ITEM_IDS (bytes) / TIMESTAMPS / LATITUDES / LONGITUDES,
+each [L] per row, oldest..newest, left-padded; outputs TOP_ITEMS / TOP_SCORES [K] and, on request, ATTRIBUTION [L].
+L, K and the batch limit are read from the served model's config, so a new model version needs no client change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from features.history import Visit
+from streams.settings import TritonSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    items: list[str]
+    scores: list[float]
+    model_version: str
+    attribution: list[float] | None = None
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    seq_len: int
+    top_k: int
+    max_batch: int
+
+
+def sequence_arrays(histories: Sequence[Sequence[Visit]], seq_len: int) -> dict[str, np.ndarray]:
+    """The model's inputs for a batch of users: last `seq_len` visits each, left-padded."""
+    n = len(histories)
+    items = np.full((n, seq_len), b"", dtype=object)
+    ts = np.zeros((n, seq_len), dtype=np.float64)
+    lat = np.zeros((n, seq_len), dtype=np.float32)
+    lon = np.zeros((n, seq_len), dtype=np.float32)
+    for row, visits in enumerate(histories):
+        recent = visits[-seq_len:]
+        start = seq_len - len(recent)
+        for col, visit in enumerate(recent, start):
+            items[row, col] = visit.item_id.encode()
+            ts[row, col] = visit.ts
+            lat[row, col] = visit.lat
+            lon[row, col] = visit.lon
+    return {"ITEM_IDS": items, "TIMESTAMPS": ts, "LATITUDES": lat, "LONGITUDES": lon}
+
+
+class TritonPredictor:
+    """One async gRPC client per worker; requests for a micro-batch go out concurrently in model-sized chunks."""
+
+    def __init__(self, settings: TritonSettings, explain: bool = False) -> None:
+        self.settings = settings
+        self.explain = explain
+        self._client = None
+        self.shape: ModelShape | None = None
+
+    @property
+    def model_name(self) -> str:
+        return self.settings.model_name
+
+    async def start(self) -> None:
+        import tritonclient.grpc.aio as grpcclient
+
+        self._client = grpcclient.InferenceServerClient(self.settings.grpc_url)
+        self.shape = await self._read_shape()
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    async def _read_shape(self) -> ModelShape:
+        config = (await self._client.get_model_config(self.settings.model_name, as_json=True))["config"]
+        dims = {t["name"]: [int(d) for d in t["dims"]] for t in config["input"] + config["output"]}
+        return ModelShape(
+            seq_len=dims["ITEM_IDS"][-1],
+            top_k=dims["TOP_ITEMS"][-1],
+            max_batch=int(config.get("max_batch_size", 0)) or 1,
+        )
+
+    async def predict(self, histories: Sequence[Sequence[Visit]]) -> list[Prediction]:
+        assert self.shape is not None, "call start() first"
+        step = self.shape.max_batch
+        chunks = [histories[i : i + step] for i in range(0, len(histories), step)]
+        results = await asyncio.gather(*(self._predict_chunk(chunk) for chunk in chunks))
+        return [p for chunk in results for p in chunk]
+
+    async def _predict_chunk(self, histories: Sequence[Sequence[Visit]]) -> list[Prediction]:
+        import tritonclient.grpc.aio as grpcclient
+        from tritonclient.utils import InferenceServerException
+
+        arrays = sequence_arrays(histories, self.shape.seq_len)
+        inputs = []
+        for name, array in arrays.items():
+            dtype = "BYTES" if array.dtype == object else ("FP64" if array.dtype == np.float64 else "FP32")
+            tensor = grpcclient.InferInput(name, list(array.shape), dtype)
+            tensor.set_data_from_numpy(array)
+            inputs.append(tensor)
+        wanted = ["TOP_ITEMS", "TOP_SCORES"] + (["ATTRIBUTION"] if self.explain else [])
+        outputs = [grpcclient.InferRequestedOutput(name) for name in wanted]
+        delay = 0.05
+        for attempt in range(self.settings.retries + 1):
+            try:
+                result = await self._client.infer(
+                    self.settings.model_name, inputs, outputs=outputs, client_timeout=self.settings.timeout_s
+                )
+                break
+            except InferenceServerException as exc:
+                if attempt == self.settings.retries:
+                    raise
+                log.warning("triton call failed (attempt %d): %s; retrying in %.2fs", attempt + 1, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        version = result.get_response().model_version
+        items = result.as_numpy("TOP_ITEMS")
+        scores = result.as_numpy("TOP_SCORES")
+        attribution = result.as_numpy("ATTRIBUTION") if self.explain else None
+        return [
+            Prediction(
+                items=[i.decode() if isinstance(i, bytes) else str(i) for i in items[row]],
+                scores=[float(s) for s in scores[row]],
+                model_version=version,
+                attribution=None if attribution is None else [float(a) for a in attribution[row]],
+            )
+            for row in range(len(histories))
+        ]

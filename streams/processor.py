@@ -1,0 +1,216 @@
+"""One micro-batch of raw click messages in, prediction events and dead letters out.
+
+Kept free of faust so it runs the same under the worker, the naive benchmark and deterministic tests
+(`streams.testing`). The faust agent owns the I/O: it reads the batch, sends what this returns, and
+acks the offsets only after that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from features.compute import compute_features
+from features.history import AddOutcome, UserHistory, Visit
+from schemas.events import ClickEvent, DeadLetter, PredictionEvent, ScoredItem, StageLatency
+from streams.predictor import Prediction
+from streams.settings import StreamSettings
+
+log = logging.getLogger(__name__)
+
+FeatureRow = tuple[str, float, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    value: bytes | None
+    key: bytes | None
+    topic: str
+    partition: int
+    offset: int
+    timestamp: float  # broker/producer timestamp, unix seconds: when the click was published
+
+
+class FeatureSink(Protocol):
+    async def write(self, rows: Sequence[FeatureRow]) -> None: ...
+
+
+class Predictor(Protocol):
+    model_name: str
+
+    async def predict(self, histories: Sequence[Sequence[Visit]]) -> list[Prediction]: ...
+
+
+@dataclass
+class BatchResult:
+    predictions: list[PredictionEvent] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    duplicates: int = 0
+    late: int = 0
+
+
+@dataclass
+class _Pending:
+    message: RawMessage
+    event: ClickEvent
+    visit: Visit
+    features: dict[str, Any]
+    sequence: Sequence[Visit]
+    received_at: float
+    features_ms: float
+
+
+async def _until_done(what: str, call: Callable[[], Awaitable[Any]]) -> tuple[Any, float]:
+    """Retry a dependency call until it succeeds; returns (value, ms of the successful call).
+
+    At-least-once: while Triton or the online store is down the partition waits (its offsets are not
+    acked), rather than skipping events. Clients retry fast failures themselves; this is the slow loop.
+    """
+    delay = 0.5
+    while True:
+        start = time.perf_counter()
+        try:
+            value = await call()
+            return value, (time.perf_counter() - start) * 1000.0
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def parse(message: RawMessage) -> ClickEvent | DeadLetter:
+    """A valid event, or the dead letter that says why not."""
+    try:
+        if message.value is None:
+            raise ValueError("empty message")
+        return ClickEvent.from_wire(message.value)
+    except ValidationError as exc:
+        reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in exc.errors())
+    except ValueError as exc:
+        reason = str(exc)
+    return DeadLetter.for_payload(message.value, reason, message.topic, message.partition, message.offset)
+
+
+class ClickProcessor:
+    """Updates per-user state, computes features, writes them to the online store and asks the model."""
+
+    def __init__(
+        self,
+        state: MutableMapping[str, Any],
+        sink: FeatureSink,
+        predictor: Predictor,
+        settings: StreamSettings,
+    ) -> None:
+        self.state = state
+        self.sink = sink
+        self.predictor = predictor
+        self.settings = settings
+
+    def _history(self, user_id: str) -> UserHistory:
+        kwargs = {
+            "allowed_lateness_s": self.settings.allowed_lateness_s,
+            "retention_s": self.settings.history_retention_s,
+            "max_events": self.settings.history_max_events,
+        }
+        saved = self.state.get(user_id)
+        return UserHistory.from_state(saved, **kwargs) if saved else UserHistory(**kwargs)
+
+    async def process(self, batch: Sequence[RawMessage]) -> BatchResult:
+        result = BatchResult()
+        pending: list[_Pending] = []
+        histories: dict[str, UserHistory] = {}
+        latest_rows: dict[str, FeatureRow] = {}
+        for message in batch:
+            received = time.time()
+            parsed = parse(message)
+            if isinstance(parsed, DeadLetter):
+                result.dead_letters.append(parsed)
+                continue
+            started = time.perf_counter()
+            history = histories.get(parsed.user_id) or histories.setdefault(
+                parsed.user_id, self._history(parsed.user_id)
+            )
+            visit = Visit(parsed.event_id, parsed.timestamp, parsed.item_id, parsed.latitude, parsed.longitude)
+            outcome = history.add(visit)
+            # A duplicate is answered again (the first answer may have been lost in a crash) but never
+            # counted twice; a too-late event is answered from what the buffer still holds.
+            result.duplicates += outcome is AddOutcome.DUPLICATE
+            result.late += outcome is AddOutcome.TOO_LATE
+            visits = history.visits
+            upto = [v for v in visits if v.ts <= visit.ts]
+            if outcome is not AddOutcome.ADDED:
+                upto = [v for v in upto if v.event_id != visit.event_id] + [visit]
+            features = compute_features(upto, visit)
+            # Duplicates rewrite the newest row too: after a crash, a replayed event is a duplicate whose
+            # online-store write may never have happened.
+            if outcome is not AddOutcome.TOO_LATE and visit.ts >= (history.last_event_ts or visit.ts):
+                latest_rows[parsed.user_id] = (parsed.user_id, visit.ts, features)
+            pending.append(
+                _Pending(
+                    message,
+                    parsed,
+                    visit,
+                    features,
+                    upto,
+                    received,
+                    (time.perf_counter() - started) * 1000.0,
+                )
+            )
+        for user_id, history in histories.items():
+            self.state[user_id] = history.to_state()
+        if not pending:
+            return result
+
+        rows = list(latest_rows.values())
+        sequences = [p.sequence for p in pending]
+        (_, feast_ms), (predictions, triton_ms) = await asyncio.gather(
+            _until_done("feature write", lambda: self.sink.write(rows)),
+            _until_done("prediction", lambda: self.predictor.predict(sequences)),
+        )
+        predicted_at = time.time()
+        for item, prediction in zip(pending, predictions, strict=True):
+            result.predictions.append(self._event(item, prediction, predicted_at, feast_ms, triton_ms))
+        return result
+
+    def _event(
+        self, item: _Pending, prediction: Prediction, predicted_at: float, feast_ms: float, triton_ms: float
+    ) -> PredictionEvent:
+        explanation = None
+        if prediction.attribution is not None:
+            recent = list(item.sequence)[-len(prediction.attribution) :]
+            weights = prediction.attribution[-len(recent) :] if recent else []
+            ranked = sorted(zip(recent, weights, strict=True), key=lambda pair: -pair[1])[:3]
+            explanation = [{"event_id": v.event_id, "item_id": v.item_id, "weight": w} for v, w in ranked]
+        return PredictionEvent(
+            event_id=item.event.event_id,
+            user_id=item.event.user_id,
+            items=[ScoredItem(item_id=i, score=s) for i, s in zip(prediction.items, prediction.scores, strict=True)],
+            model_name=self.predictor.model_name,
+            model_version=prediction.model_version,
+            features=item.features,
+            event_time=item.event.event_time,
+            published_at=_utc(item.message.timestamp),
+            received_at=_utc(item.received_at),
+            predicted_at=_utc(predicted_at),
+            latency=StageLatency(
+                kafka_in_ms=max(0.0, (item.received_at - item.message.timestamp) * 1000.0),
+                features_ms=item.features_ms,
+                feast_write_ms=feast_ms,
+                triton_ms=triton_ms,
+                total_ms=max(0.0, (predicted_at - item.message.timestamp) * 1000.0),
+            ),
+            explanation=explanation,
+        )

@@ -1,0 +1,109 @@
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from features.compute import compute_features
+from features.history import Visit
+from schemas.events import ClickEvent, DeadLetter
+from streams.processor import ClickProcessor
+from streams.settings import StreamSettings
+from streams.testing import FrequencyPredictor, ListSink, messages_from
+
+T0 = datetime(2012, 4, 3, 18, 0, tzinfo=UTC)
+
+
+def click(event_id: str, user: str, item: str, minutes: float, lat=40.7, lon=-74.0) -> ClickEvent:
+    return ClickEvent(
+        event_id=event_id,
+        user_id=user,
+        item_id=item,
+        event_time=T0 + timedelta(minutes=minutes),
+        latitude=lat,
+        longitude=lon,
+    )
+
+
+def run(processor: ClickProcessor, messages):
+    return asyncio.run(processor.process(messages))
+
+
+@pytest.fixture
+def parts():
+    state: dict = {}
+    sink, predictor = ListSink(), FrequencyPredictor()
+    return state, sink, predictor, ClickProcessor(state, sink, predictor, StreamSettings(allowed_lateness_s=600))
+
+
+def test_one_prediction_per_event_in_one_model_call(parts):
+    state, _, predictor, processor = parts
+    events = [click(f"e{i}", f"u{i % 3}", f"i{i % 2}", i) for i in range(9)]
+    result = run(processor, messages_from(events))
+    assert [p.event_id for p in result.predictions] == [e.event_id for e in events]
+    assert predictor.calls == [9]
+    assert set(state) == {"u0", "u1", "u2"}
+
+
+def test_features_are_computed_as_of_each_event(parts):
+    _, _, _, processor = parts
+    events = [click("a", "u", "x", 0), click("b", "u", "y", 5), click("c", "u", "x", 70)]
+    result = run(processor, messages_from(events))
+    visits = [Visit(e.event_id, e.timestamp, e.item_id, e.latitude, e.longitude) for e in events]
+    for i, prediction in enumerate(result.predictions):
+        assert prediction.features == compute_features(visits[: i + 1], visits[i])
+    assert result.predictions[2].features["count_1h"] == 1
+    assert result.predictions[2].features["count_24h"] == 3
+
+
+def test_online_store_gets_the_newest_row_per_user_per_batch(parts):
+    _, sink, _, processor = parts
+    run(processor, messages_from([click("a", "u", "x", 0), click("b", "u", "y", 5), click("c", "v", "x", 1)]))
+    rows = {user: ts for user, ts, _ in sink.rows}
+    assert rows == {"u": click("b", "u", "y", 5).timestamp, "v": click("c", "v", "x", 1).timestamp}
+
+
+def test_malformed_events_become_dead_letters_with_reasons(parts):
+    _, _, _, processor = parts
+    good = click("a", "u", "x", 0)
+    bad_lat = json.loads(good.to_wire()) | {"event_id": "b", "latitude": 91.0}
+    future = json.loads(good.to_wire()) | {"event_id": "c", "event_time": "2999-01-01T00:00:00Z"}
+    raws = [b"{not json", json.dumps(bad_lat).encode(), json.dumps(future).encode(), b"\xff\xfe", good]
+    result = run(processor, messages_from(raws))
+    assert [p.event_id for p in result.predictions] == ["a"]
+    letters = result.dead_letters
+    assert len(letters) == 4
+    assert all(isinstance(d, DeadLetter) for d in letters)
+    assert "latitude" in letters[1].error
+    assert "future" in letters[2].error
+    assert letters[3].payload_encoding == "base64"
+    assert [d.source_offset for d in letters] == [0, 1, 2, 3]
+
+
+def test_duplicates_are_answered_but_not_counted_twice(parts):
+    _, _, _, processor = parts
+    first = run(processor, messages_from([click("a", "u", "x", 0), click("b", "u", "y", 1)]))
+    again = run(processor, messages_from([click("b", "u", "y", 1)]))
+    assert again.duplicates == 1
+    assert again.predictions[0].features == first.predictions[1].features
+
+
+def test_late_events_within_lateness_update_windows_and_older_ones_are_counted(parts):
+    _, _, _, processor = parts
+    run(processor, messages_from([click("a", "u", "x", 0), click("c", "u", "x", 30)]))
+    late_ok = run(processor, messages_from([click("b", "u", "y", 25)]))
+    assert late_ok.late == 0
+    assert late_ok.predictions[0].features["count_1h"] == 2  # a and b, not c (after b)
+    after = run(processor, messages_from([click("d", "u", "x", 31)]))
+    assert after.predictions[0].features["count_1h"] == 4
+    too_late = run(processor, messages_from([click("z", "u", "x", 10)]))  # 21 min behind, lateness 10 min
+    assert too_late.late == 1
+    assert len(too_late.predictions) == 1
+
+
+def test_state_survives_a_json_round_trip(parts):
+    state, _, _, processor = parts
+    run(processor, messages_from([click("a", "u", "x", 0)]))
+    state["u"] = json.loads(json.dumps(state["u"]))  # as RocksDB stores it
+    result = run(processor, messages_from([click("b", "u", "y", 2)]))
+    assert result.predictions[0].features["count_10m"] == 2
