@@ -34,8 +34,8 @@ def _finite(value: float) -> float:
     return value
 
 
-Latitude = Annotated[float, AfterValidator(_finite), Field(ge=-90.0, le=90.0)]
-Longitude = Annotated[float, AfterValidator(_finite), Field(ge=-180.0, le=180.0)]
+Latitude = Annotated[float, Field(ge=-90.0, le=90.0), AfterValidator(_finite)]
+Longitude = Annotated[float, Field(ge=-180.0, le=180.0), AfterValidator(_finite)]
 
 
 class _Wire(BaseModel):

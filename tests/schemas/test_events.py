@@ -1,0 +1,107 @@
+import json
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from schemas.events import MAX_PAYLOAD_BYTES, ClickEvent, DeadLetter
+from schemas.json_schema import SCHEMA_DIR, render
+
+GOOD = {
+    "event_id": "e1",
+    "user_id": "470",
+    "item_id": "635",
+    "event_time": "2012-04-03T18:00:00Z",
+    "latitude": 40.71981,
+    "longitude": -74.002581,
+}
+
+
+def wire(**changes) -> bytes:
+    body = {**GOOD, **changes}
+    return json.dumps({k: v for k, v in body.items() if v is not ...}).encode()
+
+
+def test_round_trip_is_compact_and_lossless():
+    event = ClickEvent.from_wire(wire(category="Bridge"))
+    raw = event.to_wire()
+    assert b" " not in raw.replace(b"Bridge", b"")
+    assert ClickEvent.from_wire(raw) == event
+    assert event.timestamp == datetime(2012, 4, 3, 18, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize("field", ["event_id", "user_id", "item_id", "event_time", "latitude", "longitude"])
+def test_missing_fields_are_rejected(field):
+    with pytest.raises(ValidationError, match=field):
+        ClickEvent.from_wire(wire(**{field: ...}))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("latitude", 90.0001), ("latitude", -91), ("longitude", 180.5), ("longitude", -181)],
+)
+def test_coordinates_out_of_range(field, value):
+    with pytest.raises(ValidationError, match=field):
+        ClickEvent.from_wire(wire(**{field: value}))
+
+
+def test_edges_of_the_globe_are_valid():
+    event = ClickEvent.from_wire(wire(latitude=-90.0, longitude=180.0))
+    assert (event.latitude, event.longitude) == (-90.0, 180.0)
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_rejected(text):
+    raw = wire().replace(b"40.71981", text.encode())
+    with pytest.raises(ValidationError):
+        ClickEvent.from_wire(raw)
+    with pytest.raises(ValidationError):
+        ClickEvent(**{**GOOD, "latitude": float(text.lower().replace("infinity", "inf"))})
+    assert not math.isfinite(float(text.lower().replace("infinity", "inf")))
+
+
+def test_timestamps_far_in_the_future_are_rejected_but_skew_is_tolerated():
+    soon = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    later = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    ClickEvent.from_wire(wire(event_time=soon))
+    with pytest.raises(ValidationError, match="future"):
+        ClickEvent.from_wire(wire(event_time=later))
+
+
+def test_naive_timestamps_and_unknown_fields_are_rejected():
+    with pytest.raises(ValidationError):
+        ClickEvent.from_wire(wire(event_time="2012-04-03T18:00:00"))
+    with pytest.raises(ValidationError, match="extra"):
+        ClickEvent.from_wire(wire(price=3))
+
+
+def test_other_time_zones_are_normalised_to_utc():
+    event = ClickEvent.from_wire(wire(event_time="2012-04-03T14:00:00-04:00"))
+    assert event.event_time == datetime(2012, 4, 3, 18, tzinfo=UTC)
+    assert event.event_time.utcoffset() == timedelta(0)
+
+
+def test_oversized_payloads_are_rejected_before_parsing():
+    with pytest.raises(ValueError, match="exceeds"):
+        ClickEvent.from_wire(wire(text="x" * MAX_PAYLOAD_BYTES))
+
+
+def test_dead_letter_keeps_binary_payloads_intact():
+    import base64
+
+    letter = DeadLetter.for_payload(b"\x00\xff", "bad", "clicks", 2, 7)
+    assert letter.payload_encoding == "base64"
+    assert base64.b64decode(letter.payload) == b"\x00\xff"
+    assert DeadLetter.from_wire(letter.to_wire()) == letter
+
+
+def test_committed_json_schemas_match_the_models():
+    for filename, text in render().items():
+        assert (SCHEMA_DIR / filename).read_text() == text, f"run `clickcast schemas export` ({filename} is stale)"
+
+
+def test_json_schema_encodes_the_coordinate_bounds():
+    schema = json.loads(render()["click_event.schema.json"])
+    assert schema["properties"]["latitude"]["maximum"] == 90.0
+    assert set(schema["required"]) >= {"event_id", "user_id", "item_id", "event_time", "latitude", "longitude"}
