@@ -1,0 +1,98 @@
+"""Measure the online write path: OnlineFeatureWriter vs `store.push(..., PushMode.ONLINE)`, and reads.
+
+Run: `python -m features.store_benchmark [--online-store sqlite|redis] [--rows N]`; it writes into
+a throwaway run dir (sqlite) or into the configured Redis under a `clickcast_bench` project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from features.compute import compute_features
+from features.history import Visit
+
+BATCH_SIZES = (1, 64, 500)
+BASE_TS = 1333324800.0  # 2012-04-02: a historical replay, like the real data
+
+
+def sample_rows(n: int, n_users: int = 1000) -> list[tuple[str, float, dict]]:
+    rows = []
+    for i in range(n):
+        ts = BASE_TS + 60.0 * i
+        at = Visit(f"e{i}", ts, f"poi{i % 97}", 40.70 + (i % 13) * 0.01, -74.00 + (i % 7) * 0.01)
+        rows.append((f"user{i % n_users}", ts, compute_features([], at)))
+    return rows
+
+
+def _rate(fn, batches) -> float:
+    start = time.perf_counter()
+    for batch in batches:
+        fn(batch)
+    return sum(len(b) for b in batches) / (time.perf_counter() - start)
+
+
+def run(online_store: str, n_rows: int) -> None:
+    import pandas as pd
+    from feast.data_source import PushMode
+
+    from features.repo import PUSH_SOURCE_NAME, TIMESTAMP_FIELD
+    from features.store import OnlineFeatureWriter, apply_definitions, build_store, read_features
+    from streams.settings import get_settings
+
+    settings = get_settings()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = settings.model_copy(
+            update={
+                "run_dir": Path(tmp),
+                "feast": settings.feast.model_copy(update={"online_store": online_store, "project": "clickcast_bench"}),
+            }
+        )
+        store = build_store(settings)
+        apply_definitions(store)
+        writer = OnlineFeatureWriter(store)
+        rows = sample_rows(n_rows)
+
+        def push(batch):
+            df = pd.DataFrame(
+                [{"user_id": u, TIMESTAMP_FIELD: datetime.fromtimestamp(ts, UTC), **f} for u, ts, f in batch]
+            )
+            store.push(PUSH_SOURCE_NAME, df, to=PushMode.ONLINE)
+
+        print(f"online store: {online_store}, {n_rows} rows, {len(rows[0][2])} features")
+        for size in BATCH_SIZES:
+            # Fewer single-row calls: they are slow on the push path and the rate settles quickly.
+            usable = rows[: max(size, min(n_rows, 200 * size))]
+            batches = [usable[i : i + size] for i in range(0, len(usable), size)]
+            w = _rate(writer.write, batches)
+            p = _rate(push, batches)
+            print(f"batch {size:4d}: writer {w:9.0f} rows/s   push {p:9.0f} rows/s   x{w / p:.1f}")
+
+        for n_entities in (1, 64):
+            users = [f"user{i}" for i in range(n_entities)]
+            read_features(store, users)  # warm the registry cache
+            timings = []
+            for _ in range(200):
+                start = time.perf_counter()
+                read_features(store, users)
+                timings.append((time.perf_counter() - start) * 1e3)
+            q = statistics.quantiles(timings, n=100)
+            print(f"read {n_entities:3d} users: p50 {q[49]:.2f} ms  p99 {q[98]:.2f} ms")
+        if online_store == "redis":
+            store.teardown()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--online-store", choices=("sqlite", "redis"), default="sqlite")
+    parser.add_argument("--rows", type=int, default=5000)
+    args = parser.parse_args()
+    run(args.online_store, args.rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+import uuid
+
+import pytest
+
+from features.compute import FEATURE_FIELDS, compute_features
+from features.history import Visit
+from features.store import OnlineFeatureWriter, apply_definitions, build_store, read_features
+from streams.settings import Settings, get_settings
+
+TS_2012 = 1333324800.0  # replayed data is from 2012: nothing may expire it on read
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("redis", marks=pytest.mark.integration),
+    ]
+)
+def store(request, tmp_path):
+    kind = request.param
+    settings = Settings(run_dir=tmp_path, redis=get_settings().redis)
+    # A project of its own, so a shared Redis keeps no trace of the test after teardown.
+    settings = settings.model_copy(
+        update={
+            "feast": settings.feast.model_copy(update={"online_store": kind, "project": f"t{uuid.uuid4().hex[:12]}"})
+        }
+    )
+    if kind == "redis":
+        import redis
+
+        try:
+            redis.Redis(host=settings.redis.host, port=settings.redis.port).ping()
+        except redis.ConnectionError as exc:
+            pytest.fail(f"no Redis at {settings.redis.connection_string} (start the stack): {exc}")
+    store = build_store(settings)
+    apply_definitions(store)
+    yield store
+    store.teardown()
+
+
+def features_at(event_id: str, ts: float, lat: float, lon: float, history=()) -> dict:
+    return compute_features(list(history), Visit(event_id, ts, f"poi-{event_id}", lat, lon))
+
+
+def test_write_then_read_same_values(store):
+    a1 = Visit("a1", TS_2012, "p1", 40.70, -74.00)
+    rows = [
+        ("alice", TS_2012, features_at("a1", TS_2012, 40.70, -74.00)),
+        ("bob", TS_2012 + 30, features_at("b1", TS_2012 + 30, 40.75, -73.98)),
+        ("alice", TS_2012 + 600, features_at("a2", TS_2012 + 600, 40.72, -74.01, [a1])),
+    ]
+    writer = OnlineFeatureWriter(store)
+    assert writer.write(rows) == 2  # alice's two rows collapse to her newest
+
+    got = read_features(store, ["bob", "alice", "nobody"])
+    assert [g["user_id"] for g in got] == ["bob", "alice", "nobody"]
+    for g, expected in ((got[0], rows[1][2]), (got[1], rows[2][2])):
+        for name, typ in FEATURE_FIELDS:
+            assert g[name] == expected[name], name
+            assert isinstance(g[name], typ), name
+    assert got[1]["count_10m"] == 1 and got[1]["count_1h"] == 2  # really the newer of alice's rows
+    assert all(got[2][name] is None for name, _ in FEATURE_FIELDS)
+
+
+def test_later_batch_overwrites_and_apply_is_idempotent(store):
+    writer = OnlineFeatureWriter(store)
+    writer.write([("carol", TS_2012, features_at("c1", TS_2012, 40.70, -74.00))])
+    apply_definitions(store)  # re-applying must not drop the online table
+    newer = features_at("c2", TS_2012 + 3600, 40.80, -73.90)
+    writer.write([("carol", TS_2012 + 3600, newer)])
+    (got,) = read_features(store, ["carol"])
+    assert got["geohash6"] == newer["geohash6"]
+    assert got["hour_sin"] == newer["hour_sin"]
+
+
+def test_write_rejects_incomplete_features_and_ignores_empty(store):
+    writer = OnlineFeatureWriter(store)
+    assert writer.write([]) == 0
+    assert read_features(store, []) == []
+    incomplete = features_at("d1", TS_2012, 40.7, -74.0)
+    del incomplete["geohash6"]
+    with pytest.raises(ValueError, match="geohash6"):
+        writer.write([("dave", TS_2012, incomplete)])
