@@ -115,6 +115,12 @@ class UserHistory:
             "visits": [[v.event_id, v.ts, v.item_id, v.lat, v.lon] for v in self._visits],
         }
 
+    @staticmethod
+    def newest_ts_of_state(state: dict[str, Any]) -> float | None:
+        """Newest event time in a saved state, without rebuilding the buffer (used to expire idle users)."""
+        visits = state.get("visits") if state else None
+        return float(visits[-1][1]) if visits else None
+
     @classmethod
     def from_state(
         cls,

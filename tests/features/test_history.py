@@ -123,3 +123,11 @@ def test_from_state_applies_tighter_limits_and_rejects_unknown_version():
     assert ids(restored) == ["e3", "e4"]
     with pytest.raises(ValueError):
         UserHistory.from_state({"v": 999, "visits": []})
+
+
+def test_newest_ts_of_state_reads_saved_state_without_rebuilding():
+    history = UserHistory()
+    assert UserHistory.newest_ts_of_state(history.to_state()) is None
+    history.add(Visit("b", 200.0, "x", 0.0, 0.0))
+    history.add(Visit("a", 100.0, "y", 0.0, 0.0))
+    assert UserHistory.newest_ts_of_state(json.loads(json.dumps(history.to_state()))) == 200.0
