@@ -1,0 +1,1 @@
+"""The local stack (Kafka, Redis, Triton) as managed processes under `settings.run_dir`."""

@@ -1,0 +1,88 @@
+"""The whole local stack: bring services up (in parallel, idempotently), down, and report status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+from deploy.stack.kafka import KafkaService
+from deploy.stack.process import ServiceError
+from deploy.stack.redis import RedisService
+from deploy.stack.service import Service
+from deploy.stack.topics import ensure_topics
+from deploy.stack.triton import TritonService
+from streams.settings import Settings
+
+
+def services(settings: Settings) -> list[Service]:
+    """In start order; `down` stops them in reverse."""
+    return [KafkaService(settings), RedisService(settings), TritonService(settings)]
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    state: str  # healthy | unhealthy | stopped
+    pid: int | None
+    port: int
+    startup_s: float | None
+
+    def line(self) -> str:
+        pid = str(self.pid) if self.pid else "-"
+        startup = f"{self.startup_s:.1f}s" if self.startup_s is not None else "-"
+        return f"{self.name:<7} {self.state:<9} pid={pid:<8} port={self.port:<6} startup={startup}"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def service_status(service: Service) -> ServiceStatus:
+    pid = service.pid()
+    state = "stopped" if pid is None else "healthy" if service.healthy() else "unhealthy"
+    return ServiceStatus(service.name, state, pid, service.port, service.startup_s() if pid else None)
+
+
+def status(settings: Settings) -> list[ServiceStatus]:
+    return [service_status(s) for s in services(settings)]
+
+
+def _bring_up(service: Service) -> str:
+    """Start one service unless it already runs healthy; returns a line for the user."""
+    pid = service.pid()
+    if pid is not None and service.healthy():
+        return f"{service.name}: already running (pid {pid})"
+    if pid is None and service.healthy():
+        raise ServiceError(
+            f"{service.name}: port {service.port} answers but no {service.name} was started from this run dir "
+            "(another instance?): stop it or choose another port in settings"
+        )
+    if pid is not None:  # running but not answering: a hung or half-started instance
+        service.stop()
+    elapsed = service.start()
+    return f"{service.name}: started in {elapsed:.1f} s (pid {service.pid()}, port {service.port})"
+
+
+def up(settings: Settings, report: Callable[[str], None] = print) -> None:
+    """Start every service (in parallel: start-up is mostly waiting), then create the topics."""
+    all_services = services(settings)
+    for service in all_services:
+        if isinstance(service, TritonService):
+            service.check_model()  # fail before starting anything else
+    errors: list[str] = []
+    with ThreadPoolExecutor(max_workers=len(all_services)) as pool:
+        futures = [(s, pool.submit(_bring_up, s)) for s in all_services]
+        for service, future in futures:
+            try:
+                report(future.result())
+            except (ServiceError, OSError, RuntimeError) as exc:
+                errors.append(f"{service.name}: {exc}" if not str(exc).startswith(service.name) else str(exc))
+    if errors:
+        raise ServiceError("\n".join(errors))
+    for change in ensure_topics(settings):
+        report(f"topics: {change}")
+
+
+def down(settings: Settings, report: Callable[[str], None] = print) -> None:
+    for service in reversed(services(settings)):
+        report(f"{service.name}: {'stopped' if service.stop() else 'not running'}")

@@ -1,0 +1,132 @@
+"""NVIDIA Triton on CPU from the `nvidia-pytriton` wheel, serving the python-backend model repository."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+import sysconfig
+from pathlib import Path
+
+from deploy.stack.probes import http_ok
+from deploy.stack.service import Service
+from streams.settings import Settings, TritonSettings
+
+# Seconds between repository scans: a newly exported model version goes live without a restart.
+REPOSITORY_POLL_S = 5
+SHM_PREFIX = "triton_python_backend_shm_region_"
+PYTHON_TAG = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+class ModelMissingError(RuntimeError):
+    """The model repository has no version to serve."""
+
+
+def model_versions(repository: Path, model_name: str) -> list[int]:
+    model_dir = repository / model_name
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def wheel_dirs() -> tuple[Path, Path]:
+    """(the wheel's `pytriton/tritonserver` folder, its bundled shared libraries `nvidia_pytriton.libs`)."""
+    spec = importlib.util.find_spec("pytriton")  # finds the package without importing it
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("nvidia-pytriton is not installed: run `make setup`")
+    package = Path(spec.origin).parent
+    return package / "tritonserver", package.parent / "nvidia_pytriton.libs"
+
+
+def server_args(triton: TritonSettings, repository: Path, backend_dir: Path) -> list[str]:
+    """Command-line flags for a CPU-only server on loopback, polling the repository for new versions."""
+    return [
+        f"--model-repository={repository.resolve()}",
+        f"--backend-directory={backend_dir}",
+        f"--http-address={triton.host}",
+        f"--http-port={triton.http_port}",
+        f"--grpc-address={triton.host}",
+        f"--grpc-port={triton.grpc_port}",
+        f"--metrics-address={triton.host}",
+        f"--metrics-port={triton.metrics_port}",
+        "--model-control-mode=poll",
+        f"--repository-poll-secs={REPOSITORY_POLL_S}",
+        "--disable-auto-complete-config",
+        "--allow-gpu-metrics=false",
+        "--pinned-memory-pool-byte-size=0",
+        "--cuda-memory-pool-byte-size=0:0",
+        "--exit-timeout-secs=5",
+    ]
+
+
+def server_env(base: dict[str, str], venv_bin: Path, python_libdir: str, bundled_libs: Path) -> dict[str, str]:
+    """The python-backend stub finds the venv through PATH (PYTHONPATH is ignored) and needs the venv
+    Python's own libpython before the wheel's bundled libraries (else `undefined symbol: _PyModule_Add`)."""
+    env = dict(base)
+    env["PATH"] = f"{venv_bin}{os.pathsep}{base.get('PATH', '')}"
+    env["LD_LIBRARY_PATH"] = f"{python_libdir}{os.pathsep}{bundled_libs}"
+    return env
+
+
+def stale_shm_regions(shm_dir: Path = Path("/dev/shm")) -> list[Path]:
+    """Python-backend shared-memory files that no live process maps (left by servers that died)."""
+    regions = list(shm_dir.glob(f"{SHM_PREFIX}*"))
+    if not regions:
+        return []
+    mapped: set[str] = set()
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        try:
+            text = maps.read_text()
+        except OSError:
+            continue
+        mapped.update(line.split()[-1] for line in text.splitlines() if SHM_PREFIX in line)
+    return [p for p in regions if str(p) not in mapped]
+
+
+class TritonService(Service):
+    name = "triton"
+    start_timeout_s = 120.0
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings.run_dir)
+        self.triton = settings.triton
+        self.repository = settings.model_repository
+
+    @property
+    def port(self) -> int:
+        return self.triton.http_port
+
+    def healthy(self) -> bool:
+        return http_ok(f"http://{self.triton.http_url}/v2/health/ready")
+
+    def check_model(self) -> None:
+        if not model_versions(self.repository, self.triton.model_name):
+            raise ModelMissingError(
+                f"no version of model '{self.triton.model_name}' in {self.repository}: run "
+                "`clickcast train --quick` then `clickcast export` (or `make model`)"
+            )
+
+    def _launch(self) -> None:
+        self.check_model()
+        server_dir, bundled_libs = wheel_dirs()
+        backend_dir = self._prepare_backend_dir(server_dir)
+        for region in stale_shm_regions():
+            region.unlink(missing_ok=True)
+        env = server_env(dict(os.environ), Path(sys.prefix) / "bin", sysconfig.get_config_var("LIBDIR"), bundled_libs)
+        argv = [str(server_dir / "bin" / "tritonserver"), *server_args(self.triton, self.repository, backend_dir)]
+        self.process.start(argv, env=env, cwd=self.directory)
+
+    def _prepare_backend_dir(self, server_dir: Path) -> Path:
+        """Triton wants the backend library, its utils module and the stub for our Python in one folder."""
+        backend_dir = self.directory / "backends"
+        python_dir = backend_dir / "python"
+        python_dir.mkdir(parents=True, exist_ok=True)
+        sources = [
+            server_dir / "backends" / "python" / "libtriton_python.so",
+            server_dir / "backends" / "python" / "triton_python_backend_utils.py",
+            server_dir / "python_backend_stubs" / PYTHON_TAG / "triton_python_backend_stub",
+        ]
+        for source in sources:
+            shutil.copy2(source, python_dir / source.name)
+        return backend_dir
