@@ -16,14 +16,16 @@ METRICS = ("acc@1", "acc@5", "acc@10", "ndcg@10", "mrr")
 def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """1-based rank of each target among the known items (columns >= N_SPECIAL); inf for PAD/UNK targets.
 
-    rank = 1 + #items scored higher + #other items scored equal. NaN scores count as -inf.
+    rank = 1 + #items scored higher + #other items scored equal. A NaN score ranks below everything; a NaN
+    target score ranks last.
     """
-    known = np.nan_to_num(np.asarray(scores, dtype=np.float64)[:, N_SPECIAL:], nan=-np.inf)
+    scores = np.asarray(scores)
     targets = np.asarray(targets, dtype=np.int64)
+    known = scores[:, N_SPECIAL:]
     hit = targets > UNK
-    col = np.where(hit, targets - N_SPECIAL, 0)
-    own = known[np.arange(len(targets)), col][:, None]
-    not_below = (known >= own).sum(axis=1)  # includes the target itself
+    own = scores[np.arange(len(targets)), np.where(hit, targets, N_SPECIAL)][:, None]
+    not_below = np.count_nonzero(known >= own, axis=1)  # includes the target itself; NaN compares False
+    not_below = np.where(np.isnan(own[:, 0]), known.shape[1], not_below)
     return np.where(hit, not_below.astype(np.float64), np.inf)
 
 

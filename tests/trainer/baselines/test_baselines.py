@@ -1,0 +1,143 @@
+import numpy as np
+import pytest
+
+from tests.trainer.synthetic import frame, random_frame
+from trainer.baselines import (
+    Markov,
+    MarkovFrequency,
+    MostPopular,
+    NearestDistance,
+    SpatioTemporalHeuristic,
+    UserFrequency,
+    all_baselines,
+)
+from trainer.baselines.common import PastVisits, Transitions
+from trainer.batches import history_batches
+from trainer.data import from_frame
+from trainer.metrics import target_ranks
+from trainer.recommender import Recommender
+
+DAY = 86400.0
+
+
+def only_batch(ck, mask, max_len=5):
+    (batch,) = list(history_batches(ck, mask, max_len=max_len, batch_size=10_000))
+    return batch
+
+
+def top(scores, ck, row=0):
+    return ck.vocab.ids[int(np.argmax(scores[row]))]
+
+
+def test_most_popular_ranks_training_counts():
+    events = [("u1", "a", 0), ("u2", "a", 1), ("u3", "a", 2), ("u1", "b", 3), ("u2", "b", 4), ("u1", "c", 5)]
+    events += [("u9", "c", 6 + t) for t in range(4)]  # val/test: c becomes frequent, but only after training
+    ck, split = from_frame(frame(events), train_frac=0.6, val_frac=0.1)
+    model = MostPopular()
+    model.fit(ck, split)
+    scores = model.score(only_batch(ck, split.test))
+    order = [ck.vocab.ids[i] for i in np.argsort(-scores[0])[:3]]
+    assert order == ["a", "b", "c"]
+
+
+def test_user_frequency_counts_all_earlier_events_but_not_the_target_or_later():
+    # u1: a twice in train, then b three times in val, then test targets a, a, a, a.
+    events = [("u1", "a", 0), ("u1", "a", 1), ("u2", "b", 2), ("u2", "c", 3), ("u2", "c", 4), ("u2", "c", 5)]
+    events += [("u1", "b", 6), ("u1", "b", 7), ("u1", "b", 8), ("u1", "a", 9)]
+    ck, split = from_frame(frame(events), train_frac=0.6, val_frac=0.3)
+    model = UserFrequency()
+    model.fit(ck, split)
+    batch = only_batch(ck, split.test, max_len=1)  # the batch history holds only the newest event
+    scores = model.score(batch)
+    assert top(scores, ck) == "b"  # b: 3 visits before the target, a: 2 (the target's own visit not counted)
+    assert scores[0, ck.vocab.index["c"]] < scores[0, ck.vocab.index["a"]]  # c: never visited by u1
+
+
+def test_past_visits_exclude_target_and_later_events():
+    ck, split = from_frame(random_frame(n_events=300, n_users=4))
+    visits = PastVisits(ck)
+    targets = np.flatnonzero(split.test)
+    rows, events = visits.pairs(targets)
+    assert np.all(events < targets[rows])
+    assert np.all(ck.user[events] == ck.user[targets[rows]])
+    expected = sum(int(np.sum((ck.user == ck.user[t]) & (np.arange(len(ck)) < t))) for t in targets)
+    assert len(events) == expected
+
+
+def test_markov_picks_the_only_successor():
+    events = []
+    for u in range(4):
+        events += [(f"u{u}", "a", 10 * u), (f"u{u}", "c", 10 * u + 1), (f"u{u}", "b", 10 * u + 2)]
+    events += [("u1", "b", 50), ("u5", "a", 60), ("u5", "b", 61), ("u5", "c", 62)]
+    ck, split = from_frame(frame(events), train_frac=0.75, val_frac=0.0)
+    model = Markov()
+    model.fit(ck, split)
+    batch = only_batch(ck, split.test)
+    # test rows: u1 -> b, u5 -> a (cold), u5 -> b (last item a), u5 -> c; after a, training always went to c
+    assert ck.vocab.ids[batch.items[2, -1]] == "a"
+    assert top(model.score(batch), ck, row=2) == "c"
+
+
+def test_transitions_are_row_normalised_within_users_only():
+    events = [("u1", "a", 0), ("u1", "b", 1), ("u1", "a", 2), ("u1", "c", 3), ("u2", "d", 4)]
+    ck, split = from_frame(frame(events * 1), train_frac=0.99, val_frac=0.0)
+    trans = Transitions.from_train(ck, split)
+    rows = trans.rows(ck.vocab.encode(["a", "c", "d"]))
+    a_row = dict(zip(ck.vocab.ids, rows[0], strict=True))
+    assert a_row["b"] == pytest.approx(0.5) and a_row["c"] == pytest.approx(0.5)
+    assert rows[1].sum() == 0.0  # c -> d crosses users: not a transition
+
+
+def test_markov_frequency_mix_is_tuned_in_range_and_ranks_sensibly():
+    ck, split = from_frame(random_frame(n_events=600, n_users=6, n_items=15))
+    model = MarkovFrequency(tune_targets=50)
+    model.fit(ck, split)
+    assert 0.0 <= model.alpha <= 1.0
+    scores = model.score(only_batch(ck, split.test))
+    assert scores.shape == (int(split.test.sum()), ck.vocab.n_items) and scores.dtype == np.float32
+
+
+def test_nearest_distance_prefers_the_closest_item_to_the_last_position():
+    events = [("u1", "a", 0), ("u2", "c", 1), ("u2", "d", 2), ("u3", "far", 3), ("u4", "b", 4)]
+    events += [("u1", "c", 5), ("u9", "a", 6)]  # test: u1 last at a (b is 110 m away), u9 cold
+    ck, split = from_frame(frame(events), train_frac=0.72, val_frac=0.0)
+    model = NearestDistance()
+    model.fit(ck, split)
+    scores = model.score(only_batch(ck, split.test))
+    assert top(scores, ck, row=0) == "a"
+    second = ck.vocab.ids[int(np.argsort(-scores[0])[1])]
+    assert second == "b"
+
+
+def test_spatio_temporal_recency_prefers_recent_visits_with_a_short_horizon():
+    events = [("u1", "a", t * 3600.0) for t in range(5)]  # a: 5 visits 60 days ago
+    events += [("u1", "b", 60 * DAY + t * 3600.0) for t in range(2)]  # b: 2 visits today
+    events += [("u2", "c", 61 * DAY), ("u1", "a", 61 * DAY + 1)]
+    ck, split = from_frame(frame(events), train_frac=0.8, val_frac=0.0)
+    model = SpatioTemporalHeuristic()
+    model.fit(ck, split)
+    model.weights = (1.0, 0.0, 0.0)
+    batch = only_batch(ck, split.test)
+    model.params = {"tau_days": 1.0, "sigma_hours": 1e6, "d0_km": 1.0}
+    assert top(model.score(batch), ck, row=1) == "b"  # row 0 is u2, cold
+    model.params = {"tau_days": 1e4, "sigma_hours": 1e6, "d0_km": 1.0}
+    assert top(model.score(batch), ck, row=1) == "a"
+
+
+def test_spatio_temporal_tunes_on_validation_and_scores_all_rows():
+    ck, split = from_frame(random_frame(n_events=500, n_users=5, n_items=12))
+    model = SpatioTemporalHeuristic(tune_targets=40)
+    model.fit(ck, split)
+    batch = only_batch(ck, split.test)
+    scores = model.score(batch)
+    assert np.all(np.isfinite(scores)) and scores.shape[0] == len(batch)
+
+
+def test_every_baseline_is_a_recommender_and_beats_nothing_on_constant_ties():
+    ck, split = from_frame(random_frame(n_events=300))
+    batch = only_batch(ck, split.test)
+    for model in all_baselines():
+        assert isinstance(model, Recommender)
+        model.fit(ck, split)
+        ranks = target_ranks(model.score(batch), batch.targets)
+        assert np.all((ranks >= 1) | np.isinf(ranks))
