@@ -11,6 +11,7 @@ from pathlib import Path
 
 from deploy.stack.probes import http_ok
 from deploy.stack.service import Service
+from deploy.stack.stub_python import ensure_stub_python
 from streams.settings import Settings, TritonSettings
 
 # Seconds between repository scans: a newly exported model version goes live without a restart.
@@ -61,7 +62,7 @@ def server_args(triton: TritonSettings, repository: Path, backend_dir: Path) -> 
 
 
 def server_env(base: dict[str, str], venv_bin: Path, python_libdir: str, bundled_libs: Path) -> dict[str, str]:
-    """The python-backend stub finds the venv through PATH (PYTHONPATH is ignored) and needs the venv
+    """The python-backend stub finds its venv through PATH (PYTHONPATH is ignored) and needs our
     Python's own libpython before the wheel's bundled libraries (else `undefined symbol: _PyModule_Add`)."""
     env = dict(base)
     env["PATH"] = f"{venv_bin}{os.pathsep}{base.get('PATH', '')}"
@@ -92,6 +93,7 @@ class TritonService(Service):
         super().__init__(settings.run_dir)
         self.triton = settings.triton
         self.repository = settings.model_repository
+        self.cache_dir = settings.cache_dir
 
     @property
     def port(self) -> int:
@@ -113,7 +115,8 @@ class TritonService(Service):
         backend_dir = self._prepare_backend_dir(server_dir)
         for region in stale_shm_regions():
             region.unlink(missing_ok=True)
-        env = server_env(dict(os.environ), Path(sys.prefix) / "bin", sysconfig.get_config_var("LIBDIR"), bundled_libs)
+        stub_bin = ensure_stub_python(self.cache_dir)
+        env = server_env(dict(os.environ), stub_bin, sysconfig.get_config_var("LIBDIR"), bundled_libs)
         argv = [str(server_dir / "bin" / "tritonserver"), *server_args(self.triton, self.repository, backend_dir)]
         self.process.start(argv, env=env, cwd=self.directory)
 
