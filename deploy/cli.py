@@ -10,6 +10,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     stack = sub.add_parser("stack", help="run the local stack (Kafka, Redis, Triton) under the run dir")
     actions = stack.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("up", help="start every service (idempotent) and create the topics").set_defaults(func=_up)
+    actions.add_parser("prepare", help="fetch what `up` needs (Kafka jars, Triton stub env)").set_defaults(
+        func=_prepare
+    )
     actions.add_parser("down", help="stop every service; no process is left").set_defaults(func=_down)
     status = actions.add_parser("status", help="one line per service; exit 1 if any is not healthy")
     status.add_argument("--json", action="store_true", help="print a JSON list instead")
@@ -26,6 +29,18 @@ def _up(args: argparse.Namespace) -> int:
     try:
         up(get_settings())
     except (ModelMissingError, ServiceError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from exc
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from deploy.stack.stack import prepare
+    from streams.cli import CliError
+    from streams.settings import get_settings
+
+    try:
+        prepare(get_settings())
+    except (FileNotFoundError, RuntimeError) as exc:
         raise CliError(str(exc)) from exc
     return 0
 

@@ -92,10 +92,19 @@ class KafkaService(Service):
         except KafkaException:
             return False
 
-    def _launch(self) -> None:
+    def prepare(self) -> None:
+        self._java()
+        ensure_jars(self.settings.cache_dir, self.kafka.version)
+
+    @staticmethod
+    def _java() -> str:
         java = shutil.which("java")
         if java is None:
             raise FileNotFoundError("java not found: run `make setup` (installs a JRE)")
+        return java
+
+    def _launch(self) -> None:
+        java = self._java()
         lib = ensure_jars(self.settings.cache_dir, self.kafka.version)
         self.directory.mkdir(parents=True, exist_ok=True)
         server_props = self.directory / "server.properties"

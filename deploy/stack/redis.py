@@ -39,10 +39,18 @@ class RedisService(Service):
     def healthy(self) -> bool:
         return redis_pong(self.redis.host, self.redis.port)
 
-    def _launch(self) -> None:
+    def prepare(self) -> None:
+        self._binary()
+
+    @staticmethod
+    def _binary() -> str:
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("redis-server not found: run `make setup` (installs Debian's redis-server)")
+        return binary
+
+    def _launch(self) -> None:
+        binary = self._binary()
         self.directory.mkdir(parents=True, exist_ok=True)
         conf = self.directory / "redis.conf"
         conf.write_text(render_redis_conf(self.redis, self.directory))

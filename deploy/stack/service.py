@@ -29,6 +29,10 @@ class Service(ABC):
         """A cheap probe that passes only when the service answers requests."""
 
     @abstractmethod
+    def prepare(self) -> None:
+        """Fetch or build what the service needs to start (jars, environments); no process is started."""
+
+    @abstractmethod
     def _launch(self) -> None:
         """Prepare config/data and start the process (without waiting for health)."""
 

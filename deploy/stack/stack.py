@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -45,6 +46,14 @@ def service_status(service: Service) -> ServiceStatus:
 
 def status(settings: Settings) -> list[ServiceStatus]:
     return [service_status(s) for s in services(settings)]
+
+
+def prepare(settings: Settings, report: Callable[[str], None] = print) -> None:
+    """Everything `up` needs that takes a download (Kafka's jars, the Triton stub's numpy<2 env)."""
+    for service in services(settings):
+        began = time.monotonic()
+        service.prepare()
+        report(f"{service.name}: ready to start ({time.monotonic() - began:.1f} s)")
 
 
 def _bring_up(service: Service) -> str:

@@ -109,6 +109,10 @@ class TritonService(Service):
                 "`clickcast train --quick` then `clickcast export` (or `make model`)"
             )
 
+    def prepare(self) -> None:
+        wheel_dirs()
+        ensure_stub_python(self.cache_dir)
+
     def _launch(self) -> None:
         self.check_model()
         server_dir, bundled_libs = wheel_dirs()

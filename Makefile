@@ -1,0 +1,86 @@
+# The user-facing entry points. `make test` is what CI runs (.ci/run); `make demo` shows the system live.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+CLICKCAST := $(BIN)/clickcast
+SAMPLE ?= deploy/sample_data/foursquare_nyc_sample.csv.gz
+QUICK_OUT ?= artifacts/quick
+PYTEST_ARGS ?=
+# Debian packages for the commands the stack runs: command:package.
+APT_NEEDS := redis-server:redis-server java:default-jre-headless mvn:maven
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# Exit status 0 when the model repository (settings.model_repository) holds a version of the served model.
+HAS_MODEL := $(BIN)/python -c 'import sys; from deploy.stack.triton import model_versions; \
+	from streams.settings import get_settings; s = get_settings(); \
+	sys.exit(0 if model_versions(s.model_repository, s.triton.model_name) else 1)'
+
+.PHONY: help setup system-packages model stack-up stack-down stack-status test demo lint clean
+
+help:
+	@echo "make setup       system packages (redis, JRE, Maven), .venv, Kafka jars, Triton stub env"
+	@echo "make model       train a quick model and export it, unless a version exists already"
+	@echo "make stack-up    start Kafka, Redis and Triton (clickcast stack up); stack-down / stack-status"
+	@echo "make test        setup, model, stack up, pytest, stack down (even on failure)"
+	@echo "make demo        setup, model, stack up, then clickcast demo"
+	@echo "make lint        ruff check + ruff format --check"
+	@echo "make clean       stop the stack, remove run dir and caches (keeps .venv and trained models)"
+
+setup: system-packages $(VENV)/.installed
+	$(CLICKCAST) stack prepare
+
+system-packages:
+	@missing=""; for need in $(APT_NEEDS); do \
+		command -v "$${need%%:*}" >/dev/null || missing="$$missing $${need#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-installed when pyproject.toml changes. nvidia-pytriton carries the Triton server binary; its
+# Python API pins numpy<2, which we do not use, hence --no-deps.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps nvidia-pytriton==0.7.0
+	touch $@
+
+model: setup
+	@if $(HAS_MODEL); then echo "model: a version is already in the model repository"; else \
+		$(CLICKCAST) train --quick --data $(SAMPLE) --out $(QUICK_OUT) && $(CLICKCAST) export --from $(QUICK_OUT); \
+	fi
+
+stack-up: setup
+	$(CLICKCAST) stack up
+
+stack-down:
+	$(CLICKCAST) stack down
+
+stack-status:
+	$(CLICKCAST) stack status
+
+# pytest exits 5 when it collected nothing: that is a failure here, not a pass.
+test: setup model
+	@status=0; \
+	$(CLICKCAST) stack up || status=$$?; \
+	if [ $$status -eq 0 ]; then $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; fi; \
+	$(CLICKCAST) stack down; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; status=1; fi; \
+	exit $$status
+
+demo: setup model
+	$(CLICKCAST) stack up
+	$(CLICKCAST) demo
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	@if [ -x $(CLICKCAST) ]; then $(CLICKCAST) stack down; fi
+	rm -rf .run .cache .pytest_cache .ruff_cache
