@@ -1,0 +1,44 @@
+"""Shared fixtures. Integration tests (`@pytest.mark.integration`) run against the real local stack.
+
+`make test` starts the stack before pytest. Run alone, integration tests are skipped when the stack is
+down, except under CI (env CI set), where a stack that is not healthy fails them: a CI run that skips
+every integration test must not look green.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Modules that stop and restart the stack: run them after every other test so no test loses its stack.
+RESTARTING_MODULES = {"test_stack_restart.py"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: Path(str(item.path)).name in RESTARTING_MODULES)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """The settings of a running, healthy stack (Kafka, Redis, Triton)."""
+    from deploy.stack.stack import status
+    from streams.settings import get_settings
+
+    settings = get_settings()
+    unhealthy = [s.line() for s in status(settings) if s.state != "healthy"]
+    if unhealthy:
+        message = "the local stack is not healthy (start it with `clickcast stack up` or `make test`):\n" + "\n".join(
+            unhealthy
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return settings
+
+
+@pytest.fixture(autouse=True)
+def _integration_needs_stack(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("integration") is not None:
+        request.getfixturevalue("stack")
