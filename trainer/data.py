@@ -33,6 +33,17 @@ class ItemVocab:
     def n_items(self) -> int:
         return len(self.ids)
 
+    @classmethod
+    def from_ids(cls, ids: list[str], lat: np.ndarray, lon: np.ndarray, text: list[str] | None = None) -> ItemVocab:
+        """A saved vocabulary (ids[0:2] are the PAD/UNK placeholders), e.g. to score new data with a trained model."""
+        return cls(
+            ids=list(ids),
+            index={raw: i for i, raw in enumerate(ids) if i >= N_SPECIAL},
+            text=list(text) if text is not None else [""] * len(ids),
+            lat=np.asarray(lat, dtype=np.float64),
+            lon=np.asarray(lon, dtype=np.float64),
+        )
+
     def encode(self, raw_ids: Iterable[str]) -> np.ndarray:
         get = self.index.get
         return np.fromiter((get(str(r), UNK) for r in raw_ids), dtype=np.int64)
@@ -91,24 +102,29 @@ def build_vocab(item_ids: pd.Series, categories: pd.Series, lats: pd.Series, lon
     named = frame[frame["cat"] != ""]
     text_of = named.groupby("item", sort=False)["cat"].agg(lambda c: c.value_counts().index[0]).to_dict()
     ids = ["<pad>", "<unk>", *known]
-    return ItemVocab(
-        ids=ids,
-        index={raw: i for i, raw in enumerate(ids) if i >= N_SPECIAL},
-        text=["", "", *(text_of.get(raw, "") for raw in known)],
+    return ItemVocab.from_ids(
+        ids,
         lat=np.concatenate([[0.0, 0.0], positions.loc[known, "lat"].to_numpy(np.float64)]),
         lon=np.concatenate([[0.0, 0.0], positions.loc[known, "lon"].to_numpy(np.float64)]),
+        text=["", "", *(text_of.get(raw, "") for raw in known)],
     )
 
 
-def from_frame(frame: pd.DataFrame, train_frac: float = 0.8, val_frac: float = 0.1) -> tuple[Checkins, Split]:
-    """Canonical event columns (as `read_events_frame` returns them, sorted by time) -> index arrays + split."""
+def from_frame(
+    frame: pd.DataFrame, train_frac: float = 0.8, val_frac: float = 0.1, vocab: ItemVocab | None = None
+) -> tuple[Checkins, Split]:
+    """Canonical event columns (as `read_events_frame` returns them) -> index arrays + split.
+
+    The vocabulary is built from the training events unless a trained model's `vocab` is given.
+    """
     if len(frame) == 0:
         raise ValueError("no events")
     if not frame["ts"].is_monotonic_increasing:
         frame = frame.sort_values("ts", kind="stable").reset_index(drop=True)
     split = chronological_split(len(frame), train_frac, val_frac)
     train = frame[split.train]
-    vocab = build_vocab(train["item_id"], train["category"], train["latitude"], train["longitude"])
+    if vocab is None:
+        vocab = build_vocab(train["item_id"], train["category"], train["latitude"], train["longitude"])
     user_codes, user_ids = pd.factorize(frame["user_id"], sort=False)
     checkins = Checkins(
         user=user_codes.astype(np.int64),
@@ -128,12 +144,11 @@ def load_dataset(
     train_frac: float = 0.8,
     val_frac: float = 0.1,
     max_events: int | None = None,
+    vocab: ItemVocab | None = None,
 ) -> tuple[Checkins, Split]:
     """Read a check-in/click CSV (optionally only its first `max_events` events in time) and split it."""
-    frame = read_events_frame(path, mapping)
-    if max_events:
-        frame = frame.head(max_events)
-    return from_frame(frame, train_frac, val_frac)
+    frame = read_events_frame(path, mapping, limit=max_events)
+    return from_frame(frame, train_frac, val_frac, vocab)
 
 
 def data_stats(ck: Checkins, split: Split) -> dict[str, float | int]:

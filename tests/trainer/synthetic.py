@@ -45,3 +45,39 @@ def random_frame(n_events: int = 400, n_users: int = 12, n_items: int = 30, seed
             "category": [f"cat{i % 4}" if i % 3 else "" for i in items],
         }
     )
+
+
+def write_csv(path, frame_: pd.DataFrame) -> None:
+    """A canonical frame as a CSV in the default (foursquare_nyc) column layout."""
+    pd.DataFrame(
+        {
+            "user_id": frame_["user_id"],
+            "poi_id": frame_["item_id"],
+            "latitude": frame_["latitude"],
+            "longitude": frame_["longitude"],
+            "utc_time_approx": pd.to_datetime(frame_["ts"], unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "category_name": frame_["category"],
+        }
+    ).to_csv(path, index=False)
+
+
+def habitual_frame(n_users: int = 20, days: int = 60, seed: int = 0) -> pd.DataFrame:
+    """Users who cycle through a few personal places with some noise: a learnable, repetitive pattern."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        places = [f"p{(u * 3 + k) % 40}" for k in range(4)]
+        t = 1.34e9 + rng.uniform(0, 3600)
+        for step in range(days * 3):
+            item = places[step % 4] if rng.random() < 0.8 else f"p{rng.integers(0, 40)}"
+            rows.append((f"u{u}", item, t))
+            t += rng.uniform(3, 10) * 3600
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "ts"])
+    code = events["item_id"].str[1:].astype(int)
+    events["event_id"] = [f"e{i}" for i in range(len(events))]
+    events["latitude"] = 40.70 + code / 500.0
+    events["longitude"] = -74.0 + (code % 7) / 300.0
+    events["category"] = "cat" + (code % 5).astype(str)
+    return events.sort_values("ts", kind="stable").reset_index(drop=True)[
+        ["event_id", "user_id", "item_id", "ts", "latitude", "longitude", "category"]
+    ]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tests.trainer.synthetic import frame, random_frame
-from trainer.data import PAD, UNK, chronological_split, data_stats, from_frame
+from trainer.data import PAD, UNK, ItemVocab, chronological_split, data_stats, from_frame
 
 
 def test_split_proportions_and_chronology():
@@ -51,3 +51,11 @@ def test_stats_count_unk_and_cold_users():
     stats = data_stats(ck, split)
     assert stats["test_events"] == 1 and stats["test_unk_share"] == 1.0 and stats["test_cold_users_share"] == 1.0
     assert stats["val_unk_share"] == 0.0 and stats["val_cold_users_share"] == 0.0
+
+
+def test_a_given_vocab_is_used_instead_of_the_training_one():
+    ck, _ = from_frame(frame([("u1", "a", 0), ("u1", "b", 1)] * 5))
+    saved = ItemVocab.from_ids(["<pad>", "<unk>", "b"], lat=np.zeros(3), lon=np.zeros(3))
+    ck2, _ = from_frame(frame([("u1", "a", 0), ("u1", "b", 1)] * 5), vocab=saved)
+    assert ck2.vocab is saved
+    assert set(ck2.item.tolist()) == {UNK, 2} and ck.vocab.n_items == 4

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from tests.trainer.synthetic import random_frame
+from trainer.data import UNK, from_frame
+from trainer.evaluate import evaluate
+
+
+class Oracle:
+    """Cheats with the target (to test the evaluator, not a model)."""
+
+    name = "oracle"
+
+    def __init__(self, ck):
+        self.ck = ck
+
+    def fit(self, ck, split, progress=None):
+        pass
+
+    def score(self, batch):
+        scores = np.zeros((len(batch), self.ck.vocab.n_items), dtype=np.float32)
+        scores[np.arange(len(batch)), batch.targets] = 1.0
+        return scores
+
+
+class Constant(Oracle):
+    name = "constant"
+
+    def score(self, batch):
+        return np.ones((len(batch), self.ck.vocab.n_items), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return from_frame(random_frame(n_events=800, n_items=60))
+
+
+def test_oracle_hits_everything_except_unseen_items(data):
+    ck, split = data
+    result = evaluate(Oracle(ck), ck, split, "test", max_len=5, batch_size=7)
+    known_share = np.mean(ck.item[split.test] != UNK)
+    assert result["events"] == split.test.sum()
+    assert result["acc@1"] == pytest.approx(known_share) and result["mrr"] == pytest.approx(known_share)
+
+
+def test_constant_scorer_gets_the_worst_rank(data):
+    ck, split = data
+    result = evaluate(Constant(ck), ck, split, "val", max_len=5)
+    n_known = ck.vocab.n_items - 2
+    known_share = np.mean(ck.item[split.val] != UNK)
+    assert result["acc@10"] == 0.0
+    assert result["mrr"] == pytest.approx(known_share / n_known)
+
+
+def test_transform_sees_every_batch_and_unknown_split_is_rejected(data):
+    ck, split = data
+    seen = []
+    evaluate(Oracle(ck), ck, split, "test", max_len=5, batch_size=16, transform=lambda b: seen.append(len(b)) or b)
+    assert sum(seen) == split.test.sum()
+    with pytest.raises(ValueError):
+        evaluate(Oracle(ck), ck, split, "holdout")
