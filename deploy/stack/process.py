@@ -82,13 +82,20 @@ class ManagedProcess:
     def log_file(self) -> Path:
         return self.directory / f"{self.name}.log"
 
-    def pid(self) -> int | None:
-        """The pid of the running process, or None (no pid file, process gone, or pid reused)."""
+    def _recorded(self) -> tuple[int, int] | None:
+        """(pid, start ticks) from the pid file, if it holds them."""
         try:
             pid_text, ticks_text = self.pid_file.read_text().split()
-            pid, ticks = int(pid_text), int(ticks_text)
+            return int(pid_text), int(ticks_text)
         except (OSError, ValueError):
             return None
+
+    def pid(self) -> int | None:
+        """The pid of the running process, or None (no pid file, process gone, or pid reused)."""
+        recorded = self._recorded()
+        if recorded is None:
+            return None
+        pid, ticks = recorded
         _reap(pid)
         return pid if _proc_start_ticks(pid) == ticks else None
 
@@ -126,30 +133,41 @@ class ManagedProcess:
             time.sleep(interval_s)
 
     def stop(self, grace_s: float = 10.0) -> bool:
-        """SIGTERM the process group, SIGKILL whatever is left after `grace_s`; True if it was running."""
-        pid = self.pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
+        """SIGTERM the process group, SIGKILL whatever is left after `grace_s`; True if anything ran.
+
+        The group is signalled even when its leader is gone, so children orphaned by a crashed
+        service (Triton's python-backend stubs) go too.
+        """
+        recorded = self._recorded()
+        if recorded is None:
             return False
         # start_new_session made the service a group leader: its pgid is its pid.
-        self._signal_group(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline:
-            _reap(pid)
-            if not group_alive(pid):
-                break
-            time.sleep(0.1)
-        else:
-            self._signal_group(pid, signal.SIGKILL)
-            kill_deadline = time.monotonic() + 5.0
-            while group_alive(pid) and time.monotonic() < kill_deadline:
-                _reap(pid)
-                time.sleep(0.05)
-            if group_alive(pid):
-                raise ServiceError(f"{self.name}: process group {pid} survived SIGKILL")
-        _reap(pid)
+        pgid, ticks = recorded
+        _reap(pgid)
+        leader_ticks = _proc_start_ticks(pgid)
+        # A live leader with another start time is an unrelated process that reuses the pid. A dead
+        # leader's pid cannot be reused while its group has members, so live members are ours.
+        ours = leader_ticks == ticks or (leader_ticks is None and group_alive(pgid))
+        if not ours:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        self._signal_group(pgid, signal.SIGTERM)
+        if not self._wait_group_gone(pgid, grace_s):
+            self._signal_group(pgid, signal.SIGKILL)
+            if not self._wait_group_gone(pgid, 5.0):
+                raise ServiceError(f"{self.name}: process group {pgid} survived SIGKILL")
         self.pid_file.unlink(missing_ok=True)
         return True
+
+    @staticmethod
+    def _wait_group_gone(pgid: int, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            _reap(pgid)
+            if not group_alive(pgid):
+                return True
+            time.sleep(0.05)
+        return False
 
     @staticmethod
     def _signal_group(pgid: int, sig: signal.Signals) -> None:

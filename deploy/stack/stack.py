@@ -61,13 +61,12 @@ def _bring_up(service: Service) -> str:
     pid = service.pid()
     if pid is not None and service.healthy():
         return f"{service.name}: already running (pid {pid})"
-    if pid is None and service.healthy():
+    service.stop()  # a hung instance, or children left behind by one that crashed
+    if service.healthy():
         raise ServiceError(
             f"{service.name}: port {service.port} answers but no {service.name} was started from this run dir "
             "(another instance?): stop it or choose another port in settings"
         )
-    if pid is not None:  # running but not answering: a hung or half-started instance
-        service.stop()
     elapsed = service.start()
     return f"{service.name}: started in {elapsed:.1f} s (pid {service.pid()}, port {service.port})"
 
