@@ -1,0 +1,37 @@
+import pytest
+
+from streams.cli import main
+from tests.trainer.synthetic import random_frame, write_csv
+
+
+@pytest.fixture
+def csv(tmp_path):
+    path = tmp_path / "c.csv"
+    write_csv(path, random_frame(n_events=60))
+    return path
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    return code, capsys.readouterr().err
+
+
+def test_missing_data_file_is_a_one_line_error(capsys, tmp_path):
+    code, err = run(capsys, "train", "--data", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o"))
+    assert code == 1 and err.count("\n") == 1 and "no data file" in err
+
+
+def test_bad_column_mapping_and_missing_column_are_one_line_errors(capsys, csv, tmp_path):
+    code, err = run(capsys, "train", "--data", str(csv), "--out", str(tmp_path), "--columns", "colour=x")
+    assert code == 1 and "unknown field" in err
+    code, err = run(capsys, "train", "--data", str(csv), "--out", str(tmp_path), "--columns", "item_id=venue")
+    assert code == 1 and "venue" in err and err.count("\n") == 1
+
+
+def test_too_few_events_and_missing_model_are_errors(capsys, csv, tmp_path):
+    code, err = run(capsys, "train", "--data", str(csv), "--max-events", "3")
+    assert code == 1 and "--max-events" in err
+    code, err = run(capsys, "export", "--from", str(tmp_path))
+    assert code == 1 and "no trained model" in err
+    code, err = run(capsys, "evaluate", "--model", str(tmp_path), "--data", str(csv))
+    assert code == 1 and "no trained model" in err

@@ -1,0 +1,67 @@
+import json
+
+import pytest
+
+from streams.cli import main
+from tests.trainer.synthetic import habitual_frame, write_csv
+from trainer.metrics import METRICS
+from trainer.pipeline import ablation_configs, run_training, strongest_baseline, variant
+
+BASELINES = {"most_popular", "user_frequency", "markov", "markov_frequency", "nearest_distance", "spatio_temporal"}
+
+
+def tiny_config():
+    from trainer.model import ClickcastConfig
+
+    return ClickcastConfig.quick().replace(
+        max_len=12, stride=6, hidden=16, layers=1, heads=1, pretrain_epochs=1, finetune_epochs=1, use_text=False,
+        threads=1, val_events=100, batch_size=32,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    csv = root / "checkins.csv"
+    write_csv(csv, habitual_frame(n_users=12, days=25))
+    metrics = run_training(csv, root / "out", quick=False, config=tiny_config())
+    return csv, root / "out", metrics
+
+
+def test_writes_metrics_json_in_the_issue_shape_with_plots_and_model(trained):
+    _, out, metrics = trained
+    saved = json.loads((out / "metrics.json").read_text())
+    assert {"data", "model", "baselines", "ablations", "robustness"} <= set(saved)
+    assert set(saved["model"]) == set(METRICS)
+    assert set(saved["baselines"]) == BASELINES | {"sasrec"}
+    assert set(saved["ablations"]) == {"no_pretraining", "with_adversarial"}  # tiny config: no text, no adversarial
+    assert {"standard", "adversarial"} <= set(saved["robustness"])
+    assert saved["robustness"]["standard"]["model"] == "clickcast"
+    assert saved["data"]["test_events"] > 0
+    assert saved["timings"]["inference"]["ms_per_event_batch_64"] > 0
+    for name in ("training_curves.png", "metrics.png", "metrics.md", "model/config.json"):
+        assert (out / name).is_file()
+    assert strongest_baseline(metrics)[0] in BASELINES | {"sasrec"}
+
+
+def test_habitual_users_make_the_user_frequency_baseline_strong(trained):
+    _, _, metrics = trained
+    assert metrics["baselines"]["user_frequency"]["acc@5"] > 5 * metrics["baselines"]["most_popular"]["acc@5"]
+
+
+def test_evaluate_command_rescores_the_saved_model(trained, capsys):
+    csv, out, metrics = trained
+    assert main(["evaluate", "--model", str(out), "--data", str(csv)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["metrics"]["mrr"] == pytest.approx(metrics["model"]["mrr"], abs=1e-6)
+
+
+def test_variants_and_ablations_change_only_their_part():
+    from trainer.model import ClickcastConfig
+
+    quick = ClickcastConfig.quick()
+    sasrec = variant(quick, ClickcastConfig.sasrec())
+    assert sasrec.name == "sasrec" and not sasrec.use_text and sasrec.finetune_epochs == quick.finetune_epochs
+    ablations = ablation_configs(quick.replace(adversarial=True))
+    assert set(ablations) == {"no_pretraining", "no_text", "no_adversarial"}
+    assert ablations["no_text"].replace(use_text=True, name="clickcast") == quick.replace(adversarial=True)

@@ -1,0 +1,109 @@
+"""`clickcast train | export | evaluate`: train and score everything, publish a model to Triton, re-score a model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "foursquare_nyc" / "checkins.csv.gz"
+MODEL_SUBDIR = "model"  # where `clickcast train` saves the model inside --out
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="train the model and every baseline, write DIR/metrics.json and plots")
+    _data_args(train)
+    train.add_argument("--out", type=Path, default=REPO_ROOT / ".run" / "train", help="output folder")
+    train.add_argument("--quick", action="store_true", help="small model, no ablations (minutes, for tests/demo)")
+    train.set_defaults(func=train_command)
+
+    export = sub.add_parser("export", help="write a trained model as a new version into the Triton model repository")
+    export.add_argument("--from", dest="source", type=Path, required=True, help="`clickcast train --out` folder")
+    export.add_argument("--repository", type=Path, default=REPO_ROOT / "model_repository")
+    export.add_argument("--name", default="clickcast", help="Triton model name")
+    export.set_defaults(func=export_command)
+
+    evaluate = sub.add_parser("evaluate", help="score a trained model on a data file's test split")
+    evaluate.add_argument("--model", type=Path, required=True, help="model folder (or a `clickcast train` folder)")
+    _data_args(evaluate)
+    evaluate.add_argument("--split", choices=("val", "test"), default="test")
+    evaluate.set_defaults(func=evaluate_command)
+
+
+def _data_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, default=None, help=f"check-in/click CSV (default {DEFAULT_DATA})")
+    parser.add_argument("--columns", default=None, help="field=column,... when the CSV's column names differ")
+    parser.add_argument("--max-events", type=int, default=None, help="use only the first N events in time")
+
+
+def _data_inputs(args: argparse.Namespace):
+    from schemas.csv_source import ColumnMapping
+    from streams.cli import CliError
+
+    data = args.data or DEFAULT_DATA
+    if not data.is_file():
+        raise CliError(f"no data file {data} (pass --data)")
+    if args.max_events is not None and args.max_events < 10:
+        raise CliError("--max-events must be at least 10")
+    try:
+        mapping = ColumnMapping.parse(args.columns)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return data, mapping
+
+
+def _load(data: Path, mapping, max_events: int | None, vocab=None):
+    """The dataset, with a missing column or an empty file as a one-line error."""
+    from streams.cli import CliError
+    from trainer.data import load_dataset
+
+    try:
+        return load_dataset(data, mapping, max_events=max_events, vocab=vocab)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def model_dir(path: Path) -> Path:
+    """A model folder, given it or a `clickcast train` output folder that holds one."""
+    from streams.cli import CliError
+
+    for candidate in (path / MODEL_SUBDIR, path):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise CliError(f"no trained model in {path} (expected {path / MODEL_SUBDIR}/config.json; run `clickcast train`)")
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from trainer.pipeline import run_training
+
+    data, mapping = _data_inputs(args)
+    dataset = _load(data, mapping, args.max_events)
+    run_training(data, args.out, quick=args.quick, mapping=mapping, max_events=args.max_events, dataset=dataset)
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    source = model_dir(args.source)
+    from trainer.serving.export import export_model
+
+    version = export_model(source, args.repository, model_name=args.name)
+    print(f"exported {source} as {args.repository / args.name / str(version)} (version {version})")
+    return 0
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    source = model_dir(args.model)
+    data, mapping = _data_inputs(args)
+    from trainer.data import ItemVocab, data_stats
+    from trainer.evaluate import evaluate
+    from trainer.model import ClickcastRecommender
+
+    model = ClickcastRecommender.load(source)
+    saved = model.model
+    vocab = ItemVocab.from_ids(saved.item_ids, saved.item_lat, saved.item_lon)
+    ck, split = _load(data, mapping, args.max_events, vocab)
+    result = evaluate(model, ck, split, args.split)
+    stats = data_stats(ck, split)
+    print(json.dumps({"model": str(source), "data": str(data), "split": args.split, "metrics": result, "stats": stats}))
+    return 0

@@ -1,0 +1,186 @@
+"""`clickcast train`: load the data, fit and score every baseline, the clickcast model, its ablations and the
+robustness test in one run on one split, and write the report.
+
+All models are scored on the same test events with the same full ranking (trainer.evaluate).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from schemas.csv_source import ColumnMapping
+from trainer.baselines import all_baselines
+from trainer.batches import UserIndex, history_batches
+from trainer.data import Checkins, Split, data_stats, load_dataset
+from trainer.evaluate import evaluate, history_length
+from trainer.metrics import METRICS
+from trainer.progress import ProgressLog
+from trainer.recommender import Recommender
+from trainer.report import markdown_table, plot_curves, plot_metrics, text_table, write_metrics
+from trainer.robustness import NOISE_FRACTION, noise_transform
+
+NOISE_SEED = 0
+
+
+def variant(config: Any, preset: Any) -> Any:
+    """`config` with whatever `preset` (e.g. ClickcastConfig.sasrec()) changes relative to the full defaults,
+    so e.g. the SASRec baseline of a quick run uses the quick training budget."""
+    reference = type(config).full().to_dict()
+    return config.replace(**{k: v for k, v in preset.to_dict().items() if v != reference[k]})
+
+
+def ablation_configs(config: Any) -> dict[str, Any]:
+    """Each ablation turns one part of the model off. When the model itself is trained without adversarial
+    training, the adversarial variant is trained instead, so the robustness test can compare the two."""
+    configs = {}
+    if config.pretrain_epochs > 0:
+        configs["no_pretraining"] = config.replace(pretrain_epochs=0)
+    if config.use_text:
+        configs["no_text"] = config.replace(use_text=False)
+    if config.adversarial:
+        configs["no_adversarial"] = config.replace(adversarial=False)
+    else:
+        configs["with_adversarial"] = config.replace(adversarial=True)
+    return {name: cfg.replace(name=f"clickcast_{name}") for name, cfg in configs.items()}
+
+
+def inference_cost(recommender: Recommender, ck: Checkins, split: Split, repeats: int = 20) -> dict[str, float]:
+    """Milliseconds per event of `score` on one CPU thread, at batch 1 and batch 64 (test histories)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        batch = next(history_batches(ck, split.test, history_length(recommender), 64))
+        single = next(history_batches(ck, split.test, history_length(recommender), 1))
+        cost = {}
+        for label, b, n in (("batch_1", single, repeats), ("batch_64", batch, max(repeats // 4, 2))):
+            recommender.score(b)  # warm-up
+            started = time.perf_counter()
+            for _ in range(n):
+                recommender.score(b)
+            cost[f"ms_per_event_{label}"] = 1000 * (time.perf_counter() - started) / (n * len(b))
+        return cost
+    finally:
+        torch.set_num_threads(threads)
+
+
+def relative_drop(clean: dict[str, float], noisy: dict[str, float]) -> dict[str, float]:
+    return {m: (clean[m] - noisy[m]) / clean[m] if clean[m] else 0.0 for m in METRICS}
+
+
+def only_metrics(result: dict[str, float]) -> dict[str, float]:
+    return {m: result[m] for m in METRICS}
+
+
+def run_training(
+    data: str | Path,
+    out_dir: str | Path,
+    quick: bool = False,
+    mapping: ColumnMapping | None = None,
+    max_events: int | None = None,
+    config: Any = None,
+    log: ProgressLog | None = None,
+    dataset: tuple[Checkins, Split] | None = None,
+) -> dict[str, Any]:
+    """Train and score everything; returns (and writes to out_dir/metrics.json) the metrics.
+
+    quick: the quick model config, no ablations, robustness on the model alone. `config` overrides the model
+    config (tests use a tiny one); `dataset` is the already loaded `data`.
+    """
+    from trainer.model import ClickcastConfig, ClickcastRecommender
+
+    log = log or ProgressLog()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    timings: dict[str, Any] = {"fit_s": {}, "score_s": {}}
+
+    log.line(f"loading {data}")
+    ck, split = dataset or load_dataset(data, mapping, max_events=max_events)
+    index = UserIndex.build(ck.user, ck.n_users)
+    stats = data_stats(ck, split)
+    stats["path"] = str(data)
+    timings["load_s"] = time.perf_counter() - started
+    log.line(
+        f"{stats['events']} events, {stats['users']} users, {stats['items_known']} known items; "
+        f"test {stats['test_events']} events ({100 * stats['test_unk_share']:.1f}% unseen items = misses)"
+    )
+
+    def fit_and_score(rec: Recommender) -> dict[str, float]:
+        t0 = time.perf_counter()
+        rec.fit(ck, split, progress=log.step())
+        fitted = time.perf_counter() - t0
+        result = evaluate(rec, ck, split, "test", index=index, progress=log.step())
+        timings["fit_s"][rec.name] = fitted
+        timings["score_s"][rec.name] = result["score_seconds"]
+        log.line(f"{rec.name}: " + "  ".join(f"{m} {result[m]:.4f}" for m in METRICS) + f"  (fit {fitted:.0f}s)")
+        return result
+
+    baselines: dict[str, dict[str, float]] = {}
+    for rec in all_baselines():
+        baselines[rec.name] = only_metrics(fit_and_score(rec))
+
+    model_config = config or (ClickcastConfig.quick() if quick else ClickcastConfig.full())
+    model = ClickcastRecommender(model_config)
+    model_result = fit_and_score(model)
+    model.save(out / "model")
+    histories = {model.name: model.history}
+
+    sasrec = ClickcastRecommender(variant(model_config, ClickcastConfig.sasrec()))
+    baselines[sasrec.name] = only_metrics(fit_and_score(sasrec))
+    histories[sasrec.name] = sasrec.history
+
+    ablations: dict[str, dict[str, float]] = {}
+    trained = {model_config.adversarial: (model, only_metrics(model_result))}
+    if not quick:
+        for name, cfg in ablation_configs(model_config).items():
+            rec = ClickcastRecommender(cfg)
+            ablations[name] = only_metrics(fit_and_score(rec))
+            histories[rec.name] = rec.history
+            if cfg.adversarial != model_config.adversarial:
+                trained[cfg.adversarial] = (rec, ablations[name])
+
+    robustness: dict[str, Any] = {"noise_fraction": NOISE_FRACTION, "seed": NOISE_SEED}
+    for adversarial, (rec, clean) in sorted(trained.items()):
+        noisy = only_metrics(
+            evaluate(
+                rec,
+                ck,
+                split,
+                "test",
+                transform=noise_transform(ck.vocab, NOISE_SEED),
+                index=index,
+                progress=log.step("robustness"),
+            )
+        )
+        key = "adversarial" if adversarial else "standard"
+        drop = relative_drop(clean, noisy)
+        robustness[key] = {"model": rec.name, "clean": clean, "noisy": noisy, "relative_drop": drop}
+        log.line(f"robustness {rec.name}: acc@1 {clean['acc@1']:.4f} -> {noisy['acc@1']:.4f} with 10% noise events")
+
+    timings["inference"] = inference_cost(model, ck, split)
+    timings["total_s"] = time.perf_counter() - started
+    metrics = {
+        "data": stats,
+        "model": only_metrics(model_result),
+        "baselines": baselines,
+        "ablations": ablations,
+        "robustness": robustness,
+        "timings": timings,
+        "config": {"quick": quick, "model": model_config.to_dict()},
+    }
+    write_metrics(out, metrics)
+    (out / "metrics.md").write_text(markdown_table(metrics) + "\n")
+    plot_curves(histories, out / "training_curves.png")
+    plot_metrics(metrics, out / "metrics.png")
+    log.line(f"done in {timings['total_s']:.0f}s; wrote {out / 'metrics.json'}")
+    print(text_table(metrics))
+    return metrics
+
+
+def strongest_baseline(metrics: dict[str, Any], metric: str = "mrr") -> tuple[str, float]:
+    name = max(metrics["baselines"], key=lambda b: metrics["baselines"][b][metric])
+    return name, float(metrics["baselines"][name][metric])
