@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
-import logging
 import shutil
 import subprocess
 import uuid
 from pathlib import Path
 
+from deploy.stack.kafka_admin import admin_client
 from deploy.stack.kafka_jars import ensure_jars
 from deploy.stack.probes import port_open
 from deploy.stack.service import Service
@@ -17,10 +17,6 @@ from streams.settings import KafkaSettings, Settings, TopicSettings
 NODE_ID = 1
 # Small internal topics: one broker, and 50 offset partitions would slow the first consumer group join.
 OFFSETS_PARTITIONS = 4
-# The health probe's client expects failures while the broker starts: keep librdkafka's logs off stderr.
-_PROBE_LOGGER = logging.getLogger(__name__ + ".probe")
-_PROBE_LOGGER.addHandler(logging.NullHandler())
-_PROBE_LOGGER.propagate = False
 
 
 def render_server_properties(kafka: KafkaSettings, topics: TopicSettings, data_dir: Path) -> str:
@@ -84,11 +80,9 @@ class KafkaService(Service):
         if not port_open(self.kafka.host, self.kafka.port):
             return False
         from confluent_kafka import KafkaException
-        from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient({"bootstrap.servers": self.kafka.bootstrap, "logger": _PROBE_LOGGER})
         try:
-            return bool(admin.list_topics(timeout=2).brokers)
+            return bool(admin_client(self.kafka.bootstrap).list_topics(timeout=2).brokers)
         except KafkaException:
             return False
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from deploy.stack.kafka_admin import admin_client
 from streams.settings import Settings
 
 
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create missing topics and grow ones with too few partitions; returns what changed."""
     from confluent_kafka import KafkaError, KafkaException
-    from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+    from confluent_kafka.admin import NewPartitions, NewTopic
 
     topics = settings.topics
     names = [topics.clicks, topics.predictions, topics.dead_letters]
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    admin = admin_client(settings.kafka.bootstrap)
     existing = admin.list_topics(timeout=timeout_s).topics
     changes: list[str] = []
 
