@@ -1,0 +1,80 @@
+"""A trained clickcast model with everything needed to score raw histories: network, vocabularies, config.
+
+Saved as a folder (config.json, vocab.json, weights.pt); the Triton model loads the same folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainer.data import UNK
+from trainer.model.codes import CellVocab
+from trainer.model.config import ClickcastConfig
+from trainer.model.inputs import Histories, history_codes, last_position_queries
+from trainer.model.network import ClickcastNet
+
+CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "weights.pt"
+
+
+@dataclass
+class ClickcastModel:
+    cfg: ClickcastConfig
+    net: ClickcastNet
+    cells: CellVocab
+    item_ids: list[str]  # index -> raw item id
+    item_lat: np.ndarray  # float64 per item index
+    item_lon: np.ndarray
+
+    def __post_init__(self) -> None:
+        self._index = {raw: i for i, raw in enumerate(self.item_ids) if i > UNK}
+
+    def item_indices(self, raw_ids: np.ndarray) -> np.ndarray:
+        """Raw ids (any shape) -> item indices; "" is padding, an id unseen in training is UNK."""
+        get = self._index.get
+        flat = [0 if not r else get(r, UNK) for r in np.asarray(raw_ids).ravel().tolist()]
+        return np.asarray(flat, dtype=np.int64).reshape(np.shape(raw_ids))
+
+    def log_probs(self, h: Histories) -> torch.Tensor:
+        """log p(next item) [B, n_items] after each row's newest event (PAD/UNK columns are -inf)."""
+        self.net.eval()
+        with torch.no_grad():
+            q = last_position_queries(h, self.cfg, self.item_lat, self.item_lon)
+            _, states = self.net.encode(history_codes(h, self.cells, self.cfg), causal=True)
+            return self.net.next_item(states, torch.from_numpy(h.items), q.rows, q.cols, q.pairs, q.item_dist)
+
+    def save(self, out_dir: str | Path) -> None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / CONFIG_FILE).write_text(json.dumps(self.cfg.to_dict(), indent=2))
+        vocab = {
+            "items": self.item_ids,
+            "item_lat": self.item_lat.tolist(),
+            "item_lon": self.item_lon.tolist(),
+            "cells": self.cells.cells,
+            "geohash_precision": self.cells.precision,
+        }
+        (out / VOCAB_FILE).write_text(json.dumps(vocab))
+        torch.save(self.net.state_dict(), out / WEIGHTS_FILE)
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> ClickcastModel:
+        src = Path(model_dir)
+        cfg = ClickcastConfig.from_dict(json.loads((src / CONFIG_FILE).read_text()))
+        vocab = json.loads((src / VOCAB_FILE).read_text())
+        cells = CellVocab(cells=vocab["cells"], precision=vocab["geohash_precision"])
+        net = ClickcastNet(cfg, n_items=len(vocab["items"]), n_cells=len(cells))
+        net.load_state_dict(torch.load(src / WEIGHTS_FILE, weights_only=True))
+        net.eval()
+        return cls(
+            cfg=cfg,
+            net=net,
+            cells=cells,
+            item_ids=list(vocab["items"]),
+            item_lat=np.asarray(vocab["item_lat"], dtype=np.float64),
+            item_lon=np.asarray(vocab["item_lon"], dtype=np.float64),
+        )

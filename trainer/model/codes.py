@@ -1,0 +1,134 @@
+"""Integer codes the network embeds, computed from raw history arrays by the shared `features` functions.
+
+Trainer and Triton model both call these, so a history is encoded the same way offline and online.
+Histories are [B, L] arrays, oldest .. newest, left-padded (item PAD, ts 0, lat/lon 0). Code 0 always
+means "padding / no value"; every embedding table reserves row 0 for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from features.geo import haversine_km
+from features.sequence import HOURS_PER_WEEK, distance_bucket, gap_bucket, geohash_cells, hour_of_week
+from trainer.data import PAD, UNK
+from trainer.model.config import ClickcastConfig
+
+UNKNOWN_CELL = 1
+N_HOUR_CODES = HOURS_PER_WEEK + 1
+N_HOUR_OF_DAY_CODES = 24 + 1
+
+
+@dataclass(frozen=True)
+class CellVocab:
+    """Geohash cells seen in training -> index (0 padding, 1 a cell never seen in training)."""
+
+    cells: list[str]
+    precision: int
+
+    @classmethod
+    def build(cls, lat: np.ndarray, lon: np.ndarray, precision: int) -> CellVocab:
+        seen = sorted(set(geohash_cells(*_unique_points(lat, lon), precision)))
+        return cls(cells=["<pad>", "<unknown>", *seen], precision=precision)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {c: i for i, c in enumerate(self.cells) if i > UNKNOWN_CELL})
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    def encode(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """int64 codes with the shape of `lat`; each distinct point is geohashed once."""
+        lat, lon = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
+        points, inverse = np.unique(np.stack([lat.ravel(), lon.ravel()], axis=1), axis=0, return_inverse=True)
+        index = self._index  # type: ignore[attr-defined]
+        codes = np.fromiter(
+            (index.get(c, UNKNOWN_CELL) for c in geohash_cells(points[:, 0], points[:, 1], self.precision)),
+            dtype=np.int64,
+            count=len(points),
+        )
+        return codes[inverse.ravel()].reshape(lat.shape)
+
+
+def _unique_points(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    points = np.unique(np.stack([np.ravel(lat), np.ravel(lon)], axis=1), axis=0)
+    return points[:, 0], points[:, 1]
+
+
+def event_codes(
+    items: np.ndarray, ts: np.ndarray, lat: np.ndarray, lon: np.ndarray, cells: CellVocab, cfg: ClickcastConfig
+) -> dict[str, np.ndarray]:
+    """Per-event codes [B, L]: gap to and hop distance from the previous event, hour of week, geohash cell."""
+    real = items != PAD
+    prev_real = np.zeros_like(real)
+    prev_real[:, 1:] = real[:, :-1]
+    linked = real & prev_real
+    gap = np.zeros_like(items)
+    gap[:, 1:] = gap_bucket(ts[:, 1:] - ts[:, :-1], cfg.n_gap_buckets)
+    hop = np.zeros_like(items)
+    hop[:, 1:] = distance_bucket(haversine_km(lat[:, :-1], lon[:, :-1], lat[:, 1:], lon[:, 1:]), cfg.n_distance_buckets)
+    return {
+        "items": items.astype(np.int64),
+        "gap": np.where(linked, gap, 0),
+        "hop": np.where(linked, hop, 0),
+        "hour": np.where(real, hour_of_week(ts) + 1, 0),
+        "cell": np.where(real, cells.encode(lat, lon), 0),
+    }
+
+
+def pair_codes(
+    items: np.ndarray,
+    ts: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    cfg: ClickcastConfig,
+) -> dict[str, np.ndarray]:
+    """How each history event j relates to a query event (rows[p], cols[p]), for the pointer: [P, L] codes.
+
+    recency = gap_bucket(t_query - t_j), hour_diff = hour-of-day difference + 1, dist = distance_bucket
+    between the two positions; all 0 where j is padding, UNK or after the query.
+    """
+    length = items.shape[1]
+    # An UNK event can be attended to by the encoder but not copied: UNK is never a right answer.
+    valid = (items[rows] > UNK) & (np.arange(length)[None, :] <= cols[:, None])
+    q_ts, q_lat, q_lon = ts[rows, cols][:, None], lat[rows, cols][:, None], lon[rows, cols][:, None]
+    recency = gap_bucket(q_ts - ts[rows], cfg.n_gap_buckets)
+    hour_diff = (hour_of_week(ts[rows]) - hour_of_week(q_ts)) % 24 + 1
+    dist = distance_bucket(haversine_km(q_lat, q_lon, lat[rows], lon[rows]), cfg.n_distance_buckets)
+    return {
+        "valid": valid,
+        "recency": np.where(valid, recency, 0),
+        "hour_diff": np.where(valid, hour_diff, 0),
+        "dist": np.where(valid, dist, 0),
+    }
+
+
+def item_distance_codes(
+    lat: np.ndarray, lon: np.ndarray, item_lat: np.ndarray, item_lon: np.ndarray, cfg: ClickcastConfig
+) -> np.ndarray:
+    """uint8 [P, n_items]: distance bucket from each query position to every item's position."""
+    km = haversine_km(np.asarray(lat, np.float64)[:, None], np.asarray(lon, np.float64)[:, None], item_lat, item_lon)
+    return distance_bucket(km, cfg.n_distance_buckets).astype(np.uint8)
+
+
+class ItemDistanceTable:
+    """`item_distance_codes` precomputed once per distinct position (training queries repeat a few
+    thousand places), so a batch gathers rows instead of computing P x n_items distances."""
+
+    def __init__(self, lat: np.ndarray, lon: np.ndarray, item_lat: np.ndarray, item_lon: np.ndarray, cfg):
+        points = np.unique(np.stack([np.ravel(lat), np.ravel(lon)], axis=1), axis=0)
+        self._row = {(a, b): i for i, (a, b) in enumerate(points.tolist())}
+        self._codes = np.concatenate(
+            [
+                item_distance_codes(points[lo : lo + 512, 0], points[lo : lo + 512, 1], item_lat, item_lon, cfg)
+                for lo in range(0, len(points), 512)
+            ]
+        )
+
+    def lookup(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        rows = [self._row[(a, b)] for a, b in zip(np.asarray(lat).tolist(), np.asarray(lon).tolist(), strict=True)]
+        return self._codes[rows]

@@ -1,0 +1,73 @@
+"""Hyper-parameters of the clickcast transformer and its plain SASRec-style variant."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ClickcastConfig:
+    name: str = "clickcast"
+    max_len: int = 100  # history events the model sees (the Triton input length L)
+    hidden: int = 64
+    layers: int = 2
+    heads: int = 2
+    dropout: float = 0.2
+    # Input encodings besides the item id; all off gives the SASRec-style baseline.
+    use_time: bool = True  # gap to the previous event + hour of week
+    use_geo: bool = True  # geohash cell + hop distance from the previous event
+    use_text: bool = True  # category name through the packaged sentence encoder
+    # The repeat path: a pointer over the history mixed with the softmax over all items (RepeatNet-style).
+    use_copy: bool = True
+    geohash_precision: int = 6
+    n_gap_buckets: int = 32
+    n_distance_buckets: int = 32
+    pretrain_epochs: int = 4
+    mask_prob: float = 0.2
+    finetune_epochs: int = 20
+    patience: int = 3  # epochs without a better validation MRR before stopping
+    # Windows overlap so that every target after a user's first window keeps >= max_len - stride events of context.
+    stride: int = 50
+    adversarial: bool = False
+    adv_eps: float = 0.05  # L-inf radius of the FGSM perturbation of the input embeddings
+    adv_weight: float = 0.5
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    val_events: int = 0  # validate on the first N validation events (0 = all)
+    seed: int = 0
+    threads: int = 2
+
+    @classmethod
+    def full(cls) -> ClickcastConfig:
+        return cls()
+
+    @classmethod
+    def quick(cls) -> ClickcastConfig:
+        # Same history length as the full model: the Triton input shape does not depend on how it was trained.
+        return cls(pretrain_epochs=1, finetune_epochs=2, patience=1, val_events=2000)
+
+    @classmethod
+    def sasrec(cls) -> ClickcastConfig:
+        return cls(
+            name="sasrec",
+            use_time=False,
+            use_geo=False,
+            use_text=False,
+            use_copy=False,
+            pretrain_epochs=0,
+        )
+
+    def replace(self, **changes: Any) -> ClickcastConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ClickcastConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})

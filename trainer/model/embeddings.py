@@ -1,0 +1,72 @@
+"""Input representation of one history event: item (+ its text) plus time and place encodings."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from trainer.model.codes import N_HOUR_CODES
+from trainer.model.config import ClickcastConfig
+from trainer.model.text import TEXT_DIM
+
+
+class ItemRepresentation(nn.Module):
+    """Item id embedding + projected sentence vector of its text (a learned "no text" vector when it has none).
+
+    The same vectors are the output embeddings of the softmax over items (weight tying).
+    """
+
+    def __init__(self, cfg: ClickcastConfig, n_items: int):
+        super().__init__()
+        self.use_text = cfg.use_text
+        self.item = nn.Embedding(n_items, cfg.hidden, padding_idx=0)
+        nn.init.normal_(self.item.weight, std=0.02)
+        if cfg.use_text:
+            self.register_buffer("text", torch.zeros(n_items, TEXT_DIM))
+            self.register_buffer("has_text", torch.zeros(n_items, dtype=torch.bool))
+            self.text_proj = nn.Linear(TEXT_DIM, cfg.hidden)
+            self.no_text = nn.Parameter(torch.zeros(cfg.hidden))
+
+    def set_text(self, vectors: torch.Tensor) -> None:
+        if self.use_text:
+            self.text.copy_(vectors)
+            self.has_text.copy_(vectors.abs().sum(-1) > 0)
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        out = self.item(items)
+        if self.use_text:
+            text = torch.where(self.has_text[items].unsqueeze(-1), self.text_proj(self.text[items]), self.no_text)
+            out = out + text
+        return out
+
+    def all_items(self) -> torch.Tensor:
+        return self.forward(torch.arange(self.item.num_embeddings, device=self.item.weight.device))
+
+
+class EventEmbedding(nn.Module):
+    """Sum of the item representation and the enabled time/geo code embeddings; [MASK] replaces the item
+    and its cell at masked positions (masked item modelling)."""
+
+    def __init__(self, cfg: ClickcastConfig, n_items: int, n_cells: int):
+        super().__init__()
+        self.items = ItemRepresentation(cfg, n_items)
+        self.mask = nn.Parameter(torch.randn(cfg.hidden) * 0.02)
+        tables: dict[str, int] = {}
+        if cfg.use_time:
+            tables |= {"gap": cfg.n_gap_buckets, "hour": N_HOUR_CODES}
+        if cfg.use_geo:
+            tables |= {"hop": cfg.n_distance_buckets, "cell": n_cells}
+        self.codes = nn.ModuleDict({k: nn.Embedding(n, cfg.hidden, padding_idx=0) for k, n in tables.items()})
+        for table in self.codes.values():
+            nn.init.normal_(table.weight, std=0.02)
+
+    def forward(self, codes: dict[str, torch.Tensor], masked: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.items(codes["items"])
+        if masked is not None:
+            x = torch.where(masked.unsqueeze(-1), self.mask, x)
+        for name, table in self.codes.items():
+            c = codes[name]
+            if masked is not None and name == "cell":
+                c = c.masked_fill(masked, 0)
+            x = x + table(c)
+        return x

@@ -1,0 +1,42 @@
+"""Which history events weighed most in a prediction: gradient x input attribution.
+
+For the top-scored item, |<d log p / d x_j, x_j>| per history position j (x_j its input embedding),
+normalised to sum to 1 over the real events. It covers both paths, the softmax and the pointer, because
+both are computed from the encoder states of the history events.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from trainer.data import PAD
+from trainer.model.bundle import ClickcastModel
+from trainer.model.inputs import Histories, history_codes, last_position_queries
+
+
+def attribution(model: ClickcastModel, h: Histories) -> np.ndarray:
+    """float32 [B, L]: share of each history position in the top item's log-probability (0 at padding)."""
+    net = model.net
+    net.eval()
+    codes = history_codes(h, model.cells, model.cfg)
+    q = last_position_queries(h, model.cfg, model.item_lat, model.item_lon)
+    delta = torch.zeros((*h.items.shape, model.cfg.hidden), requires_grad=True)
+    top = model.log_probs(h).argmax(-1)
+    with torch.enable_grad():
+        x, states = net.encode(codes, causal=True, delta=delta)
+        # The per-target path: the full distribution's -inf columns would turn the gradient into NaN.
+        log_p = net.next_item(states, codes["items"], q.rows, q.cols, q.pairs, q.item_dist, targets=top)
+        (grad,) = torch.autograd.grad(log_p.sum(), delta)
+    weight = (grad * x.detach()).sum(-1).abs() * torch.from_numpy(h.items != PAD)
+    total = weight.sum(-1, keepdim=True)
+    return torch.where(total > 0, weight / total.clamp_min(1e-12), 0.0).numpy().astype(np.float32)
+
+
+def top_positions(weights: np.ndarray, top_n: int) -> list[list[tuple[int, float]]]:
+    """Per row, the `top_n` positions (column indices) with the largest non-zero weight, largest first."""
+    out = []
+    for row in weights:
+        order = np.argsort(-row, kind="stable")[:top_n]
+        out.append([(int(j), float(row[j])) for j in order if row[j] > 0])
+    return out

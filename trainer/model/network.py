@@ -1,0 +1,104 @@
+"""The clickcast network: event embeddings -> BERT encoder -> next-item distribution (softmax over all items,
+optionally mixed with the history pointer), and the masked-item head for pre-training."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import BertConfig, BertModel
+
+from trainer.data import PAD, UNK
+from trainer.model.config import ClickcastConfig
+from trainer.model.embeddings import EventEmbedding
+from trainer.model.pointer import PointerHead
+
+NEG_INF = float("-inf")
+COPY_FLOOR = 1e-30
+
+
+def attention_mask(real: torch.Tensor, causal: bool) -> torch.Tensor:
+    """Additive [B, 1, L, L] mask: a query sees real events, and with `causal` only those not after it."""
+    allowed = real[:, None, None, :]
+    if causal:
+        length = real.shape[1]
+        allowed = allowed & torch.ones(length, length, dtype=torch.bool, device=real.device).tril()
+    zero = torch.zeros((), dtype=torch.float32, device=real.device)
+    return torch.where(allowed, zero, torch.finfo(torch.float32).min)
+
+
+class ClickcastNet(nn.Module):
+    def __init__(self, cfg: ClickcastConfig, n_items: int, n_cells: int):
+        super().__init__()
+        self.cfg = cfg
+        self.n_items = n_items
+        self.embed = EventEmbedding(cfg, n_items, n_cells)
+        bert = BertConfig(
+            vocab_size=1,  # inputs arrive as embeddings
+            hidden_size=cfg.hidden,
+            num_hidden_layers=cfg.layers,
+            num_attention_heads=cfg.heads,
+            intermediate_size=4 * cfg.hidden,
+            hidden_dropout_prob=cfg.dropout,
+            attention_probs_dropout_prob=cfg.dropout,
+            max_position_embeddings=cfg.max_len,
+            type_vocab_size=1,
+        )
+        bert._attn_implementation = "sdpa"
+        self.encoder = BertModel(bert, add_pooling_layer=False)
+        self.item_bias = nn.Parameter(torch.zeros(n_items))
+        # Query-dependent preference over the distance from the current place to a candidate item.
+        self.distance_logits = nn.Linear(cfg.hidden, cfg.n_distance_buckets) if cfg.use_geo else None
+        self.pointer = PointerHead(cfg) if cfg.use_copy else None
+
+    def encode(
+        self,
+        codes: dict[str, torch.Tensor],
+        causal: bool,
+        masked: torch.Tensor | None = None,
+        delta: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Input embeddings [B, L, d] (before the encoder's position/LayerNorm) and contextual states [B, L, d].
+        `delta` is added to the input embeddings (adversarial perturbation, attribution)."""
+        x = self.embed(codes, masked)
+        if delta is not None:
+            x = x + delta
+        mask = attention_mask(codes["items"] != PAD, causal)
+        return x, self.encoder(inputs_embeds=x, attention_mask=mask).last_hidden_state
+
+    def _generation_logits(self, hq: torch.Tensor, item_dist: torch.Tensor | None) -> torch.Tensor:
+        logits = hq @ self.embed.items.all_items().T + self.item_bias
+        if self.distance_logits is not None and item_dist is not None:
+            logits = logits + self.distance_logits(hq).gather(1, item_dist.long())
+        logits[:, PAD] = NEG_INF
+        logits[:, UNK] = NEG_INF
+        return logits
+
+    def next_item(
+        self,
+        h: torch.Tensor,
+        items: torch.Tensor,
+        rows: torch.Tensor,
+        cols: torch.Tensor,
+        pairs: dict[str, torch.Tensor] | None,
+        item_dist: torch.Tensor | None,
+        targets: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Log p(next item) for the query events (rows, cols): [P] at `targets` if given, else [P, n_items]."""
+        hq = h[rows, cols]
+        log_gen = self._generation_logits(hq, item_dist).log_softmax(-1)
+        if self.pointer is None or pairs is None:
+            return log_gen if targets is None else log_gen.gather(1, targets[:, None]).squeeze(1)
+        weights, log_gate = self.pointer(h, rows, hq, pairs)
+        history = items[rows]
+        if targets is not None:
+            copy = (weights * (history == targets[:, None])).sum(-1)
+            # The floor keeps log's gradient finite when the target is not in the history.
+            log_copy = copy.clamp_min(COPY_FLOOR).log()
+            log_gen = log_gen.gather(1, targets[:, None]).squeeze(1)
+            return torch.logaddexp(log_gate[:, 0] + log_gen, log_gate[:, 1] + log_copy)
+        copy = torch.zeros_like(log_gen).scatter_add_(1, history, weights)
+        return torch.logaddexp(log_gate[:, :1] + log_gen, log_gate[:, 1:] + copy.log())
+
+    def masked_items(self, h: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+        """Logits [M, n_items] of the items at masked positions (pre-training head, softmax over all items)."""
+        return self._generation_logits(h[masked], None)

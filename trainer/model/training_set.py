@@ -1,0 +1,74 @@
+"""Training windows for the network: per-user windows of training events, encoded once, and the next-item
+targets each window is trained on (causal attention, so one forward pass scores every position).
+
+A user's windows overlap by `max_len - stride` events; a target event is trained on once, in the window
+where it has the most context, so every target after a user's first window has >= max_len - stride events
+of history (closer to the full-length histories it is evaluated on) and none is counted twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from trainer.batches import training_sequences
+from trainer.data import PAD, Checkins
+from trainer.model.codes import CellVocab, ItemDistanceTable
+from trainer.model.config import ClickcastConfig
+from trainer.model.inputs import Histories, history_codes
+
+
+@dataclass
+class TrainingSet:
+    hist: Histories  # [N, L] windows
+    codes: dict[str, torch.Tensor]  # event codes [N, L]
+    query_row: np.ndarray  # [Q] window of each next-item target, sorted
+    query_col: np.ndarray  # [Q] position of the event after which the target came
+    target: np.ndarray  # [Q] target item index
+    distances: ItemDistanceTable | None
+
+    def __len__(self) -> int:
+        return len(self.hist.items)
+
+    def queries_of(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(position in `windows`, column, target) of every target of the given windows."""
+        lo = np.searchsorted(self.query_row, windows, side="left")
+        hi = np.searchsorted(self.query_row, windows, side="right")
+        picks = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])
+        local = np.repeat(np.arange(len(windows)), hi - lo)
+        return local, self.query_col[picks], self.target[picks]
+
+
+def next_item_targets(items: np.ndarray, event_index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """From [N, L+1] windows: (row, col, target item) for each target event at col+1, each event once,
+    taken where it has the longest context (largest col)."""
+    rows, cols = np.nonzero((items[:, :-1] != PAD) & (event_index[:, 1:] >= 0))
+    events = event_index[rows, cols + 1]
+    order = np.lexsort((cols, events))
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = events[order][1:] != events[order][:-1]
+    keep = np.sort(order[last])  # row-major order
+    rows, cols = rows[keep], cols[keep]
+    return rows, cols, items[rows, cols + 1]
+
+
+def build_training_set(
+    ck: Checkins, mask: np.ndarray, cfg: ClickcastConfig, cells: CellVocab, item_lat: np.ndarray, item_lon: np.ndarray
+) -> TrainingSet:
+    w = training_sequences(ck, mask, cfg.max_len + 1, stride=cfg.stride)
+    rows, cols, targets = next_item_targets(w.items, w.event_index)
+    hist = Histories(items=w.items[:, :-1], ts=w.ts[:, :-1], lat=w.lat[:, :-1], lon=w.lon[:, :-1])
+    distances = None
+    if cfg.use_geo:
+        real = hist.items != PAD
+        distances = ItemDistanceTable(hist.lat[real], hist.lon[real], item_lat, item_lon, cfg)
+    return TrainingSet(
+        hist=hist,
+        codes=history_codes(hist, cells, cfg),
+        query_row=rows,
+        query_col=cols,
+        target=targets,
+        distances=distances,
+    )

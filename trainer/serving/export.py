@@ -1,0 +1,62 @@
+"""`export_model`: a trained model folder -> a new numbered version in a Triton model repository.
+
+The version folder holds the python-backend `model.py` and the model files (config, vocab, weights); the
+model's `config.pbtxt` is (re)written next to the versions. Both appear atomically (written aside, then
+renamed), so a polling Triton never sees half a version.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from trainer.model.bundle import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, ClickcastModel
+from trainer.serving.triton_config import DEFAULT_INSTANCES, DEFAULT_MAX_BATCH_SIZE, DEFAULT_TOP_K, triton_config
+
+BACKEND_SOURCE = Path(__file__).with_name("triton_model.py")
+MODEL_FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE)
+
+
+def model_versions(model_dir: Path) -> list[int]:
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def export_model(
+    model_dir: str | Path,
+    repository: str | Path,
+    model_name: str = "clickcast",
+    top_k: int = DEFAULT_TOP_K,
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    instances: int = DEFAULT_INSTANCES,
+) -> int:
+    """Copy the model in `model_dir` (as saved by `ClickcastRecommender.save`) into
+    `repository/model_name/<N+1>/`; returns N+1."""
+    source = Path(model_dir)
+    missing = [f for f in MODEL_FILES if not (source / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{source} is not a trained model folder (no {', '.join(missing)})")
+    cfg = ClickcastModel.load(source).cfg  # fails here, not inside Triton, on an unreadable model
+    target = Path(repository) / model_name
+    target.mkdir(parents=True, exist_ok=True)
+    version = max(model_versions(target), default=0) + 1
+    # A non-numeric folder name: Triton ignores it while it is being filled.
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target))
+    staging.chmod(0o755)
+    try:
+        for name in MODEL_FILES:
+            shutil.copy2(source / name, staging / name)
+        shutil.copy2(BACKEND_SOURCE, staging / "model.py")
+        os.rename(staging, target / str(version))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    config = triton_config(model_name, cfg.max_len, top_k, max_batch_size, instances)
+    config_path = target / "config.pbtxt"
+    if not config_path.exists() or config_path.read_text() != config:
+        tmp = config_path.with_name(".config.pbtxt.tmp")
+        tmp.write_text(config)
+        os.replace(tmp, config_path)
+    return version

@@ -1,0 +1,51 @@
+"""The Triton model configuration (config.pbtxt) of the clickcast python-backend model."""
+
+from __future__ import annotations
+
+DEFAULT_TOP_K = 10
+DEFAULT_MAX_BATCH_SIZE = 256
+DEFAULT_INSTANCES = 2  # one per core; each instance runs torch on 1 thread
+# Wait at most this long for more requests to batch: one row costs ~1 ms, so 2 ms keeps p99 low.
+DEFAULT_QUEUE_DELAY_US = 2000
+
+
+def triton_config(
+    model_name: str,
+    history_len: int,
+    top_k: int = DEFAULT_TOP_K,
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    instances: int = DEFAULT_INSTANCES,
+    queue_delay_us: int = DEFAULT_QUEUE_DELAY_US,
+) -> str:
+    def tensor(name: str, dtype: str, dim: int) -> str:
+        return f'  {{ name: "{name}" data_type: {dtype} dims: [ {dim} ] }}'
+
+    inputs = ",\n".join(
+        [
+            tensor("ITEM_IDS", "TYPE_STRING", history_len),
+            tensor("TIMESTAMPS", "TYPE_FP64", history_len),
+            tensor("LATITUDES", "TYPE_FP32", history_len),
+            tensor("LONGITUDES", "TYPE_FP32", history_len),
+        ]
+    )
+    outputs = ",\n".join(
+        [
+            tensor("TOP_ITEMS", "TYPE_STRING", top_k),
+            tensor("TOP_SCORES", "TYPE_FP32", top_k),
+            tensor("ATTRIBUTION", "TYPE_FP32", history_len),
+        ]
+    )
+    return f"""name: "{model_name}"
+backend: "python"
+max_batch_size: {max_batch_size}
+input [
+{inputs}
+]
+output [
+{outputs}
+]
+instance_group [ {{ count: {instances} kind: KIND_CPU }} ]
+dynamic_batching {{ max_queue_delay_microseconds: {queue_delay_us} }}
+# Serve only the newest version: exporting version N+1 rolls it out, N is unloaded once N+1 is ready.
+version_policy: {{ latest: {{ num_versions: 1 }} }}
+"""

@@ -1,0 +1,75 @@
+"""Triton python-backend model for clickcast; `export_model` copies this file into each version as model.py.
+
+It loads the model files of its own version folder and scores raw histories with the trainer's own code
+(`trainer.model`, `features`: imported from the project venv the stub runs in), so online scores equal
+offline ones. All requests of a dynamic batch are scored in one forward pass; ATTRIBUTION is computed only
+for the requests that ask for it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import triton_python_backend_utils as pb_utils
+
+from trainer.model.bundle import ClickcastModel
+from trainer.model.explain import attribution
+from trainer.model.inputs import Histories
+
+INPUTS = ("ITEM_IDS", "TIMESTAMPS", "LATITUDES", "LONGITUDES")
+
+
+def _decode(raw: np.ndarray) -> np.ndarray:
+    return np.vectorize(lambda b: b.decode("utf-8") if isinstance(b, bytes) else str(b), otypes=[object])(raw)
+
+
+class TritonPythonModel:
+    def initialize(self, args: dict) -> None:
+        torch.set_num_threads(1)  # one instance per core; more threads per instance hurt p99 under load
+        version_dir = Path(args["model_repository"]) / args["model_version"]
+        self.model = ClickcastModel.load(version_dir)
+        config = json.loads(args["model_config"])
+        dims = {t["name"]: int(t["dims"][0]) for t in config["input"] + config["output"]}
+        if dims["ITEM_IDS"] != self.model.cfg.max_len:
+            raise pb_utils.TritonModelException(
+                f"config.pbtxt expects histories of {dims['ITEM_IDS']} events, the model was trained on "
+                f"{self.model.cfg.max_len}: re-export to rewrite config.pbtxt"
+            )
+        self.top_k = dims["TOP_ITEMS"]
+        self.item_ids = np.asarray([s.encode("utf-8") for s in self.model.item_ids], dtype=object)
+
+    def execute(self, requests: list) -> list:
+        arrays = [[pb_utils.get_input_tensor_by_name(r, n).as_numpy() for n in INPUTS] for r in requests]
+        sizes = [len(a[0]) for a in arrays]
+        raw_ids, ts, lat, lon = (np.concatenate([a[i] for a in arrays]) for i in range(len(INPUTS)))
+        h = Histories(
+            items=self.model.item_indices(_decode(raw_ids)),
+            ts=ts.astype(np.float64),
+            lat=lat.astype(np.float32),
+            lon=lon.astype(np.float32),
+        )
+        log_p = self.model.log_probs(h)
+        scores, top = torch.topk(log_p, self.top_k, dim=-1)
+        scores, top = scores.numpy().astype(np.float32), top.numpy()
+        wants = [set(r.requested_output_names()) for r in requests]
+        explain = np.flatnonzero(["ATTRIBUTION" in w for w in wants])
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        weights = {}
+        if len(explain):
+            rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in explain])
+            sub = Histories(items=h.items[rows], ts=h.ts[rows], lat=h.lat[rows], lon=h.lon[rows])
+            weights = dict(zip(rows.tolist(), attribution(self.model, sub), strict=True))
+        responses = []
+        for i, want in enumerate(wants):
+            lo, hi = starts[i], starts[i + 1]
+            outputs = [
+                pb_utils.Tensor("TOP_ITEMS", self.item_ids[top[lo:hi]]),
+                pb_utils.Tensor("TOP_SCORES", scores[lo:hi]),
+            ]
+            if "ATTRIBUTION" in want:
+                outputs.append(pb_utils.Tensor("ATTRIBUTION", np.stack([weights[r] for r in range(lo, hi)])))
+            responses.append(pb_utils.InferenceResponse(output_tensors=outputs))
+        return responses
