@@ -37,10 +37,14 @@ def evaluate(
     transform: Callable[[HistoryBatch], HistoryBatch] | None = None,
     progress: Progress | None = None,
     index: UserIndex | None = None,
+    limit: int | None = None,
 ) -> dict[str, float]:
-    """Metrics over every event of the split (UNK targets and cold users included), plus the event count and
-    scoring time. `transform` alters each batch before scoring (e.g. the robustness test's noise)."""
+    """Metrics over every event of the split (UNK targets and cold users included; only the first `limit` in
+    time if given), plus the event count and scoring time. `transform` alters each batch before scoring (e.g.
+    the robustness test's noise)."""
     mask = split_mask(split, which)
+    if limit is not None:
+        mask = mask & (np.cumsum(mask) <= limit)
     max_len = max_len or history_length(recommender)
     n_events = int(mask.sum())
     ranks = RankAccumulator()

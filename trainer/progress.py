@@ -19,7 +19,7 @@ class ProgressLog:
     message changes (e.g. a new epoch) and otherwise at most every `interval_s` seconds, so steps shorter than
     that stay silent."""
 
-    def __init__(self, stream: TextIO | None = None, interval_s: float = 5.0) -> None:
+    def __init__(self, stream: TextIO | None = None, interval_s: float = 15.0) -> None:
         self.stream = stream or sys.stderr
         self.interval_s = interval_s
         self.started = time.perf_counter()

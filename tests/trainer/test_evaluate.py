@@ -59,3 +59,11 @@ def test_transform_sees_every_batch_and_unknown_split_is_rejected(data):
     assert sum(seen) == split.test.sum()
     with pytest.raises(ValueError):
         evaluate(Oracle(ck), ck, split, "holdout")
+
+
+def test_limit_scores_only_the_first_events_of_the_split(data):
+    ck, split = data
+    seen = []
+    result = evaluate(Oracle(ck), ck, split, "test", max_len=5, limit=9, transform=lambda b: seen.append(b) or b)
+    assert result["events"] == 9
+    assert [int(i) for b in seen for i in b.target_index] == np.flatnonzero(split.test)[:9].tolist()

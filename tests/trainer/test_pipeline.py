@@ -65,3 +65,14 @@ def test_variants_and_ablations_change_only_their_part():
     ablations = ablation_configs(quick.replace(adversarial=True))
     assert set(ablations) == {"no_pretraining", "no_text", "no_adversarial"}
     assert ablations["no_text"].replace(use_text=True, name="clickcast") == quick.replace(adversarial=True)
+
+
+def test_quick_run_skips_sasrec_and_ablations_and_tests_robustness_on_the_model(tmp_path):
+    csv = tmp_path / "c.csv"
+    write_csv(csv, habitual_frame(n_users=6, days=15, seed=1))
+    metrics = run_training(csv, tmp_path / "out", quick=True, config=tiny_config())
+    assert set(metrics["baselines"]) == BASELINES and metrics["ablations"] == {}
+    robustness = metrics["robustness"]
+    assert set(robustness) == {"noise_fraction", "seed", "events", "standard"}
+    assert robustness["events"] == metrics["data"]["test_events"]  # fewer than the quick cap here
+    assert robustness["standard"]["clean"] == metrics["model"]
