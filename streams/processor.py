@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -21,6 +21,7 @@ from features.compute import compute_features
 from features.history import AddOutcome, UserHistory, Visit
 from schemas.events import ClickEvent, DeadLetter, PredictionEvent, ScoredItem, StageLatency
 from streams.predictor import Prediction
+from streams.retry import retry_forever
 from streams.settings import StreamSettings
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,14 @@ class RawMessage:
     partition: int
     offset: int
     timestamp: float  # broker/producer timestamp, unix seconds: when the click was published
+
+
+class StateStore(Protocol):
+    """Per-user history state; `source` is the message whose partition owns the user."""
+
+    def get(self, user_id: str, source: RawMessage) -> dict[str, Any] | None: ...
+
+    def put(self, user_id: str, state: dict[str, Any], source: RawMessage) -> None: ...
 
 
 class FeatureSink(Protocol):
@@ -67,26 +76,6 @@ class _Pending:
     features_ms: float
 
 
-async def _until_done(what: str, call: Callable[[], Awaitable[Any]]) -> tuple[Any, float]:
-    """Retry a dependency call until it succeeds; returns (value, ms of the successful call).
-
-    At-least-once: while Triton or the online store is down the partition waits (its offsets are not
-    acked), rather than skipping events. Clients retry fast failures themselves; this is the slow loop.
-    """
-    delay = 0.5
-    while True:
-        start = time.perf_counter()
-        try:
-            value = await call()
-            return value, (time.perf_counter() - start) * 1000.0
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("%s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-
-
 def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
@@ -109,7 +98,7 @@ class ClickProcessor:
 
     def __init__(
         self,
-        state: MutableMapping[str, Any],
+        state: StateStore,
         sink: FeatureSink,
         predictor: Predictor,
         settings: StreamSettings,
@@ -119,19 +108,20 @@ class ClickProcessor:
         self.predictor = predictor
         self.settings = settings
 
-    def _history(self, user_id: str) -> UserHistory:
+    def _history(self, user_id: str, source: RawMessage) -> UserHistory:
         kwargs = {
             "allowed_lateness_s": self.settings.allowed_lateness_s,
             "retention_s": self.settings.history_retention_s,
             "max_events": self.settings.history_max_events,
         }
-        saved = self.state.get(user_id)
+        saved = self.state.get(user_id, source)
         return UserHistory.from_state(saved, **kwargs) if saved else UserHistory(**kwargs)
 
     async def process(self, batch: Sequence[RawMessage]) -> BatchResult:
         result = BatchResult()
         pending: list[_Pending] = []
         histories: dict[str, UserHistory] = {}
+        sources: dict[str, RawMessage] = {}
         latest_rows: dict[str, FeatureRow] = {}
         for message in batch:
             received = time.time()
@@ -140,9 +130,10 @@ class ClickProcessor:
                 result.dead_letters.append(parsed)
                 continue
             started = time.perf_counter()
-            history = histories.get(parsed.user_id) or histories.setdefault(
-                parsed.user_id, self._history(parsed.user_id)
-            )
+            history = histories.get(parsed.user_id)
+            if history is None:
+                history = histories[parsed.user_id] = self._history(parsed.user_id, message)
+            sources[parsed.user_id] = message
             visit = Visit(parsed.event_id, parsed.timestamp, parsed.item_id, parsed.latitude, parsed.longitude)
             outcome = history.add(visit)
             # A duplicate is answered again (the first answer may have been lost in a crash) but never
@@ -170,15 +161,15 @@ class ClickProcessor:
                 )
             )
         for user_id, history in histories.items():
-            self.state[user_id] = history.to_state()
+            self.state.put(user_id, history.to_state(), sources[user_id])
         if not pending:
             return result
 
         rows = list(latest_rows.values())
         sequences = [p.sequence for p in pending]
         (_, feast_ms), (predictions, triton_ms) = await asyncio.gather(
-            _until_done("feature write", lambda: self.sink.write(rows)),
-            _until_done("prediction", lambda: self.predictor.predict(sequences)),
+            retry_forever("feature write", lambda: self.sink.write(rows)),
+            retry_forever("prediction", lambda: self.predictor.predict(sequences)),
         )
         predicted_at = time.time()
         for item, prediction in zip(pending, predictions, strict=True):

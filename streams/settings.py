@@ -84,6 +84,7 @@ class StreamSettings(BaseModel):
     history_retention_s: float = Field(30 * 86400.0, gt=0)
     history_max_events: int = Field(128, ge=1)
     idle_user_ttl_s: float = Field(30 * 86400.0, gt=0)
+    expiry_interval_s: float = Field(60.0, gt=0)
     explain: bool = False
     # Table store of this worker process; workers on one host need one each (default: run_dir/faust).
     data_dir: Path | None = None

@@ -6,6 +6,7 @@ rules (validation, dedupe, lateness, one answer per event) can be checked exactl
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -25,6 +26,16 @@ def messages_from(
         key = None if isinstance(event, bytes) else event.user_id.encode()
         out.append(RawMessage(value, key, topic, 0, offset, start_ts + offset * 0.001))
     return out
+
+
+class DictState(dict):
+    """User state in a dict, JSON round-tripped like the RocksDB store does."""
+
+    def get(self, user_id: str, source: RawMessage | None = None) -> dict | None:
+        return super().get(user_id)
+
+    def put(self, user_id: str, state: dict, source: RawMessage) -> None:
+        self[user_id] = json.loads(json.dumps(state))
 
 
 class ListSink:

@@ -9,7 +9,7 @@ from features.history import Visit
 from schemas.events import ClickEvent, DeadLetter
 from streams.processor import ClickProcessor
 from streams.settings import StreamSettings
-from streams.testing import FrequencyPredictor, ListSink, messages_from
+from streams.testing import DictState, FrequencyPredictor, ListSink, messages_from
 
 T0 = datetime(2012, 4, 3, 18, 0, tzinfo=UTC)
 
@@ -31,7 +31,7 @@ def run(processor: ClickProcessor, messages):
 
 @pytest.fixture
 def parts():
-    state: dict = {}
+    state = DictState()
     sink, predictor = ListSink(), FrequencyPredictor()
     return state, sink, predictor, ClickProcessor(state, sink, predictor, StreamSettings(allowed_lateness_s=600))
 

@@ -1,0 +1,179 @@
+"""The faust-streaming application: one consumer group of workers over the `clicks` topic.
+
+Per micro-batch (`take_events`): parse + validate, update per-user history in a changelog-backed
+table, compute features, write them to Feast and ask Triton (concurrently), then send predictions
+and dead letters. `take_events` acks the batch only after this body returns, and faust flushes the
+producer before it commits offsets, so a consumed click counts as done only once its prediction
+(or dead letter) is on the broker: at-least-once end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import faust
+from faust.types import EventT
+
+from features.history import UserHistory
+from streams.feature_sink import FeastSink
+from streams.kafka_config import faust_broker_options
+from streams.predictor import TritonPredictor
+from streams.processor import ClickProcessor, RawMessage
+from streams.retry import retry_forever
+from streams.settings import Settings
+from streams.stats import WorkerStats
+
+log = logging.getLogger(__name__)
+
+
+def table_dir(settings: Settings) -> Path:
+    return (settings.stream.data_dir or settings.run_dir / "faust") / settings.stream.app_id
+
+
+def reset_stale_tables(settings: Settings) -> bool:
+    """Drop local table stores written against another Kafka cluster (e.g. after the stack's data was
+    wiped): they are only a cache of the changelog topics, and faust refuses to start on them."""
+    from confluent_kafka.admin import AdminClient
+
+    from streams.kafka_config import confluent_config
+
+    directory = table_dir(settings)
+    cluster_id = AdminClient(confluent_config(settings.kafka)).list_topics(timeout=30).cluster_id
+    marker = directory / "kafka-cluster-id"
+    stale = directory.exists() and (not marker.exists() or marker.read_text() != cluster_id)
+    if stale:
+        log.warning("table store in %s belongs to another Kafka cluster; rebuilding it from the changelog", directory)
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    marker.write_text(cluster_id)
+    return stale
+
+
+def create_app(settings: Settings) -> faust.App:
+    stream = settings.stream
+    app = faust.App(
+        stream.app_id,
+        **faust_broker_options(settings.kafka),
+        store=stream.store,
+        datadir=str(table_dir(settings)),
+        topic_partitions=settings.topics.partitions,
+        topic_replication_factor=settings.topics.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        producer_acks=-1,
+        # Batches are processed in milliseconds; a stuck dependency is retried inside the batch,
+        # so allow long gaps between polls before the group evicts the worker.
+        broker_max_poll_interval=300.0,
+    )
+    clicks = app.topic(settings.topics.clicks, key_serializer="raw", value_serializer="raw")
+    predictions = app.topic(settings.topics.predictions, key_serializer="raw", value_serializer="raw")
+    dead_letters = app.topic(settings.topics.dead_letters, key_serializer="raw", value_serializer="raw")
+    users = app.Table(
+        "user-history",
+        partitions=settings.topics.partitions,
+        schema=faust.Schema(key_type=str, value_type=dict, key_serializer="raw", value_serializer="json"),
+    )
+    sink = FeastSink(settings)
+    sink.open()
+    predictor = TritonPredictor(settings.triton, explain=stream.explain)
+    state = TableState(users)
+    processor = ClickProcessor(state, sink, predictor, stream)
+    stats = WorkerStats()
+
+    @app.task
+    async def connect_triton() -> None:
+        await retry_forever("connecting to triton", predictor.start)
+        log.info("connected: feast %s store, triton model %s", settings.feast.online_store, predictor.shape)
+
+    @app.agent(clicks)
+    async def process_clicks(stream_):
+        async for events in stream_.take_events(stream.batch_max, within=stream.batch_within_s):
+            await _ready(predictor)
+            batch = [
+                RawMessage(
+                    value=e.value,
+                    key=e.key,
+                    topic=e.message.topic,
+                    partition=e.message.partition,
+                    offset=e.message.offset,
+                    timestamp=e.message.timestamp or time.time(),
+                )
+                for e in events
+            ]
+            state.bind(events, stream_._set_current_event)
+            result = await processor.process(batch)
+            sends = [
+                predictions.send(key=p.user_id.encode(), value=p.to_wire(), timestamp=time.time())
+                for p in result.predictions
+            ]
+            sends += [dead_letters.send(value=d.to_wire()) for d in result.dead_letters]
+            # Wait for delivery, so a crash after this point cannot lose an answer.
+            delivered = await asyncio.gather(*sends)
+            await asyncio.gather(*delivered)
+            stats.record(result)
+
+    @app.timer(interval=10.0)
+    async def report() -> None:
+        stats.log_and_reset(log)
+
+    @app.timer(interval=stream.expiry_interval_s)
+    async def expire_idle_users() -> None:
+        """Bounded memory: drop users idle for `idle_user_ttl_s` of event time (tombstones reach the changelog)."""
+        if stats.newest_event_ts is None:
+            return
+        horizon = stats.newest_event_ts - stream.idle_user_ttl_s
+        expired = state.expire(horizon)
+        if expired:
+            log.info("expired %d idle users (no event since %.0f)", expired, horizon)
+
+    app.clickcast_stats = stats  # for tests and the live view
+    return app
+
+
+async def _ready(predictor: TritonPredictor) -> None:
+    while predictor.shape is None:  # the first batch can arrive before Triton's config is read
+        await asyncio.sleep(0.05)
+
+
+class TableState:
+    """The processor's state store on a faust table.
+
+    Writes happen after the whole micro-batch was read, so faust's notion of "the current event"
+    has moved on; each write re-binds the event that carried the user, so the RocksDB partition and
+    the changelog partition are the ones of that user's clicks partition. The partition is kept in
+    the value so that expiry (outside any event) can send the tombstone to the right place.
+    """
+
+    def __init__(self, table: faust.Table) -> None:
+        self.table = table
+        self._events: dict[tuple[int, int], EventT] = {}
+        self._bind: Callable[[EventT], None] | None = None
+
+    def bind(self, events: Sequence[EventT], set_current_event: Callable[[EventT], None]) -> None:
+        self._events = {(e.message.partition, e.message.offset): e for e in events}
+        self._bind = set_current_event
+
+    def get(self, user_id: str, source: RawMessage) -> dict | None:
+        self._bind(self._events[(source.partition, source.offset)])  # RocksDB reads the event's partition
+        return self.table.get(user_id)
+
+    def put(self, user_id: str, state: dict, source: RawMessage) -> None:
+        self._bind(self._events[(source.partition, source.offset)])
+        self.table[user_id] = {**state, "partition": source.partition}
+
+    def expire(self, horizon: float) -> int:
+        """Remove users whose newest event is older than `horizon` (event time)."""
+        idle = [
+            (key, value["partition"])
+            for key, value in self.table.items()
+            if (UserHistory.newest_ts_of_state(value) or 0.0) < horizon
+        ]
+        for key, partition in idle:
+            self.table.send_changelog(partition, key, None, value_serializer="raw")
+            del self.table.data[key]
+        return len(idle)

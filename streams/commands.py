@@ -1,0 +1,150 @@
+"""Stream sub-commands: `worker`, `produce`, `tail`, `demo`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from streams.cli import CliError
+from streams.settings import PROJECT_ROOT
+
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "foursquare_nyc" / "checkins.csv.gz"
+SAMPLE_DATA = PROJECT_ROOT / "deploy" / "sample_data" / "foursquare_nyc_sample.csv.gz"
+
+
+def default_data() -> Path:
+    """The full public file where this checkout sits beside it, else the sample shipped in the repo."""
+    return SHARED_DATA if SHARED_DATA.exists() else SAMPLE_DATA
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return parse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    worker = sub.add_parser("worker", help="run a stream worker (start more to scale out)")
+    worker.add_argument("--store", choices=["rocksdb", "memory"], help="table store (default from settings)")
+    worker.add_argument("--online-store", choices=["sqlite", "redis"], help="Feast online store")
+    worker.add_argument("--explain", action="store_true", help="carry the events that weighed most in predictions")
+    worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
+    worker.set_defaults(func=run_worker)
+
+    produce = sub.add_parser("produce", help="replay a check-in/click CSV to the clicks topic in event-time order")
+    produce.add_argument("--file", type=Path, default=None, help="CSV (.gz ok); default: the NYC check-ins")
+    produce.add_argument("--columns", help="field=column,... mapping (fields: user_id,item_id,time,latitude,...)")
+    pace = produce.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=_positive(float), help="times real time")
+    pace.add_argument("--rate", type=_positive(float), help="events per second")
+    produce.add_argument("--limit", type=_positive(int), help="stop after N events")
+    produce.add_argument("--topic", help="topic (default: the clicks topic)")
+    produce.set_defaults(func=run_produce)
+
+    tail = sub.add_parser("tail", help="print events of an output topic as they arrive")
+    tail.add_argument("topic", choices=["predictions", "dlq"], help="which stream")
+    tail.add_argument("--json", action="store_true", help="one JSON object per line")
+    tail.add_argument("--limit", type=_positive(int), help="stop after N events")
+    tail.add_argument("--from-beginning", action="store_true")
+    tail.set_defaults(func=run_tail)
+
+    demo = sub.add_parser("demo", help="stream sample data through the running stack and show predictions live")
+    demo.add_argument("--file", type=Path, default=None)
+    demo.add_argument("--limit", type=_positive(int), default=3000, help="events to stream (default 3000)")
+    demo.add_argument("--rate", type=_positive(float), help="events per second (default: as fast as possible)")
+    demo.add_argument("--workers", type=_positive(int), default=1)
+    demo.set_defaults(func=run_demo)
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    import logging
+
+    from faust import Worker
+
+    from streams.app import create_app, reset_stale_tables
+    from streams.settings import get_settings
+
+    settings = get_settings()
+    updates = {}
+    if args.store:
+        updates["store"] = f"{args.store}://"
+    if args.explain:
+        updates["explain"] = True
+    settings = settings.model_copy(update={"stream": settings.stream.model_copy(update=updates)})
+    if args.online_store:
+        settings = settings.model_copy(
+            update={"feast": settings.feast.model_copy(update={"online_store": args.online_store})}
+        )
+    logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    reset_stale_tables(settings)
+    app = create_app(settings)
+    Worker(app, loglevel=args.loglevel).execute_from_commandline()
+    return 0
+
+
+def _load_events(path: Path | None, columns: str | None, limit: int | None):
+    from schemas.csv_source import ColumnMapping, read_events_frame
+
+    path = path or default_data()
+    try:
+        mapping = ColumnMapping.parse(columns)
+        return read_events_frame(path, mapping, limit=limit)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def run_produce(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from schemas.csv_source import iter_click_events
+    from streams.producer import ClickProducer, Pacer, replay
+    from streams.settings import get_settings
+
+    frame = _load_events(args.file, args.columns, args.limit)
+    with tqdm(total=len(frame), unit="ev", desc="produce", file=sys.stderr) as bar:
+        producer = ClickProducer(get_settings(), topic=args.topic)
+        summary = replay(
+            iter_click_events(frame), producer, Pacer(speed=args.speed, rate=args.rate), on_sent=lambda n: bar.update(1)
+        )
+    print(
+        f"produced {summary.events} events in {summary.seconds:.1f}s ({summary.rate:.0f} events/s) to {producer.topic}"
+    )
+    return 0
+
+
+def run_tail(args: argparse.Namespace) -> int:
+    from streams.consumer import TopicReader
+    from streams.render import render_dead_letter, render_prediction
+    from streams.settings import get_settings
+
+    settings = get_settings()
+    topic = settings.topics.predictions if args.topic == "predictions" else settings.topics.dead_letters
+    render = render_prediction if args.topic == "predictions" else render_dead_letter
+    seen = 0
+    with TopicReader(settings, topic, from_beginning=args.from_beginning) as reader:
+        for msg in reader.messages():
+            print(msg.value().decode() if args.json else render(msg.value()), flush=True)
+            seen += 1
+            if args.limit and seen >= args.limit:
+                break
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from deploy.stack.stack import status
+    from streams.demo import run
+    from streams.settings import get_settings
+
+    down = [s.name for s in status(get_settings()) if s.state != "healthy"]
+    if down:
+        raise CliError(f"{', '.join(down)} not running: start the stack with `clickcast stack up` (or `make demo`)")
+    frame = _load_events(args.file, None, args.limit)
+    return run(frame, rate=args.rate, workers=args.workers)

@@ -1,0 +1,73 @@
+"""Reading an output topic (predictions or dead letters) from the end or the beginning."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException
+
+from streams.kafka_config import confluent_config
+from streams.settings import Settings
+
+
+class TopicReader:
+    """A throw-away consumer group that reads all partitions of one topic and commits nothing."""
+
+    def __init__(self, settings: Settings, topic: str, from_beginning: bool = False) -> None:
+        self.topic = topic
+        self._start = OFFSET_BEGINNING if from_beginning else OFFSET_END
+        self._assigned = False
+        self._consumer = Consumer(
+            confluent_config(
+                settings.kafka,
+                **{
+                    "group.id": f"clickcast-reader-{uuid.uuid4().hex[:8]}",
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest" if from_beginning else "latest",
+                },
+            )
+        )
+        self._consumer.subscribe([topic], on_assign=self._on_assign)
+
+    def _on_assign(self, consumer: Consumer, partitions) -> None:
+        for tp in partitions:
+            # Explicit offsets: OFFSET_END would be resolved lazily, after a caller may already have produced.
+            low, high = consumer.get_watermark_offsets(tp, timeout=10.0)
+            tp.offset = low if self._start == OFFSET_BEGINNING else high
+        consumer.assign(partitions)
+        self._assigned = True
+
+    def wait_assigned(self, timeout: float = 30.0) -> None:
+        """Block until partitions are assigned (and positioned), so nothing published after this is missed."""
+        deadline = time.monotonic() + timeout
+        while not self._assigned:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no partitions of {self.topic} assigned within {timeout}s")
+            self._consumer.poll(0.1)
+
+    def messages(self, idle_timeout: float | None = None) -> Iterator:
+        """Yield messages; stop after `idle_timeout` seconds without one (None: never)."""
+        last = time.monotonic()
+        while True:
+            msg = self._consumer.poll(0.2)
+            if msg is None:
+                if idle_timeout is not None and time.monotonic() - last > idle_timeout:
+                    return
+                continue
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise KafkaException(msg.error())
+            last = time.monotonic()
+            yield msg
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def __enter__(self) -> TopicReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,48 @@
+"""Client configuration derived from settings, for confluent-kafka and for faust (aiokafka).
+
+One place for bootstrap servers and security, so SASL/TLS is a settings change, not a code change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.settings import KafkaSettings
+
+
+def confluent_config(kafka: KafkaSettings, **extra: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": kafka.bootstrap,
+        "security.protocol": kafka.security_protocol,
+    }
+    if kafka.sasl_mechanism:
+        config |= {
+            "sasl.mechanism": kafka.sasl_mechanism,
+            "sasl.username": kafka.sasl_username,
+            "sasl.password": kafka.sasl_password,
+        }
+    if kafka.ssl_cafile:
+        config["ssl.ca.location"] = kafka.ssl_cafile
+    return config | extra
+
+
+def faust_broker_options(kafka: KafkaSettings) -> dict[str, Any]:
+    """Keyword arguments for `faust.App` that carry the broker address and security."""
+    options: dict[str, Any] = {"broker": f"kafka://{kafka.bootstrap}"}
+    if kafka.security_protocol == "PLAINTEXT":
+        return options
+    import ssl
+
+    import faust
+
+    context = ssl.create_default_context(cafile=kafka.ssl_cafile) if "SSL" in kafka.security_protocol else None
+    if kafka.sasl_mechanism:
+        options["broker_credentials"] = faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password,
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=context,
+        )
+    elif context is not None:
+        options["broker_credentials"] = faust.SSLCredentials(context)
+    return options

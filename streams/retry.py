@@ -1,0 +1,31 @@
+"""Waiting out a dead dependency instead of dropping events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+async def retry_forever(what: str, call: Callable[[], Awaitable[Any]]) -> tuple[Any, float]:
+    """Retry a dependency call until it succeeds; returns (value, ms of the successful call).
+
+    At-least-once: while Triton or the online store is down the partition waits (its offsets are not
+    acked), rather than skipping events. Clients retry fast failures themselves; this is the slow loop.
+    """
+    delay = 0.5
+    while True:
+        start = time.perf_counter()
+        try:
+            value = await call()
+            return value, (time.perf_counter() - start) * 1000.0
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)

@@ -1,0 +1,65 @@
+"""Starting, watching and stopping `clickcast worker` processes (demo, tests, benchmarks)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+from deploy.stack.process import ManagedProcess, ServiceError
+from streams.kafka_config import confluent_config
+from streams.settings import Settings
+
+
+def _clickcast() -> str:
+    return shutil.which("clickcast", path=str(Path(sys.executable).parent)) or "clickcast"
+
+
+def start_workers(
+    settings: Settings, count: int, *args: str, env: dict[str, str] | None = None
+) -> list[ManagedProcess]:
+    workers = []
+    for i in range(count):
+        proc = ManagedProcess(f"worker-{i}", settings.run_dir / "workers")
+        proc.stop(grace_s=5.0)  # a worker left over by an interrupted run would steal partitions
+        # Each worker needs its own table store directory (RocksDB locks it); the online store is shared.
+        data_dir = str(settings.run_dir / "workers" / f"worker-{i}-data")
+        worker_env = {**os.environ, **(env or {}), "CLICKCAST_STREAM__DATA_DIR": data_dir}
+        proc.start([_clickcast(), "worker", *args], env=worker_env)
+        workers.append(proc)
+    return workers
+
+
+def group_members(settings: Settings) -> list[tuple[str, int]]:
+    """(member id, number of assigned partitions) of the stream's consumer group; empty unless Stable."""
+    admin = AdminClient(confluent_config(settings.kafka))
+    group = admin.describe_consumer_groups([settings.stream.app_id])[settings.stream.app_id].result(timeout=10)
+    if group.state.name != "STABLE":
+        return []
+    return [(m.member_id, len(m.assignment.topic_partitions)) for m in group.members]
+
+
+def wait_ready(settings: Settings, workers: list[ManagedProcess], timeout_s: float = 120.0) -> None:
+    """Until every worker is a member of the stable group with partitions assigned."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        dead = [w.name for w in workers if w.pid() is None]
+        if dead:
+            raise ServiceError(f"{', '.join(dead)} exited; see {workers[0].directory}/<name>.log")
+        try:
+            members = group_members(settings)
+        except Exception:  # the group does not exist until the first worker joins
+            members = []
+        if len(members) >= len(workers) and all(n > 0 for _, n in members):
+            return
+        time.sleep(0.5)
+    raise ServiceError(f"workers not ready after {timeout_s:.0f}s; see logs in {workers[0].directory}")
+
+
+def stop_workers(workers: list[ManagedProcess]) -> None:
+    for worker in workers:
+        worker.stop(grace_s=15.0)

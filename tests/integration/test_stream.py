@@ -1,0 +1,111 @@
+"""The whole path on the real stack: Kafka -> faust worker -> Feast + Triton -> Kafka.
+
+Users and event ids get a per-run prefix, so the test is independent of what earlier runs left in
+the topics, the worker's table and the online store.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from features.compute import compute_features
+from features.history import Visit
+from features.store import build_store, read_features
+from schemas.csv_source import iter_click_events, read_events_frame
+from schemas.events import DeadLetter, PredictionEvent
+from streams.commands import SAMPLE_DATA
+from streams.consumer import TopicReader
+from streams.producer import ClickProducer
+from streams.settings import get_settings
+from streams.workers import start_workers, stop_workers, wait_ready
+
+pytestmark = pytest.mark.integration
+
+N_EVENTS = 2000
+MALFORMED = [
+    b"{broken json",
+    b'{"event_id": "x", "user_id": "u", "item_id": "i", "latitude": 40.7, "longitude": -74.0}',
+    b'{"event_id": "y", "user_id": "u", "item_id": "i", "event_time": "2012-05-01T10:00:00Z",'
+    b' "latitude": 40.7, "longitude": 200}',
+]
+
+
+def _same(got: dict, expected: dict) -> bool:
+    """Equal names and values; floats within what float32-free storage round trips allow."""
+    return all(
+        got[name] == value if isinstance(value, str) else got[name] == pytest.approx(value, rel=1e-9, abs=1e-9)
+        for name, value in expected.items()
+    )
+
+
+def _events(run_id: str):
+    frame = read_events_frame(SAMPLE_DATA, limit=N_EVENTS)
+    frame["event_id"] = run_id + ":" + frame["event_id"]
+    frame["user_id"] = run_id + "-" + frame["user_id"]
+    return list(iter_click_events(frame))
+
+
+@pytest.mark.parametrize("online_store", ["sqlite", "redis"])
+def test_every_click_gets_one_prediction_and_features_match_offline(online_store, stack):
+    settings = get_settings()
+    settings = settings.model_copy(update={"feast": settings.feast.model_copy(update={"online_store": online_store})})
+    run_id = uuid.uuid4().hex[:8]
+    events = _events(run_id)
+    workers = start_workers(settings, 1, env={"CLICKCAST_FEAST__ONLINE_STORE": online_store})
+    try:
+        wait_ready(settings, workers)
+        with (
+            TopicReader(settings, settings.topics.predictions) as predictions,
+            TopicReader(settings, settings.topics.dead_letters) as dead_letters,
+        ):
+            predictions.wait_assigned()
+            dead_letters.wait_assigned()
+            with ClickProducer(settings) as producer:
+                for raw in MALFORMED:
+                    producer.send_raw(run_id.encode(), raw.replace(b'"u"', f'"{run_id}"'.encode()))
+                for event in events:
+                    producer.send(event)
+            received: dict[str, PredictionEvent] = {}
+            copies = 0
+            deadline = time.monotonic() + 240
+            for msg in predictions.messages(idle_timeout=60):
+                p = PredictionEvent.model_validate_json(msg.value())
+                if p.event_id.startswith(run_id):
+                    copies += 1
+                    received[p.event_id] = p
+                if len(received) == N_EVENTS or time.monotonic() > deadline:
+                    break
+            letters = []
+            for msg in dead_letters.messages(idle_timeout=5):
+                letter = DeadLetter.model_validate_json(msg.value())
+                if run_id.encode() in msg.value() or letter.payload.startswith("{broken"):
+                    letters.append(letter)
+    finally:
+        stop_workers(workers)
+
+    assert set(received) == {e.event_id for e in events}
+    assert copies == N_EVENTS  # exactly one answer each on a healthy run
+    some = next(iter(received.values()))
+    assert some.items and some.model_version and some.latency.total_ms > 0
+    assert len(letters) >= len(MALFORMED)
+    assert any("longitude" in d.error for d in letters)
+    assert any("event_time" in d.error for d in letters)
+
+    # The online store holds, per user, the features as of that user's newest event, computed
+    # by the same function offline.
+    by_user: dict[str, list[Visit]] = {}
+    for e in events:
+        by_user.setdefault(e.user_id, []).append(Visit(e.event_id, e.timestamp, e.item_id, e.latitude, e.longitude))
+    users = sorted(by_user)
+    online = read_features(build_store(settings), users)
+    for user, row in zip(users, online, strict=True):
+        visits = sorted(by_user[user], key=lambda v: v.ts)
+        expected = compute_features(visits, visits[-1])
+        assert _same(row, expected), (user, row, expected)
+    # The prediction event carries the same values the online store got.
+    last_event = {user: visits[-1].event_id for user, visits in by_user.items()}
+    for user, event_id in list(last_event.items())[:50]:
+        assert _same(received[event_id].features, compute_features(by_user[user], by_user[user][-1]))
