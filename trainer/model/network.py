@@ -18,9 +18,9 @@ COPY_FLOOR = 1e-30
 
 def attention_mask(real: torch.Tensor, causal: bool) -> torch.Tensor:
     """Additive [B, 1, L, L] mask: a query sees real events, and with `causal` only those not after it."""
-    allowed = real[:, None, None, :]
+    length = real.shape[1]
+    allowed = real[:, None, None, :].expand(-1, 1, length, length)
     if causal:
-        length = real.shape[1]
         allowed = allowed & torch.ones(length, length, dtype=torch.bool, device=real.device).tril()
     zero = torch.zeros((), dtype=torch.float32, device=real.device)
     return torch.where(allowed, zero, torch.finfo(torch.float32).min)

@@ -1,0 +1,63 @@
+import numpy as np
+
+from features.sequence import distance_bucket, gap_bucket
+from trainer.data import PAD, UNK
+from trainer.model import ClickcastConfig
+from trainer.model.codes import UNKNOWN_CELL, CellVocab, ItemDistanceTable, event_codes, item_distance_codes, pair_codes
+
+CFG = ClickcastConfig()
+
+
+def history():
+    """Two rows of length 5: a user with 3 events (left-padded) and one with 5, the second containing an UNK."""
+    items = np.array([[PAD, PAD, 5, 6, 5], [3, 4, UNK, 3, 7]])
+    ts = np.array([[0, 0, 1e9, 1e9 + 30, 1e9 + 7200], [1e9, 1e9 + 60, 1e9 + 120, 1e9 + 3600, 1e9 + 86400]])
+    lat = np.array([[0, 0, 40.70, 40.71, 40.70], [40.7, 40.8, 40.7, 40.7, 40.75]], dtype=np.float32)
+    lon = np.array([[0, 0, -74.0, -74.0, -74.0], [-74.0, -74.0, -73.9, -74.0, -74.0]], dtype=np.float32)
+    return items, ts, lat, lon
+
+
+def test_event_codes_are_zero_at_padding_and_link_only_consecutive_real_events():
+    items, ts, lat, lon = history()
+    cells = CellVocab.build(lat[items != PAD], lon[items != PAD], 6)
+    codes = event_codes(items, ts, lat, lon, cells, CFG)
+    for name in ("gap", "hop", "hour", "cell"):
+        assert (codes[name][0, :2] == 0).all(), name
+    # The first real event of a row has no previous event.
+    assert codes["gap"][0, 2] == 0 and codes["hop"][0, 2] == 0
+    assert codes["gap"][0, 3] == gap_bucket(30.0) and codes["gap"][0, 4] == gap_bucket(7170.0)
+    assert (codes["hour"][items != PAD] >= 1).all() and (codes["cell"][items != PAD] >= 2).all()
+
+
+def test_cells_unseen_in_training_get_the_unknown_code():
+    cells = CellVocab.build(np.array([40.7], np.float32), np.array([-74.0], np.float32), 6)
+    codes = cells.encode(np.array([[40.7, 10.0]]), np.array([[-74.0, 10.0]]))
+    assert codes[0, 0] == 2 and codes[0, 1] == UNKNOWN_CELL
+
+
+def test_pair_codes_only_cover_real_known_events_up_to_the_query():
+    items, ts, lat, lon = history()
+    rows, cols = np.array([0, 1, 1]), np.array([4, 4, 1])
+    pairs = pair_codes(items, ts, lat, lon, rows, cols, CFG)
+    expected_valid = np.array(
+        [[0, 0, 1, 1, 1], [1, 1, 0, 1, 1], [1, 1, 0, 0, 0]],
+        dtype=bool,
+    )
+    np.testing.assert_array_equal(pairs["valid"], expected_valid)
+    for name in ("recency", "hour_diff", "dist"):
+        assert (pairs[name][~expected_valid] == 0).all()
+        assert (pairs[name][expected_valid] > 0).all()
+    assert pairs["recency"][0, 2] == gap_bucket(7200.0)
+    assert pairs["dist"][1, 4] == distance_bucket(0.0)
+
+
+def test_precomputed_item_distances_equal_the_direct_computation():
+    rng = np.random.default_rng(0)
+    item_lat, item_lon = rng.uniform(40.5, 40.9, 50), rng.uniform(-74.1, -73.7, 50)
+    lat = rng.uniform(40.5, 40.9, 30).astype(np.float32)
+    lon = rng.uniform(-74.1, -73.7, 30).astype(np.float32)
+    table = ItemDistanceTable(lat, lon, item_lat, item_lon, CFG)
+    picks = rng.integers(0, 30, 12)
+    np.testing.assert_array_equal(
+        table.lookup(lat[picks], lon[picks]), item_distance_codes(lat[picks], lon[picks], item_lat, item_lon, CFG)
+    )

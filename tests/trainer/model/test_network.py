@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+import torch
+
+from trainer.data import PAD, UNK
+from trainer.model.codes import CellVocab
+from trainer.model.inputs import Histories, history_codes, last_position_queries, queries
+from trainer.model.network import ClickcastNet, attention_mask
+
+from .conftest import tiny_config
+
+N_ITEMS = 20
+
+
+def random_histories(n=4, length=12, seed=0) -> Histories:
+    rng = np.random.default_rng(seed)
+    items = rng.integers(2, N_ITEMS, (n, length))
+    items[0, :5] = PAD  # a short history
+    items[1, 3] = UNK
+    ts = np.cumsum(rng.uniform(60, 86400, (n, length)), axis=1) + 1.35e9
+    lat = rng.uniform(40.6, 40.8, (n, length)).astype(np.float32)
+    lon = rng.uniform(-74.0, -73.8, (n, length)).astype(np.float32)
+    ts[items == PAD], lat[items == PAD], lon[items == PAD] = 0, 0, 0
+    return Histories(items=items, ts=ts, lat=lat, lon=lon)
+
+
+def build(**changes):
+    torch.manual_seed(0)
+    cfg = tiny_config(**changes)
+    h = random_histories(length=cfg.max_len)
+    cells = CellVocab.build(h.lat[h.items != PAD], h.lon[h.items != PAD], cfg.geohash_precision)
+    net = ClickcastNet(cfg, N_ITEMS, len(cells)).eval()
+    item_lat, item_lon = np.linspace(40.6, 40.8, N_ITEMS), np.linspace(-74.0, -73.8, N_ITEMS)
+    return cfg, net, cells, h, item_lat, item_lon
+
+
+@pytest.mark.parametrize("use_copy", [True, False])
+def test_next_item_is_a_distribution_over_known_items(use_copy):
+    cfg, net, cells, h, item_lat, item_lon = build(use_copy=use_copy)
+    q = last_position_queries(h, cfg, item_lat, item_lon)
+    with torch.no_grad():
+        _, states = net.encode(history_codes(h, cells, cfg), causal=True)
+        log_p = net.next_item(states, torch.from_numpy(h.items), q.rows, q.cols, q.pairs, q.item_dist)
+    assert log_p.shape == (len(h.items), N_ITEMS)
+    assert torch.isinf(log_p[:, [PAD, UNK]]).all()
+    torch.testing.assert_close(log_p.exp().sum(-1), torch.ones(len(h.items)))
+
+
+def test_target_path_equals_the_full_distribution_at_the_target():
+    cfg, net, cells, h, item_lat, item_lon = build()
+    q = last_position_queries(h, cfg, item_lat, item_lon)
+    targets = torch.tensor([int(h.items[0, -1]), 3, int(h.items[2, 5]), 19])  # repeats and a new item
+    with torch.no_grad():
+        _, states = net.encode(history_codes(h, cells, cfg), causal=True)
+        args = (states, torch.from_numpy(h.items), q.rows, q.cols, q.pairs, q.item_dist)
+        full = net.next_item(*args)
+        at_target = net.next_item(*args, targets=targets)
+    torch.testing.assert_close(at_target, full.gather(1, targets[:, None]).squeeze(1))
+
+
+def test_causal_prediction_ignores_later_events():
+    cfg, net, cells, h, item_lat, item_lon = build()
+    changed = Histories(items=h.items.copy(), ts=h.ts.copy(), lat=h.lat.copy(), lon=h.lon.copy())
+    changed.items[:, 8:] = 7
+    changed.lat[:, 8:] += 0.05
+    rows, cols = np.arange(4), np.full(4, 7)
+    out = []
+    for hist in (h, changed):
+        q = queries(hist, rows, cols, cfg, item_lat, item_lon)
+        with torch.no_grad():
+            _, states = net.encode(history_codes(hist, cells, cfg), causal=True)
+            out.append(net.next_item(states, torch.from_numpy(hist.items), q.rows, q.cols, q.pairs, q.item_dist))
+    torch.testing.assert_close(out[0], out[1])
+    # ... while the newest position does see them.
+    q = last_position_queries(h, cfg, item_lat, item_lon)
+    with torch.no_grad():
+        _, a = net.encode(history_codes(h, cells, cfg), causal=True)
+        _, b = net.encode(history_codes(changed, cells, cfg), causal=True)
+    assert not torch.allclose(a[:, -1], b[:, -1])
+
+
+def test_attention_mask_hides_padding_and_the_future():
+    real = torch.tensor([[False, True, True]])
+    allowed = attention_mask(real, causal=True)[0, 0] == 0
+    expected = torch.tensor([[False, False, False], [False, True, False], [False, True, True]])
+    assert torch.equal(allowed, expected)
+    allowed = attention_mask(real, causal=False)[0, 0] == 0
+    assert torch.equal(allowed, torch.tensor([[False, True, True]] * 3))

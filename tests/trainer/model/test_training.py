@@ -1,0 +1,69 @@
+import numpy as np
+import torch
+
+from trainer.data import PAD
+from trainer.model.adversarial import fgsm_delta
+from trainer.model.codes import CellVocab
+from trainer.model.finetune import next_item_loss, window_batch
+from trainer.model.network import ClickcastNet
+from trainer.model.pretrain import mask_positions, pretrain_epoch
+from trainer.model.training_set import build_training_set, next_item_targets
+
+from .conftest import tiny_config
+
+
+def test_each_target_event_is_trained_once_with_its_longest_context():
+    # Two overlapping windows of one user (events 10..14, then 12..16), and a short user (events 20, 21).
+    event_index = np.array([[10, 11, 12, 13, 14], [12, 13, 14, 15, 16], [-1, -1, -1, 20, 21]])
+    items = np.where(event_index >= 0, event_index, PAD)
+    rows, cols, targets = next_item_targets(items, event_index)
+    chosen = {int(t): (int(r), int(c)) for r, c, t in zip(rows, cols, targets, strict=True)}
+    assert sorted(chosen) == [11, 12, 13, 14, 15, 16, 21]
+    assert chosen[13] == (0, 2) and chosen[14] == (0, 3)  # more context in the first window
+    assert chosen[15] == (1, 2) and chosen[21] == (2, 3)
+
+
+def training_setup(habits, **changes):
+    ck, split = habits
+    cfg = tiny_config(**changes)
+    lat32, lon32 = ck.lat[split.train].astype(np.float32), ck.lon[split.train].astype(np.float32)
+    cells = CellVocab.build(lat32, lon32, cfg.geohash_precision)
+    torch.manual_seed(0)
+    net = ClickcastNet(cfg, ck.vocab.n_items, len(cells))
+    data = build_training_set(ck, split.train, cfg, cells, ck.vocab.lat, ck.vocab.lon)
+    return cfg, net, data, ck
+
+
+def test_masking_picks_real_events_and_at_least_one_per_row():
+    items = torch.tensor([[PAD, PAD, 3, 4], [5, 6, 7, 8], [PAD, PAD, PAD, PAD]])
+    masked = mask_positions(items, 0.0, torch.Generator().manual_seed(0))
+    assert masked.tolist() == [[False, False, False, True], [False, False, False, True], [False] * 4]
+    masked = mask_positions(items, 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(masked, items != PAD)
+
+
+def test_pretraining_loss_decreases(habits):
+    cfg, net, data, _ = training_setup(habits)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr)
+    rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
+    losses = [pretrain_epoch(net, data, optimizer, cfg.batch_size, 0.3, rng, gen) for _ in range(6)]
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_fgsm_perturbs_real_event_embeddings_within_eps(habits):
+    cfg, net, data, ck = training_setup(habits)
+    codes, q, targets = window_batch(data, np.arange(8), cfg, ck.vocab.lat, ck.vocab.lon)
+    real = codes["items"] != PAD
+    shape = (*codes["items"].shape, cfg.hidden)
+    loss, delta = fgsm_delta(lambda d: next_item_loss(net, codes, q, targets, d), shape, 0.05, real)
+    torch.testing.assert_close(loss, next_item_loss(net, codes, q, targets))  # the clean loss (no dropout)
+    assert delta.abs().max() <= 0.05 + 1e-7
+    assert (delta[real].abs() > 0).any() and (delta[~real] == 0).all()
+    clean, _ = net.encode(codes, causal=True)
+    perturbed, _ = net.encode(codes, causal=True, delta=delta)
+    change = (perturbed - clean).abs()
+    assert change.max() <= 0.05 + 1e-6 and change[real].max() > 0
+    # To first order the step is the worst case: the loss goes up.
+    net.eval()
+    with torch.no_grad():
+        assert next_item_loss(net, codes, q, targets, delta) > next_item_loss(net, codes, q, targets)

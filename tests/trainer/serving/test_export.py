@@ -1,0 +1,35 @@
+from pathlib import Path
+
+import pytest
+
+from trainer.model import ClickcastConfig
+from trainer.serving import export_model
+from trainer.serving.triton_config import triton_config
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_each_export_adds_the_next_version_with_model_files_and_config(fitted, tmp_path):
+    fitted.save(tmp_path / "trained")
+    repository = tmp_path / "repo"
+    assert export_model(tmp_path / "trained", repository) == 1
+    (repository / "clickcast" / "7").mkdir()  # versions continue after the highest one
+    assert export_model(tmp_path / "trained", repository) == 8
+    version = repository / "clickcast" / "8"
+    assert sorted(p.name for p in version.iterdir()) == ["config.json", "model.py", "vocab.json", "weights.pt"]
+    assert not [p for p in (repository / "clickcast").iterdir() if p.name.startswith(".")]
+    config = (repository / "clickcast" / "config.pbtxt").read_text()
+    assert config == triton_config("clickcast", fitted.config.max_len)
+    assert f'name: "ITEM_IDS" data_type: TYPE_STRING dims: [ {fitted.config.max_len} ]' in config
+
+
+def test_a_folder_without_a_model_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a trained model"):
+        export_model(tmp_path, tmp_path / "repo")
+    assert not (tmp_path / "repo").exists()
+
+
+def test_committed_config_matches_what_export_writes_for_the_full_and_quick_models():
+    committed = (REPO_ROOT / "model_repository" / "clickcast" / "config.pbtxt").read_text()
+    assert ClickcastConfig.full().max_len == ClickcastConfig.quick().max_len
+    assert committed == triton_config("clickcast", ClickcastConfig.full().max_len)
