@@ -134,20 +134,25 @@ def test_redis_answers(stack):
     client.delete(key)
 
 
+def _sequence(name: str, length: int) -> np.ndarray:
+    """A plausible history of `length` check-ins: a few venues in Manhattan, ten minutes apart."""
+    steps = np.arange(length)
+    if name == "ITEM_IDS":
+        return np.array([f"venue-{i % 4}".encode() for i in steps], dtype=np.object_)
+    if name == "TIMESTAMPS":
+        return 1.335e9 + 600.0 * steps.astype(np.float64)
+    if name == "LATITUDES":
+        return np.full(length, 40.73, dtype=np.float32)
+    return np.full(length, -73.99, dtype=np.float32)  # LONGITUDES
+
+
 def _inputs(module, config: dict) -> list:
-    """One request built from the model's own config: -1 dims become SEQUENCE_LENGTH, plus a batch dim."""
-    item_ids = np.array([f"venue-{i % 4}".encode() for i in range(SEQUENCE_LENGTH)], dtype=np.object_)
-    values = {
-        "ITEM_IDS": item_ids,
-        "TIMESTAMPS": 1.335e9 + 600.0 * np.arange(SEQUENCE_LENGTH, dtype=np.float64),
-        "LATITUDES": np.full(SEQUENCE_LENGTH, 40.73, dtype=np.float32),
-        "LONGITUDES": np.full(SEQUENCE_LENGTH, -73.99, dtype=np.float32),
-    }
+    """One request shaped by the model's own config: -1 dims become SEQUENCE_LENGTH, plus a batch dim."""
     batched = int(config.get("max_batch_size", 0)) > 0
     inputs = []
     for spec in config["input"]:
         shape = [SEQUENCE_LENGTH if int(d) == -1 else int(d) for d in spec["dims"]]
-        data = values[spec["name"]].reshape(shape)
+        data = _sequence(spec["name"], int(np.prod(shape))).reshape(shape)
         if batched:
             data = data[np.newaxis, ...]
         datatype = spec["data_type"].removeprefix("TYPE_").replace("STRING", "BYTES")
