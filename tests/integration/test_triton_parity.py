@@ -1,0 +1,109 @@
+"""Triton serves exactly the trainer's model: same top-k items and scores (within 1e-4) for the same histories.
+
+The test re-exports the newest version in the served repository as a new version (same weights, so the stack
+keeps serving the same model), waits for Triton's repository poll to load it, then compares.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trainer.data import PAD
+from trainer.model.bundle import ClickcastModel
+from trainer.model.explain import attribution
+from trainer.model.inputs import Histories
+from trainer.serving.export import export_model, model_versions
+
+LOAD_TIMEOUT_S = 180.0
+TOLERANCE = 1e-4
+
+
+def sample_histories(model: ClickcastModel, n_rows: int = 12, seed: int = 0) -> tuple[np.ndarray, Histories]:
+    """Raw-id histories over the model's items at their positions: full, short (left-padded), one with an
+    id the model never saw, and a cold user (all padding). Returns (raw ids [B, L], the same as indices)."""
+    rng = np.random.default_rng(seed)
+    length = model.cfg.max_len
+    known = np.arange(2, len(model.item_ids))
+    items = rng.choice(known, size=(n_rows, length))
+    items[:, length // 2 :] = rng.choice(items[:, : length // 2].ravel(), size=(n_rows, length - length // 2))
+    lat, lon = model.item_lat[items].astype(np.float32), model.item_lon[items].astype(np.float32)
+    ts = 1.36e9 + np.cumsum(rng.uniform(60, 2 * 86400, (n_rows, length)), axis=1)
+    raw = np.asarray(model.item_ids, dtype=object)[items]
+    raw[1, -3] = "never-seen-item"
+    pad = np.zeros((n_rows, length), dtype=bool)
+    pad[2, : length - 5] = True
+    pad[3] = True
+    raw[pad], ts[pad], lat[pad], lon[pad] = "", 0.0, 0.0, 0.0
+    return raw, Histories(items=model.item_indices(raw), ts=ts, lat=lat, lon=lon)
+
+
+def wait_ready(client, name: str, version: int) -> None:
+    deadline = time.monotonic() + LOAD_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            if client.is_model_ready(name, str(version)):
+                return
+        except Exception:  # not loaded yet: the server answers with an error status
+            pass
+        time.sleep(1.0)
+    pytest.fail(f"Triton did not load {name} version {version} within {LOAD_TIMEOUT_S:.0f} s")
+
+
+def infer(client, name: str, version: int, raw: np.ndarray, h: Histories, outputs: list[str]):
+    import tritonclient.grpc as grpcclient
+
+    inputs = []
+    for tensor, array, dtype in (
+        ("ITEM_IDS", np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(raw), "BYTES"),
+        ("TIMESTAMPS", h.ts.astype(np.float64), "FP64"),
+        ("LATITUDES", h.lat.astype(np.float32), "FP32"),
+        ("LONGITUDES", h.lon.astype(np.float32), "FP32"),
+    ):
+        t = grpcclient.InferInput(tensor, list(array.shape), dtype)
+        t.set_data_from_numpy(array)
+        inputs.append(t)
+    requested = [grpcclient.InferRequestedOutput(o) for o in outputs]
+    return client.infer(name, inputs, model_version=str(version), outputs=requested)
+
+
+def check_parity(grpc_url: str, repository: Path, name: str) -> int:
+    """Export the newest version again, wait for it, compare Triton to the torch forward; returns the version."""
+    import tritonclient.grpc as grpcclient
+
+    served = model_versions(repository / name)
+    assert served, f"no version of {name} in {repository} to re-export"
+    version = export_model(repository / name / str(served[-1]), repository, name)
+    client = grpcclient.InferenceServerClient(grpc_url)
+    try:
+        wait_ready(client, name, version)
+        model = ClickcastModel.load(repository / name / str(version))
+        raw, h = sample_histories(model)
+        expected = model.log_probs(h).numpy()
+        k = int(client.get_model_config(name).config.output[0].dims[0])
+
+        response = infer(client, name, version, raw, h, ["TOP_ITEMS", "TOP_SCORES"])
+        assert response.get_response().model_version == str(version)
+        assert response.as_numpy("ATTRIBUTION") is None  # not requested, not computed
+        top = np.argsort(-expected, axis=1, kind="stable")[:, :k]
+        got_items = np.vectorize(lambda b: b.decode("utf-8"))(response.as_numpy("TOP_ITEMS"))
+        np.testing.assert_array_equal(got_items, np.asarray(model.item_ids, dtype=object)[top])
+        np.testing.assert_allclose(
+            response.as_numpy("TOP_SCORES"), np.take_along_axis(expected, top, 1), atol=TOLERANCE, rtol=0
+        )
+
+        explained = infer(client, name, version, raw, h, ["TOP_ITEMS", "ATTRIBUTION"])
+        weights = explained.as_numpy("ATTRIBUTION")
+        np.testing.assert_allclose(weights, attribution(model, h), atol=TOLERANCE, rtol=0)
+        assert (weights[h.items == PAD] == 0).all()
+        return version
+    finally:
+        client.close()
+
+
+@pytest.mark.integration
+def test_triton_scores_equal_the_torch_forward(stack):
+    check_parity(stack.triton.grpc_url, stack.model_repository, stack.triton.model_name)
