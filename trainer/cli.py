@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train the model and every baseline, write DIR/metrics.json and plots")
     _data_args(train)
     train.add_argument("--out", type=Path, default=REPO_ROOT / ".run" / "train", help="output folder")
-    train.add_argument("--quick", action="store_true", help="small model, no ablations (minutes, for tests/demo)")
+    train.add_argument("--quick", action="store_true", help="quick config, no SASRec or ablations (tests, demo)")
     train.set_defaults(func=train_command)
 
     export = sub.add_parser("export", help="write a trained model as a new version into the Triton model repository")
