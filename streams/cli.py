@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Packages whose `cli.register` adds sub-commands, in the order they appear in --help.
-COMMAND_MODULES = ("deploy.cli", "streams.commands", "trainer.cli", "schemas.cli")
+COMMAND_MODULES = ("deploy.cli", "streams.commands", "streams.bench_cli", "trainer.cli", "schemas.cli")
 
 
 class CliError(Exception):
