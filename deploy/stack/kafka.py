@@ -65,6 +65,7 @@ def new_cluster_id() -> str:
 class KafkaService(Service):
     name = "kafka"
     start_timeout_s = 90.0
+    cause_pattern = r"\] (ERROR|FATAL) |Exception|Error:"
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings.run_dir)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LOG_TAIL_LINES = 20
+MAX_CAUSE_CHARS = 600
+START_MARKER = "\n=== "  # written to the log before each start
 
 
 class ServiceError(RuntimeError):
@@ -58,6 +61,17 @@ def group_alive(pgid: int) -> bool:
         if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
             return True
     return False
+
+
+def first_match(path: Path, pattern: str) -> str | None:
+    """The first line matching `pattern` since the log's last start marker."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return None
+    latest_run = text.rsplit(START_MARKER, 1)[-1]
+    regex = re.compile(pattern)
+    return next((line.strip() for line in latest_run.splitlines() if regex.search(line)), None)
 
 
 def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -105,7 +119,7 @@ class ManagedProcess:
             raise ServiceError(f"{self.name} is already running (pid file {self.pid_file})")
         self.directory.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
-            log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
+            log.write(f"{START_MARKER}{time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
             log.flush()
             proc = subprocess.Popen(
                 list(argv),
@@ -120,16 +134,25 @@ class ManagedProcess:
         self.pid_file.write_text(f"{proc.pid} {ticks}\n")
         return proc.pid
 
-    def wait_healthy(self, probe: Callable[[], bool], timeout_s: float, interval_s: float = 0.25) -> None:
-        """Poll `probe` until it passes; raise with the log tail if the process dies or time runs out."""
+    def wait_healthy(
+        self,
+        probe: Callable[[], bool],
+        timeout_s: float,
+        interval_s: float = 0.25,
+        cause_pattern: str | None = None,
+    ) -> None:
+        """Poll `probe` until it passes; raise with the log tail if the process dies or time runs out.
+
+        `cause_pattern` (a regex) picks the log line that names the cause, which may lie above the tail.
+        """
         deadline = time.monotonic() + timeout_s
         while True:
             if self.pid() is None:
-                raise ServiceError(self._failure("exited during start-up"))
+                raise ServiceError(self._failure("exited during start-up", cause_pattern))
             if probe():
                 return
             if time.monotonic() > deadline:
-                raise ServiceError(self._failure(f"not healthy after {timeout_s:.0f} s"))
+                raise ServiceError(self._failure(f"not healthy after {timeout_s:.0f} s", cause_pattern))
             time.sleep(interval_s)
 
     def stop(self, grace_s: float = 10.0) -> bool:
@@ -174,5 +197,7 @@ class ManagedProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, sig)
 
-    def _failure(self, what: str) -> str:
-        return f"{self.name} {what}; last lines of {self.log_file}:\n{tail(self.log_file)}"
+    def _failure(self, what: str, cause_pattern: str | None) -> str:
+        cause = first_match(self.log_file, cause_pattern) if cause_pattern else None
+        because = f": {cause[:MAX_CAUSE_CHARS]}" if cause else ""
+        return f"{self.name} {what}{because}\nlast lines of {self.log_file}:\n{tail(self.log_file)}"

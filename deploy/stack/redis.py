@@ -27,6 +27,7 @@ def render_redis_conf(redis: RedisSettings, data_dir: Path) -> str:
 class RedisService(Service):
     name = "redis"
     start_timeout_s = 20.0
+    cause_pattern = r"# (Failed|Could not|Fatal)|Address already in use|Bad directive"
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings.run_dir)

@@ -14,6 +14,8 @@ class Service(ABC):
 
     name: str
     start_timeout_s: float = 60.0
+    # A regex for the log line that names why a start failed (shown before the log tail).
+    cause_pattern: str | None = None
 
     def __init__(self, run_dir: Path) -> None:
         self.directory = run_dir / self.name
@@ -43,7 +45,7 @@ class Service(ABC):
         """Start and wait until healthy; returns the start-up time in seconds (recorded for `status`)."""
         began = time.monotonic()
         self._launch()
-        self.process.wait_healthy(self.healthy, self.start_timeout_s)
+        self.process.wait_healthy(self.healthy, self.start_timeout_s, cause_pattern=self.cause_pattern)
         elapsed = time.monotonic() - began
         self.startup_file.write_text(f"{elapsed:.2f}\n")
         return elapsed

@@ -88,6 +88,7 @@ def stale_shm_regions(shm_dir: Path = Path("/dev/shm")) -> list[Path]:
 class TritonService(Service):
     name = "triton"
     start_timeout_s = 120.0
+    cause_pattern = r"failed to load '|error: creating server|Address already in use"
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings.run_dir)

@@ -106,3 +106,14 @@ def test_stop_kills_children_orphaned_by_a_dead_leader(tmp_path):
     assert group_alive(pid)  # ...and its child still runs in the group
     assert proc.stop(grace_s=5)
     assert not group_alive(pid)
+
+
+def test_the_cause_line_is_shown_even_when_it_is_above_the_tail(tmp_path):
+    proc = ManagedProcess("verbose", tmp_path)
+    proc.log_file.write_text("ERROR from an earlier run\n")
+    script = "print('E0 failed to load model: bad weights'); print('\\n'.join(['noise'] * 50)); raise SystemExit(1)"
+    proc.start([sys.executable, "-c", script])
+    with pytest.raises(ServiceError) as failure:
+        proc.wait_healthy(lambda: False, timeout_s=10, cause_pattern=r"failed to load|ERROR")
+    first_line = str(failure.value).splitlines()[0]
+    assert first_line == "verbose exited during start-up: E0 failed to load model: bad weights"
