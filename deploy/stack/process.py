@@ -69,9 +69,9 @@ def first_match(path: Path, pattern: str) -> str | None:
         text = path.read_text(errors="replace")
     except OSError:
         return None
-    latest_run = text.rsplit(START_MARKER, 1)[-1]
+    latest_run = text.rsplit(START_MARKER, 1)[-1].splitlines()[1:]  # skip the marker's own line
     regex = re.compile(pattern)
-    return next((line.strip() for line in latest_run.splitlines() if regex.search(line)), None)
+    return next((line.strip() for line in latest_run if regex.search(line)), None)
 
 
 def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:

@@ -76,7 +76,7 @@ def test_wait_healthy_times_out_with_the_log_path(tmp_path):
     proc = ManagedProcess("slow", tmp_path)
     proc.start([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        with pytest.raises(ServiceError, match=r"not healthy after 1 s; last lines of .*slow\.log"):
+        with pytest.raises(ServiceError, match=r"not healthy after 1 s\nlast lines of .*slow\.log"):
             proc.wait_healthy(lambda: False, timeout_s=1, interval_s=0.1)
     finally:
         proc.stop(grace_s=5)
