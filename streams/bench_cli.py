@@ -1,0 +1,154 @@
+"""`clickcast bench e2e|components`: the benchmarks of tests/benchmarks/ on the running stack."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from streams.cli import CliError
+from streams.settings import PROJECT_ROOT
+
+
+def _numbers(kind):
+    def parse(text: str) -> list:
+        try:
+            values = [kind(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of numbers") from None
+        if not values or any(v <= 0 for v in values):
+            raise argparse.ArgumentTypeError(f"'{text}': give positive numbers")
+        return values
+
+    return parse
+
+
+def _positive_int(text: str) -> int:
+    value = _numbers(int)(text)
+    if len(value) != 1:
+        raise argparse.ArgumentTypeError(f"'{text}': give one number")
+    return value[0]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("bench", help="benchmarks on the running stack (pipeline vs naive vs Kafka, components)")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
+
+    e2e = bench_sub.add_parser("e2e", help="throughput and latency of clickcast vs the naive pipeline vs Kafka")
+    e2e.add_argument("--events", type=_positive_int, default=20000, help="events of each full-speed run")
+    e2e.add_argument("--json", type=Path, default=Path("bench-e2e.json"), help="result file (PNG written beside)")
+    e2e.add_argument(
+        "--workers",
+        type=_numbers(int),
+        default=[1],
+        help="worker processes, e.g. 1,2: the first count also gets the latency loads",
+    )
+    e2e.add_argument("--loads", type=_numbers(float), default=[100.0, 500.0, 1000.0], help="offered events/s")
+    e2e.add_argument("--load-seconds", type=float, default=10.0, help="seconds of publishing per load")
+    e2e.add_argument("--no-max", action="store_true", help="skip the search for the highest sustained load")
+    e2e.add_argument("--naive-events", type=_positive_int, default=1000, help="events for the naive pipeline")
+    e2e.add_argument("--no-components", action="store_true", help="skip the Triton and Feast component figures")
+    _common(e2e)
+    e2e.set_defaults(func=run_e2e)
+
+    comp = bench_sub.add_parser("components", help="Triton rows/s at batch 1 and 64; Feast writer vs push, reads")
+    comp.add_argument("--json", type=Path, default=Path("bench-components.json"))
+    comp.add_argument("--triton-seconds", type=float, default=5.0)
+    comp.add_argument("--feast-rows", type=_positive_int, default=5000)
+    _common(comp)
+    comp.set_defaults(func=run_components)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--file", type=Path, default=None, help="events CSV (default: the NYC check-ins)")
+    parser.add_argument("--online-store", choices=["sqlite", "redis"], help="Feast online store (default: settings)")
+    parser.add_argument("--model", help="Triton model name (default: settings)")
+
+
+def _settings(args: argparse.Namespace):
+    from deploy.stack.stack import status
+    from streams.settings import get_settings
+
+    settings = get_settings()
+    down = [s.name for s in status(settings) if s.state != "healthy"]
+    if down:
+        raise CliError(f"{', '.join(down)} not healthy: start the stack with `clickcast stack up`")
+    if args.online_store:
+        settings = settings.model_copy(
+            update={"feast": settings.feast.model_copy(update={"online_store": args.online_store})}
+        )
+    if args.model:
+        settings = settings.model_copy(update={"triton": settings.triton.model_copy(update={"model_name": args.model})})
+    # The benchmark code lives with the tests, which are not installed: import it from the checkout.
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+    return settings
+
+
+def _progress(began: float):
+    def say(line: str) -> None:
+        print(f"[{time.monotonic() - began:7.1f}s] {line}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def _write(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def run_e2e(args: argparse.Namespace) -> int:
+    from streams.commands import default_data
+
+    settings = _settings(args)
+    from tests.benchmarks.e2e import E2EOptions
+    from tests.benchmarks.e2e import run_e2e as bench
+    from tests.benchmarks.report import plot_latency
+
+    options = E2EOptions(
+        data=args.file or default_data(),
+        events=args.events,
+        workers=args.workers,
+        loads=args.loads,
+        load_seconds=args.load_seconds,
+        find_max=not args.no_max,
+        naive_events=args.naive_events,
+        with_components=not args.no_components,
+    )
+    if not options.data.exists():
+        raise CliError(f"no such file: {options.data}")
+    result = bench(settings, options, _progress(time.monotonic()))
+    _write(args.json, result)
+    png = args.json.with_suffix(".png")
+    plot_latency(result, png)
+    print(json.dumps({k: result[k] for k in ("pipeline_eps", "naive_eps", "kafka_passthrough_eps")}))
+    for name, target in result["targets"].items():
+        verdict = {True: "met", False: "NOT met", None: "not measured"}[target["met"]]
+        print(f"{name:34s} {target['value']!s:>10}  target {target['target']:>8}  {verdict}")
+    print(f"wrote {args.json} and {png}")
+    return 0
+
+
+def run_components(args: argparse.Namespace) -> int:
+    from streams.commands import default_data
+
+    settings = _settings(args)
+    from tests.benchmarks import components
+    from tests.benchmarks.report import machine
+    from tests.benchmarks.workload import Workload
+
+    say = _progress(time.monotonic())
+    say("triton")
+    workload = Workload(args.file or default_data(), limit=20000)
+    result = {
+        "machine": machine(),
+        "model": settings.triton.model_name,
+        "triton": components.triton_rows_per_s(settings, workload.events, seconds=args.triton_seconds),
+    }
+    say(f"feast ({settings.feast.online_store})")
+    result["feast"] = components.feast_figures(settings.feast.online_store, args.feast_rows)
+    _write(args.json, result)
+    print(json.dumps(result, indent=2))
+    return 0

@@ -1,0 +1,95 @@
+"""Component figures: Triton model rows/s at fixed batch sizes, and the Feast online write/read path.
+
+The Feast figures come from `features.store_benchmark` (the project's writer against `push` at the
+same batch sizes, and reads), run here and read back from its report lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+
+from features.history import Visit
+from streams.predictor import sequence_arrays
+from streams.settings import Settings
+from tests.benchmarks.stats import percentiles
+
+TRITON_BATCHES = (1, 64)
+_WRITE_LINE = re.compile(r"batch\s+(\d+): writer\s+([\d.]+) rows/s\s+push\s+([\d.]+) rows/s")
+_READ_LINE = re.compile(r"read\s+(\d+) users: p50 ([\d.]+) ms\s+p99 ([\d.]+) ms")
+
+
+def histories_from(events: Sequence[dict], rows: int, seq_len: int) -> list[list[Visit]]:
+    """`rows` users' visit sequences (up to `seq_len` each) from real events, the longest first."""
+    by_user: dict[str, list[Visit]] = {}
+    for e in events:
+        ts = datetime.fromisoformat(e["event_time"]).timestamp()
+        by_user.setdefault(e["user_id"], []).append(
+            Visit(e["event_id"], ts, e["item_id"], e["latitude"], e["longitude"])
+        )
+    longest = sorted(by_user.values(), key=len, reverse=True)
+    return [longest[i % len(longest)][-seq_len:] for i in range(rows)]
+
+
+def triton_rows_per_s(
+    settings: Settings, events: Sequence[dict], batches: Sequence[int] = TRITON_BATCHES, seconds: float = 5.0
+) -> dict[str, dict[str, float]]:
+    """Sequential requests of each batch size from one gRPC client: rows/s and request latency."""
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(settings.triton.grpc_url)
+    model = settings.triton.model_name
+    config = client.get_model_config(model, as_json=True)["config"]
+    seq_len = next(int(t["dims"][-1]) for t in config["input"] if t["name"] == "ITEM_IDS")
+    max_batch = int(config.get("max_batch_size", 0))
+    outputs = [grpcclient.InferRequestedOutput(n) for n in ("TOP_ITEMS", "TOP_SCORES")]
+    figures = {}
+    for batch in batches:
+        if batch > max(max_batch, 1):
+            continue
+        inputs = []
+        for name, array in sequence_arrays(histories_from(events, batch, seq_len), seq_len).items():
+            dtype = "BYTES" if array.dtype == object else ("FP64" if array.dtype == np.float64 else "FP32")
+            tensor = grpcclient.InferInput(name, list(array.shape), dtype)
+            tensor.set_data_from_numpy(array)
+            inputs.append(tensor)
+        for _ in range(3):  # warm-up
+            client.infer(model, inputs, outputs=outputs)
+        timings = []
+        began = time.perf_counter()
+        while time.perf_counter() - began < seconds or len(timings) < 5:
+            start = time.perf_counter()
+            client.infer(model, inputs, outputs=outputs)
+            timings.append((time.perf_counter() - start) * 1000.0)
+        elapsed = time.perf_counter() - began
+        figures[str(batch)] = {
+            "rows_per_s": round(batch * len(timings) / elapsed, 1),
+            "requests": len(timings),
+            **percentiles(timings),
+        }
+    client.close()
+    return figures
+
+
+def feast_figures(online_store: str, rows: int = 5000) -> dict[str, dict]:
+    """`features.store_benchmark` on `online_store`: writer vs push rows/s per batch size, read latency."""
+    from features import store_benchmark
+
+    report = io.StringIO()
+    with contextlib.redirect_stdout(report):
+        store_benchmark.run(online_store, rows)
+    text = report.getvalue()
+    writes = {
+        size: {"writer_rows_per_s": float(w), "push_rows_per_s": float(p), "speedup": round(float(w) / float(p), 2)}
+        for size, w, p in _WRITE_LINE.findall(text)
+    }
+    reads = {n: {"p50_ms": float(p50), "p99_ms": float(p99)} for n, p50, p99 in _READ_LINE.findall(text)}
+    if not writes or not reads:
+        raise RuntimeError(f"could not read features.store_benchmark's report:\n{text}")
+    return {"online_store": online_store, "rows": rows, "write": writes, "read": reads}

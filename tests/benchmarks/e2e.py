@@ -1,0 +1,214 @@
+"""`clickcast bench e2e`: clickcast's pipeline, the naive pipeline and Kafka pass-through in one run.
+
+Phases, each with its own id prefix (see workload.py), all on the running stack:
+1. for each worker count: start the workers in a fresh consumer group, warm up, then throughput with
+   the producer at full speed; partitions per group member. The first worker count also gets
+   2. latency at each fixed offered load and at the highest load it sustains (searched from 90% of
+   its throughput down).
+3. the naive pipeline (relay.py), producer at full speed.
+4. the Kafka pass-through (relay.py), producer at full speed.
+5. component figures (components.py).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from streams.producer import ClickProducer
+from streams.settings import Settings
+from tests.benchmarks import components, report
+from tests.benchmarks.measure import PhaseResult, decode_click, decode_prediction, run_phase
+from tests.benchmarks.processes import Relay, WorkerGroup, delete_topics
+from tests.benchmarks.stats import is_sustained, percentiles, stage_breakdown, throughput
+from tests.benchmarks.workload import Workload
+
+Progress = Callable[[str], None]
+MAX_SEARCH_STEPS = 3
+
+
+@dataclass(frozen=True)
+class E2EOptions:
+    data: Path
+    events: int = 20000  # full-speed runs of the pipeline and the pass-through
+    workers: Sequence[int] = (1,)
+    loads: Sequence[float] = (100.0, 500.0, 1000.0)
+    load_seconds: float = 10.0
+    find_max: bool = True
+    naive_events: int = 1000  # the naive loop's rate settles quickly; it is ~100x slower
+    warmup_events: int = 200
+    with_components: bool = True
+    triton_seconds: float = 5.0
+    feast_rows: int = 5000
+
+
+def _figures(phase: PhaseResult) -> dict[str, Any]:
+    answers = phase.answers
+    out: dict[str, Any] = {
+        "events": phase.sent,
+        "answered": len(answers),
+        "achieved_eps": round(throughput(answers), 1),
+        **percentiles(a.latency_ms for a in answers),
+        "stages": stage_breakdown(answers),
+    }
+    if phase.offered_eps is not None:
+        out["offered_eps"] = phase.offered_eps
+        out["sustained"] = is_sustained(answers, phase.offered_eps, phase.sent)
+    return out
+
+
+class _Run:
+    def __init__(self, settings: Settings, options: E2EOptions, progress: Progress) -> None:
+        self.settings = settings
+        self.options = options
+        self.progress = progress
+        self.run_id = "b" + uuid.uuid4().hex[:8]
+        self.workload = Workload(options.data)
+        self.versions: set[str] = set()
+        self.producer = ClickProducer(settings)
+        self._phases = 0
+
+    def _payloads(self, n: int):
+        self._phases += 1
+        return self.workload.payloads(n, f"{self.run_id}p{self._phases}")
+
+    def _phase(self, name: str, n: int, topic: str, decode, rate: float | None, expected_eps: float) -> PhaseResult:
+        payloads = self._payloads(n)
+        what = f"{rate:g} events/s" if rate else "full speed"
+        self.progress(f"{name}: {n} events at {what}")
+        result = run_phase(
+            self.settings, self.producer, name, payloads, topic, decode, rate, expected_eps, self.progress
+        )
+        self.versions |= result.model_versions
+        q = percentiles(a.latency_ms for a in result.answers)
+        self.progress(
+            f"{name}: {len(result.answers)}/{n} answered, {throughput(result.answers):.0f} events/s, "
+            f"p50 {q['p50_ms']:.1f} ms, p99 {q['p99_ms']:.1f} ms"
+        )
+        return result
+
+    def pipeline(self, count: int, with_loads: bool) -> dict[str, Any]:
+        o, predictions = self.options, self.settings.topics.predictions
+        group = WorkerGroup(self.settings, count, f"{self.run_id}-w{count}")
+        self.progress(f"starting {count} clickcast worker(s) in group {group.app_id}")
+        with group:
+            started_s = group.start()
+            members = group.partitions_per_member()
+            self.progress(f"workers ready in {started_s:.1f}s; partitions per member: {members}")
+            self._phase(f"pipeline x{count} warm-up", o.warmup_events, predictions, decode_prediction, None, 100.0)
+            full = self._phase(f"pipeline x{count} throughput", o.events, predictions, decode_prediction, None, 500.0)
+            eps = throughput(full.answers)
+            out: dict[str, Any] = {
+                "eps": round(eps, 1),
+                "events": full.sent,
+                "answered": len(full.answers),
+                "start_s": round(started_s, 1),
+                "partitions_per_member": members,
+                "balanced": bool(members) and max(members) - min(members) <= 1,
+                "stages": stage_breakdown(full.answers),
+                "worker_logs": [str(p) for p in group.log_files],
+            }
+            if with_loads:
+                out["loads"] = self._loads(eps)
+        return out
+
+    def _load(self, rate: float, expected_eps: float) -> dict[str, Any]:
+        n = max(20, int(rate * self.options.load_seconds))
+        phase = self._phase(
+            f"pipeline at {rate:g}/s", n, self.settings.topics.predictions, decode_prediction, rate, expected_eps
+        )
+        return _figures(phase)
+
+    def _loads(self, full_speed_eps: float) -> dict[str, Any]:
+        loads = {f"{rate:g}": self._load(rate, full_speed_eps) for rate in self.options.loads}
+        if not self.options.find_max:
+            return loads
+        sustained = [v["offered_eps"] for v in loads.values() if v["sustained"]]
+        best = max(sustained, default=None)
+        candidate = float(int(0.9 * full_speed_eps / 50) * 50)
+        for _ in range(MAX_SEARCH_STEPS):
+            if candidate <= (best or 0) or candidate < 50:
+                break
+            figures = self._load(candidate, full_speed_eps)
+            if figures["sustained"]:
+                loads["max"] = figures
+                return loads
+            self.progress(f"{candidate:g} events/s not sustained")
+            candidate = float(int(candidate * 0.75 / 50) * 50)
+        if best is not None:
+            loads["max"] = loads[f"{best:g}"]
+        return loads
+
+    def relay(self, mode: str, n: int, topic: str, decode, expected_eps: float) -> dict[str, Any]:
+        relay = Relay(self.settings, mode, f"{self.run_id}-{mode}", topic)
+        self.progress(f"starting the {mode} relay")
+        with relay:
+            self.progress(f"{mode} relay ready in {relay.start():.1f}s")
+            self._phase(f"{mode} warm-up", min(20, n), topic, decode, None, expected_eps)
+            phase = self._phase(mode, n, topic, decode, None, expected_eps)
+        return _figures(phase)
+
+    def passthrough(self) -> dict[str, Any]:
+        from confluent_kafka.admin import NewTopic
+
+        from deploy.stack.kafka_admin import admin_client
+
+        topic = f"{self.run_id}-passthrough"
+        admin = admin_client(self.settings.kafka.bootstrap)
+        admin.create_topics([NewTopic(topic, self.settings.topics.partitions, 1)])[topic].result(timeout=30)
+        try:
+            return self.relay("passthrough", self.options.events, topic, decode_click, 5000.0)
+        finally:
+            delete_topics(self.settings, topic)
+
+
+def run_e2e(settings: Settings, options: E2EOptions, progress: Progress) -> dict[str, Any]:
+    began = time.time()
+    run = _Run(settings, options, progress)
+    progress(
+        f"run {run.run_id}: {len(run.workload)} events from {options.data.name}, model "
+        f"{settings.triton.model_name}, feast {settings.feast.online_store}"
+    )
+    result: dict[str, Any] = {
+        "run_id": run.run_id,
+        "machine": report.machine(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(began)),
+        "data": str(options.data),
+        "online_store": settings.feast.online_store,
+        "workers": options.workers[0],
+        "events": options.events,
+    }
+    scaling = {}
+    for i, count in enumerate(options.workers):
+        scaling[str(count)] = run.pipeline(count, with_loads=i == 0)
+    primary = scaling[str(options.workers[0])]
+    result["pipeline_eps"] = primary["eps"]
+    result["loads"] = primary.pop("loads")
+    result["pipeline_stages"] = primary["stages"]
+    result["scaling"] = scaling
+
+    naive = run.relay("naive", options.naive_events, settings.topics.predictions, decode_prediction, 50.0)
+    result["naive_eps"] = naive["achieved_eps"]
+    result["naive"] = naive
+    passthrough = run.passthrough()
+    result["kafka_passthrough_eps"] = passthrough["achieved_eps"]
+    result["passthrough"] = passthrough
+    result["speedup_vs_naive"] = round(result["pipeline_eps"] / result["naive_eps"], 1) if result["naive_eps"] else None
+    result["model"] = {"name": settings.triton.model_name, "versions": sorted(run.versions)}
+
+    if options.with_components:
+        progress("components: triton")
+        result["components"] = {
+            "triton": components.triton_rows_per_s(settings, run.workload.events, seconds=options.triton_seconds)
+        }
+        progress(f"components: feast ({settings.feast.online_store}, {options.feast_rows} rows)")
+        result["components"]["feast"] = components.feast_figures(settings.feast.online_store, options.feast_rows)
+    result["targets"] = report.targets(result)
+    result["machine"]["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
+    result["duration_s"] = round(time.time() - began, 1)
+    return result

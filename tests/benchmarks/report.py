@@ -1,0 +1,102 @@
+"""What the benchmark JSON says about where it ran, the issue's targets, and the latency-vs-load plot."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+TARGETS = {
+    "pipeline_eps": 2000.0,  # events/s sustained, real model
+    "speedup_vs_naive": 20.0,
+    "p99_ms_at_1000": 50.0,
+    "p99_ms_at_100": 15.0,
+    "feast_writer_vs_push": 5.0,  # at the same batch size
+}
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in _lines("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor() or "unknown",
+    )
+    mem_kb = next((int(line.split()[1]) for line in _lines("/proc/meminfo") if line.startswith("MemTotal")), 0)
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_gb": round(mem_kb / 1024**2, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg_1m_at_start": round(os.getloadavg()[0], 2),
+    }
+
+
+def _lines(path: str) -> list[str]:
+    try:
+        return Path(path).read_text().splitlines()
+    except OSError:
+        return []
+
+
+def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each target of the issue with the measured value and whether it is met (None: not measured)."""
+    loads = result.get("loads", {})
+    feast = result.get("components", {}).get("feast", {}).get("write", {})
+    measured = {
+        "pipeline_eps": result.get("pipeline_eps"),
+        "speedup_vs_naive": result.get("speedup_vs_naive"),
+        "p99_ms_at_1000": loads.get("1000", {}).get("p99_ms"),
+        "p99_ms_at_100": loads.get("100", {}).get("p99_ms"),
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in measured.items():
+        target = TARGETS[name]
+        at_least = not name.startswith("p99")
+        met = None if value is None else (value >= target if at_least else value <= target)
+        out[name] = {"target": (">= " if at_least else "<= ") + f"{target:g}", "value": value, "met": met}
+    for size, figures in feast.items():
+        out[f"feast_writer_vs_push_batch_{size}"] = {
+            "target": f">= {TARGETS['feast_writer_vs_push']:g}",
+            "value": figures["speedup"],
+            "met": figures["speedup"] >= TARGETS["feast_writer_vs_push"],
+        }
+    return out
+
+
+def plot_latency(result: dict[str, Any], path: Path) -> None:
+    """p50/p95/p99 against offered load (log scale), with the issue's p99 targets marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = sorted(
+        (v["offered_eps"], v) for v in result["loads"].values() if v.get("offered_eps") and v.get("answered")
+    )
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    if points:
+        rates = [r for r, _ in points]
+        for key, style in (("p50_ms", "o-"), ("p95_ms", "s--"), ("p99_ms", "^-")):
+            ax.plot(rates, [v[key] for _, v in points], style, label=key.removesuffix("_ms"))
+        for rate, figures in points:
+            if not figures.get("sustained", True):
+                ax.annotate(
+                    "not sustained", (rate, figures["p99_ms"]), fontsize=8, xytext=(4, 4), textcoords="offset points"
+                )
+    ax.plot(
+        [100, 1000], [TARGETS["p99_ms_at_100"], TARGETS["p99_ms_at_1000"]], "rx", markersize=10, label="p99 targets"
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered load (events/s)")
+    ax.set_ylabel("publish -> prediction read (ms)")
+    m = result.get("machine", {})
+    ax.set_title(
+        f"clickcast, {result.get('workers')} worker(s), {m.get('cores')} cores {m.get('cpu_model', '')}", fontsize=9
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

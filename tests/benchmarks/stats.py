@@ -1,0 +1,68 @@
+"""Pure figures from per-event timings: throughput, latency percentiles, per-stage breakdown, sustain check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+QUANTILES = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answered event, all times in unix seconds."""
+
+    published: float  # the bench handed the click to its producer
+    produced: float  # the answer's Kafka timestamp: when the pipeline produced it
+    received: float  # the bench's reader got the answer
+    stages: dict[str, float] | None = None  # per-stage milliseconds the pipeline reported, if any
+
+    @property
+    def latency_ms(self) -> float:
+        return (self.received - self.published) * 1000.0
+
+
+def percentiles(values_ms: Iterable[float]) -> dict[str, float]:
+    values = np.fromiter(values_ms, dtype=np.float64)
+    if values.size == 0:
+        return {name: float("nan") for name in QUANTILES}
+    return {name: round(float(np.percentile(values, q)), 3) for name, q in QUANTILES.items()}
+
+
+def throughput(answers: Sequence[Answer]) -> float:
+    """Answered events per second, from the first publish to the last answer produced."""
+    if not answers:
+        return 0.0
+    span = max(a.produced for a in answers) - min(a.published for a in answers)
+    return len(answers) / span if span > 0 else float("inf")
+
+
+def stage_breakdown(answers: Sequence[Answer]) -> dict[str, dict[str, float]]:
+    """Percentiles and mean of every stage the answers report, plus `e2e_ms` (publish -> answer read)."""
+    by_stage: dict[str, list[float]] = {"e2e_ms": [a.latency_ms for a in answers]}
+    for answer in answers:
+        for name, value in (answer.stages or {}).items():
+            by_stage.setdefault(name, []).append(value)
+    return {
+        name: {**percentiles(values), "mean_ms": round(float(np.mean(values)), 3) if values else float("nan")}
+        for name, values in by_stage.items()
+    }
+
+
+def is_sustained(answers: Sequence[Answer], offered_eps: float, expected: int) -> bool:
+    """The pipeline kept up: (nearly) every event answered, at the offered rate, without a growing backlog.
+
+    A backlog shows as latency that rises over the run: compare the median of the last fifth of the
+    events (by publish time) with the first fifth.
+    """
+    if len(answers) < 0.99 * expected or len(answers) < 10:
+        return False
+    if throughput(answers) < 0.95 * offered_eps:
+        return False
+    ordered = sorted(answers, key=lambda a: a.published)
+    fifth = max(1, len(ordered) // 5)
+    head = float(np.median([a.latency_ms for a in ordered[:fifth]]))
+    tail = float(np.median([a.latency_ms for a in ordered[-fifth:]]))
+    return tail <= 2.0 * head + 20.0

@@ -1,0 +1,62 @@
+"""A small run of `clickcast bench e2e` on the real stack: every phase answers and the report is complete.
+
+Seconds of load, not the benchmark: the figures are checked for shape and sanity, not against targets.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from streams.commands import SAMPLE_DATA
+from tests.benchmarks.e2e import E2EOptions, run_e2e
+from tests.benchmarks.report import plot_latency
+
+pytestmark = pytest.mark.integration
+
+STAGES = {"e2e_ms", "kafka_in_ms", "features_ms", "feast_write_ms", "triton_ms", "kafka_out_ms", "total_ms"}
+
+
+def test_e2e_smoke(stack, tmp_path):
+    from deploy.stack.kafka_admin import admin_client
+
+    options = E2EOptions(
+        data=SAMPLE_DATA,
+        events=200,
+        loads=(50.0,),
+        load_seconds=2.0,
+        find_max=False,
+        naive_events=20,
+        warmup_events=50,
+        triton_seconds=0.5,
+        feast_rows=200,
+    )
+    lines: list[str] = []
+    result = run_e2e(stack, options, lines.append)
+
+    assert result["scaling"]["1"]["answered"] == 200
+    assert result["scaling"]["1"]["partitions_per_member"] == [stack.topics.partitions]
+    assert result["naive"]["answered"] == 20
+    assert result["passthrough"]["answered"] == 200
+    assert all(result[k] > 0 for k in ("pipeline_eps", "naive_eps", "kafka_passthrough_eps"))
+    load = result["loads"]["50"]
+    assert load["answered"] == 100 and 0 < load["p50_ms"] <= load["p95_ms"] <= load["p99_ms"]
+    assert set(load["stages"]) == STAGES
+    assert set(result["naive"]["stages"]) == STAGES
+    assert result["model"]["versions"]
+    assert set(result["components"]["triton"]) == {"1", "64"}
+    assert result["components"]["feast"]["write"]["1"]["push_rows_per_s"] > 0
+    assert result["machine"]["cores"] >= 1 and result["targets"]["pipeline_eps"]["met"] is not None
+    assert any("answered" in line for line in lines)
+
+    json.loads(json.dumps(result))  # the report is plain JSON
+    png = tmp_path / "e2e.png"
+    plot_latency(result, png)
+    assert png.stat().st_size > 1000
+
+    # Nothing of the run is left on the broker: groups and topics are named after the run.
+    admin = admin_client(stack.kafka.bootstrap)
+    assert not [t for t in admin.list_topics(timeout=10).topics if t.startswith(result["run_id"])]
+    groups = admin.list_consumer_groups().result(timeout=10).valid
+    assert not [g.group_id for g in groups if g.group_id.startswith(result["run_id"])]

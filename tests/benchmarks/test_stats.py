@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.benchmarks.stats import Answer, is_sustained, percentiles, stage_breakdown, throughput
+
+
+def _answers(n: int, rate: float, latency_s, stages=None) -> list[Answer]:
+    """Events published `1/rate` apart, each answered `latency_s(i)` later."""
+    out = []
+    for i in range(n):
+        sent = 1000.0 + i / rate
+        done = sent + latency_s(i)
+        out.append(Answer(sent, done, done, stages))
+    return out
+
+
+def test_percentiles_of_known_values():
+    q = percentiles(range(1, 101))
+    assert q["p50_ms"] == pytest.approx(50.5)
+    assert q["p99_ms"] == pytest.approx(99.01)
+    assert all(math.isnan(v) for v in percentiles([]).values())
+
+
+def test_throughput_spans_first_publish_to_last_answer():
+    answers = _answers(101, rate=100.0, latency_s=lambda i: 0.5)  # 1 s of publishing + 0.5 s
+    assert throughput(answers) == pytest.approx(101 / 1.5)
+    assert throughput([]) == 0.0
+
+
+def test_stage_breakdown_has_end_to_end_and_reported_stages():
+    answers = _answers(10, rate=10.0, latency_s=lambda i: 0.010, stages={"triton_ms": 4.0})
+    breakdown = stage_breakdown(answers)
+    assert breakdown["e2e_ms"]["p50_ms"] == pytest.approx(10.0)
+    assert breakdown["triton_ms"]["mean_ms"] == pytest.approx(4.0)
+
+
+def test_steady_latency_at_the_offered_rate_is_sustained():
+    assert is_sustained(_answers(500, 100.0, lambda i: 0.005 + 0.001 * (i % 3)), 100.0, 500)
+
+
+def test_growing_backlog_is_not_sustained():
+    # Every event waits longer than the one before: the pipeline falls behind.
+    assert not is_sustained(_answers(500, 100.0, lambda i: 0.005 + 0.004 * i), 100.0, 500)
+
+
+def test_lost_events_or_a_lower_rate_are_not_sustained():
+    answers = _answers(500, 100.0, lambda i: 0.005)
+    assert not is_sustained(answers[:400], 100.0, 500)
+    assert not is_sustained(answers, 200.0, 500)

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import json
+
+from schemas.events import ClickEvent
+from streams.commands import SAMPLE_DATA
+from tests.benchmarks.workload import Workload
+
+
+def test_payloads_are_valid_clicks_with_the_phase_prefix():
+    workload = Workload(SAMPLE_DATA, limit=50)
+    payloads = workload.payloads(50, "run1")
+    events = [ClickEvent.from_wire(p.value) for p in payloads]
+    assert all(e.user_id.startswith("run1-") and e.event_id.startswith("run1:") for e in events)
+    assert [p.key for p in payloads] == [e.user_id.encode() for e in events]
+    assert len({e.event_id for e in events}) == 50
+
+
+def test_a_longer_run_replays_the_file_later_in_event_time_with_new_ids():
+    workload = Workload(SAMPLE_DATA, limit=10)
+    events = [ClickEvent.from_wire(p.value) for p in workload.payloads(25, "r")]
+    assert len({e.event_id for e in events}) == 25
+    first, replayed = events[3], events[13]
+    assert replayed.user_id == first.user_id and replayed.item_id == first.item_id
+    assert replayed.timestamp > events[9].timestamp
+    assert json.loads(workload.payloads(1, "x")[0].value)["event_id"] == "x:" + workload.events[0]["event_id"]

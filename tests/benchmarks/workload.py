@@ -1,0 +1,58 @@
+"""The clicks a benchmark phase publishes: real check-ins, with ids made unique to the phase.
+
+Every phase gets its own prefix on user and event ids, so what earlier runs left in the topics, the
+workers' tables and the online store never counts, and every phase starts with empty user histories.
+Payloads are serialised before the clock starts, so the producer is not what gets measured.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from schemas.csv_source import iter_click_events, read_events_frame
+
+
+@dataclass(frozen=True)
+class Payload:
+    event_id: str
+    key: bytes
+    value: bytes
+
+
+class Workload:
+    """The check-ins of one file, replayable any number of times under fresh id prefixes."""
+
+    def __init__(self, path: Path, limit: int | None = None) -> None:
+        frame = read_events_frame(path, limit=limit)
+        if frame.empty:
+            raise ValueError(f"{path} holds no usable events")
+        self.path = path
+        self._events = [event.model_dump(mode="json", exclude_none=True) for event in iter_click_events(frame)]
+        self._timestamps = frame["ts"].to_list()
+        # A longer run than the file replays it again later in event time, so histories stay ordered.
+        self._span_s = self._timestamps[-1] - self._timestamps[0] + 86400.0
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    @property
+    def events(self) -> list[dict]:
+        """The file's events as JSON-ready dicts, in event-time order (do not modify)."""
+        return self._events
+
+    def payloads(self, n: int, prefix: str) -> list[Payload]:
+        out = []
+        for i in range(n):
+            lap, row = divmod(i, len(self._events))
+            event = dict(self._events[row])
+            event["user_id"] = f"{prefix}-{event['user_id']}"
+            event["event_id"] = f"{prefix}:{event['event_id']}" + (f"~{lap}" if lap else "")
+            if lap:
+                shifted = self._timestamps[row] + lap * self._span_s
+                event["event_time"] = datetime.fromtimestamp(shifted, UTC).isoformat().replace("+00:00", "Z")
+            value = json.dumps(event, separators=(",", ":")).encode()
+            out.append(Payload(event["event_id"], event["user_id"].encode(), value))
+        return out
