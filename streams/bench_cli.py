@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e2e = bench_sub.add_parser("e2e", help="throughput and latency of clickcast vs the naive pipeline vs Kafka")
     e2e.add_argument("--events", type=_positive_int, default=20000, help="events of each full-speed run")
-    e2e.add_argument("--json", type=Path, default=Path("bench-e2e.json"), help="result file (PNG written beside)")
+    e2e.add_argument("--json", type=Path, default=Path("bench-e2e.json"), help="result file (PNG and .md beside)")
     e2e.add_argument(
         "--workers",
         type=_numbers(int),
@@ -105,7 +105,7 @@ def run_e2e(args: argparse.Namespace) -> int:
     settings = _settings(args)
     from tests.benchmarks.e2e import E2EOptions
     from tests.benchmarks.e2e import run_e2e as bench
-    from tests.benchmarks.report import plot_latency
+    from tests.benchmarks.report import markdown_table, plot_latency
 
     options = E2EOptions(
         data=args.file or default_data(),
@@ -121,13 +121,14 @@ def run_e2e(args: argparse.Namespace) -> int:
         raise CliError(f"no such file: {options.data}")
     result = bench(settings, options, _progress(time.monotonic()))
     _write(args.json, result)
-    png = args.json.with_suffix(".png")
+    png, table = args.json.with_suffix(".png"), args.json.with_suffix(".md")
     plot_latency(result, png)
+    table.write_text(markdown_table(result))
     print(json.dumps({k: result[k] for k in ("pipeline_eps", "naive_eps", "kafka_passthrough_eps")}))
     for name, target in result["targets"].items():
         verdict = {True: "met", False: "NOT met", None: "not measured"}[target["met"]]
         print(f"{name:34s} {target['value']!s:>10}  target {target['target']:>8}  {verdict}")
-    print(f"wrote {args.json} and {png}")
+    print(f"wrote {args.json}, {png} and {table} (the README table)")
     return 0
 
 

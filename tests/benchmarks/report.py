@@ -100,3 +100,53 @@ def plot_latency(result: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    """The README's table: the three pipelines, latency per load, components, and where it ran."""
+    m = result["machine"]
+    lines = [
+        f"Run `{result['run_id']}` on {m['cores']} cores ({m['cpu_model']}, {m['memory_gb']} GB), "
+        f"load average {m['loadavg_1m_at_start']} at start; model `{result['model']['name']}` "
+        f"version(s) {', '.join(result['model']['versions']) or '-'}, Feast {result['online_store']}, "
+        f"{result['workers']} worker(s), {result['events']} events per full-speed run.",
+        "",
+        "| pipeline | events/s |",
+        "|---|---:|",
+        f"| clickcast ({result['workers']} worker(s)) | {result['pipeline_eps']:,.0f} |",
+        *(
+            f"| clickcast, {k} worker(s) (partitions per worker {v['partitions_per_member']}) | {v['eps']:,.0f} |"
+            for k, v in result["scaling"].items()
+            if int(k) != result["workers"]
+        ),
+        f"| naive loop (push + batch-1 Triton per event) | {result['naive_eps']:,.0f} |",
+        f"| Kafka pass-through (no work) | {result['kafka_passthrough_eps']:,.0f} |",
+        "",
+        "| offered load (events/s) | achieved | p50 ms | p95 ms | p99 ms | sustained |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for name, v in result["loads"].items():
+        label = f"max ({v['offered_eps']:g})" if name == "max" else name
+        lines.append(
+            f"| {label} | {v['achieved_eps']:,.0f} | {v['p50_ms']:.1f} | {v['p95_ms']:.1f} | {v['p99_ms']:.1f} "
+            f"| {'yes' if v['sustained'] else 'no'} |"
+        )
+    components = result.get("components")
+    if components:
+        lines += ["", "| component | figure |", "|---|---:|"]
+        for batch, v in components["triton"].items():
+            lines.append(
+                f"| Triton, batch {batch} (one client) | {v['rows_per_s']:,.0f} rows/s, p50 {v['p50_ms']} ms |"
+            )
+        feast = components["feast"]
+        for batch, v in feast["write"].items():
+            lines.append(
+                f"| Feast {feast['online_store']} write, batch {batch}: project writer / push | "
+                f"{v['writer_rows_per_s']:,.0f} / {v['push_rows_per_s']:,.0f} rows/s (x{v['speedup']}) |"
+            )
+        for n, v in feast["read"].items():
+            lines.append(f"| Feast read, {n} user(s) | p50 {v['p50_ms']} ms, p99 {v['p99_ms']} ms |")
+    lines += ["", "| target | value | met |", "|---|---:|---|"]
+    for name, t in result["targets"].items():
+        lines.append(f"| {name} {t['target']} | {t['value']} | {t['met']} |")
+    return "\n".join(lines) + "\n"
