@@ -148,14 +148,21 @@ class _Run:
             loads["max"] = loads[f"{best:g}"]
         return loads
 
-    def relay(self, mode: str, n: int, topic: str, decode, expected_eps: float) -> dict[str, Any]:
+    def relay(
+        self, mode: str, n: int, topic: str, decode, expected_eps: float, paced: float | None = None
+    ) -> dict[str, Any]:
+        """Full-speed throughput of a relay, and with `paced`, its latency at that offered load."""
         relay = Relay(self.settings, mode, f"{self.run_id}-{mode}", topic)
         self.progress(f"starting the {mode} relay")
         with relay:
             self.progress(f"{mode} relay ready in {relay.start():.1f}s")
             self._phase(f"{mode} warm-up", min(20, n), topic, decode, None, expected_eps, 5.0)
-            phase = self._phase(mode, n, topic, decode, None, expected_eps)
-        return _figures(phase)
+            figures = _figures(self._phase(mode, n, topic, decode, None, expected_eps))
+            if paced is not None:
+                n_paced = max(20, int(paced * self.options.load_seconds))
+                phase = self._phase(f"{mode} at {paced:g}/s", n_paced, topic, decode, paced, expected_eps)
+                figures["loads"] = {f"{paced:g}": _figures(phase)}
+        return figures
 
     def passthrough(self) -> dict[str, Any]:
         from confluent_kafka.admin import NewTopic
@@ -166,7 +173,9 @@ class _Run:
         admin = admin_client(self.settings.kafka.bootstrap)
         admin.create_topics([NewTopic(topic, self.settings.topics.partitions, 1)])[topic].result(timeout=30)
         try:
-            return self.relay("passthrough", self.options.events, topic, decode_click, 5000.0)
+            # Latency at the lowest offered load too: the floor that Kafka and its clients set.
+            lowest = min(self.options.loads, default=None)
+            return self.relay("passthrough", self.options.events, topic, decode_click, 5000.0, paced=lowest)
         finally:
             delete_topics(self.settings, topic)
 

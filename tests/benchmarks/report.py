@@ -131,6 +131,11 @@ def markdown_table(result: dict[str, Any]) -> str:
             f"| {label} | {v['achieved_eps']:,.0f} | {v['p50_ms']:.1f} | {v['p95_ms']:.1f} | {v['p99_ms']:.1f} "
             f"| {'yes' if v['sustained'] else 'no'} |"
         )
+    for rate, v in result["passthrough"].get("loads", {}).items():
+        lines.append(
+            f"| Kafka pass-through at {rate} | {v['achieved_eps']:,.0f} | {v['p50_ms']:.1f} | {v['p95_ms']:.1f} "
+            f"| {v['p99_ms']:.1f} | {'yes' if v['sustained'] else 'no'} |"
+        )
     components = result.get("components")
     if components:
         lines += ["", "| component | figure |", "|---|---:|"]

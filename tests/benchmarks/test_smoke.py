@@ -11,7 +11,7 @@ import pytest
 
 from streams.commands import SAMPLE_DATA
 from tests.benchmarks.e2e import E2EOptions, run_e2e
-from tests.benchmarks.report import plot_latency
+from tests.benchmarks.report import markdown_table, plot_latency
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +39,7 @@ def test_e2e_smoke(stack, tmp_path):
     assert result["scaling"]["1"]["partitions_per_member"] == [stack.topics.partitions]
     assert result["naive"]["answered"] == 20
     assert result["passthrough"]["answered"] == 200
+    assert result["passthrough"]["loads"]["50"]["answered"] == 100
     assert all(result[k] > 0 for k in ("pipeline_eps", "naive_eps", "kafka_passthrough_eps"))
     load = result["loads"]["50"]
     assert load["answered"] == 100 and 0 < load["p50_ms"] <= load["p95_ms"] <= load["p99_ms"]
@@ -51,6 +52,7 @@ def test_e2e_smoke(stack, tmp_path):
     assert any("answered" in line for line in lines)
 
     json.loads(json.dumps(result))  # the report is plain JSON
+    assert "| 50 |" in markdown_table(result)
     png = tmp_path / "e2e.png"
     plot_latency(result, png)
     assert png.stat().st_size > 1000
