@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from tests.benchmarks.report import markdown_table, targets
+
+
+def _result(pipeline_eps: float, p99_100: float, p99_1000: float, writer: float, push: float) -> dict:
+    load = {"offered_eps": 100.0, "achieved_eps": 99.0, "p50_ms": 5.0, "p95_ms": 8.0, "sustained": True}
+    return {
+        "run_id": "b1",
+        "machine": {"cores": 2, "cpu_model": "cpu", "memory_gb": 1.0, "loadavg_1m_at_start": 0.5},
+        "model": {"name": "m", "versions": ["3"]},
+        "online_store": "sqlite",
+        "workers": 1,
+        "events": 1000,
+        "pipeline_eps": pipeline_eps,
+        "naive_eps": 50.0,
+        "kafka_passthrough_eps": 30000.0,
+        "speedup_vs_naive": pipeline_eps / 50.0,
+        "scaling": {"1": {"eps": pipeline_eps, "partitions_per_member": [4]}},
+        "passthrough": {},
+        "loads": {"100": {**load, "p99_ms": p99_100}, "1000": {**load, "offered_eps": 1000.0, "p99_ms": p99_1000}},
+        "components": {
+            "triton": {"1": {"rows_per_s": 300.0, "p50_ms": 3.0}},
+            "feast": {
+                "online_store": "sqlite",
+                "write": {"64": {"writer_rows_per_s": writer, "push_rows_per_s": push, "speedup": writer / push}},
+                "read": {"1": {"p50_ms": 0.4, "p99_ms": 0.6}},
+            },
+        },
+    }
+
+
+def test_targets_met_and_missed():
+    met = targets(_result(2500.0, 12.0, 40.0, 6000.0, 1000.0))
+    assert all(t["met"] for t in met.values())
+    missed = targets(_result(900.0, 16.0, 60.0, 4000.0, 1000.0))
+    assert not any(t["met"] for t in missed.values())
+    assert set(met) == {
+        "pipeline_eps",
+        "speedup_vs_naive",
+        "p99_ms_at_1000",
+        "p99_ms_at_100",
+        "feast_writer_vs_push_batch_64",
+    }
+
+
+def test_unmeasured_targets_are_none():
+    result = _result(2500.0, 12.0, 40.0, 6000.0, 1000.0)
+    del result["loads"]["1000"]
+    assert targets(result)["p99_ms_at_1000"]["met"] is None
+
+
+def test_table_lists_pipelines_loads_and_targets():
+    result = _result(2500.0, 12.0, 40.0, 6000.0, 1000.0)
+    result["targets"] = targets(result)
+    table = markdown_table(result)
+    assert "| clickcast (1 worker(s)) | 2,500 |" in table
+    assert "| 1000 | 99 | 5.0 | 8.0 | 40.0 | yes |" in table
+    assert "x6.0" in table
