@@ -46,8 +46,8 @@ def _consumer(settings: Settings, group: str) -> Consumer:
     return consumer
 
 
-def _producer(settings: Settings) -> Producer:
-    return Producer(confluent_config(settings.kafka, **{"linger.ms": 5, "compression.type": "lz4"}))
+def _producer(settings: Settings, **config: object) -> Producer:
+    return Producer(confluent_config(settings.kafka, **config))
 
 
 def _check(msg) -> bool:
@@ -60,9 +60,14 @@ def _check(msg) -> bool:
 
 
 def passthrough(settings: Settings, group: str, output: str, stop: _Stop) -> None:
-    consumer, producer = _consumer(settings, group), _producer(settings)
+    # No linger, like the workers' producer: the pass-through's latency is then the floor under theirs.
+    consumer, producer = _consumer(settings, group), _producer(settings, **{"linger.ms": 0})
     while not stop.requested:
-        for msg in consumer.consume(num_messages=500, timeout=0.1):
+        first = consumer.poll(0.1)
+        if first is None:
+            continue
+        # consume() with a timeout waits to fill the batch: take only what has already arrived.
+        for msg in [first, *consumer.consume(num_messages=499, timeout=0)]:
             if _check(msg):
                 producer.produce(output, value=msg.value(), key=msg.key())
         producer.poll(0)
@@ -115,7 +120,7 @@ def naive(settings: Settings, group: str, output: str, stop: _Stop) -> None:
     predictor = NaivePredictor(settings)
     stream = settings.stream
     histories: dict[str, UserHistory] = {}
-    consumer, producer = _consumer(settings, group), _producer(settings)
+    consumer, producer = _consumer(settings, group), _producer(settings)  # client defaults, as a first try has
     while not stop.requested:
         msg = consumer.poll(0.1)
         if msg is None or not _check(msg):
