@@ -50,6 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     e2e.add_argument("--no-max", action="store_true", help="skip the search for the highest sustained load")
     e2e.add_argument("--naive-events", type=_positive_int, default=1000, help="events for the naive pipeline")
     e2e.add_argument("--no-components", action="store_true", help="skip the Triton and Feast component figures")
+    e2e.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the workers and Triton's model during throughput (needs py-spy; files beside JSON)",
+    )
     _common(e2e)
     e2e.set_defaults(func=run_e2e)
 
@@ -105,6 +110,7 @@ def run_e2e(args: argparse.Namespace) -> int:
     settings = _settings(args)
     from tests.benchmarks.e2e import E2EOptions
     from tests.benchmarks.e2e import run_e2e as bench
+    from tests.benchmarks.profile import py_spy
     from tests.benchmarks.report import markdown_table, plot_latency
 
     options = E2EOptions(
@@ -116,7 +122,10 @@ def run_e2e(args: argparse.Namespace) -> int:
         find_max=not args.no_max,
         naive_events=args.naive_events,
         with_components=not args.no_components,
+        profile_dir=args.json.parent / f"{args.json.stem}-profile" if args.profile else None,
     )
+    if args.profile and py_spy() is None:
+        raise CliError("--profile needs py-spy: pip install py-spy")
     if not options.data.exists():
         raise CliError(f"no such file: {options.data}")
     result = bench(settings, options, _progress(time.monotonic()))

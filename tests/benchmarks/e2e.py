@@ -25,6 +25,7 @@ from streams.settings import Settings
 from tests.benchmarks import components, report
 from tests.benchmarks.measure import PhaseResult, decode_click, decode_prediction, run_phase
 from tests.benchmarks.processes import Relay, WorkerGroup, delete_topics
+from tests.benchmarks.profile import Profiler, triton_model_pids
 from tests.benchmarks.stats import is_sustained, percentiles, stage_breakdown, throughput
 from tests.benchmarks.workload import Workload
 
@@ -45,6 +46,7 @@ class E2EOptions:
     with_components: bool = True
     triton_seconds: float = 5.0
     feast_rows: int = 5000
+    profile_dir: Path | None = None  # py-spy the workers and Triton's model during each throughput run
 
 
 def _figures(phase: PhaseResult) -> dict[str, Any]:
@@ -105,7 +107,9 @@ class _Run:
             # The warm-up also lets the group settle: faust may rebalance once more after every worker
             # holds partitions, and events published meanwhile can be answered late (not counted here).
             self._phase(f"pipeline x{count} warm-up", o.warmup_events, predictions, decode_prediction, None, 100.0, 5.0)
+            profiler = self._profiler(group, count)
             full = self._phase(f"pipeline x{count} throughput", o.events, predictions, decode_prediction, None, 500.0)
+            profile = profiler.stop() if profiler else None
             eps = throughput(full.answers)
             out: dict[str, Any] = {
                 "eps": round(eps, 1),
@@ -117,9 +121,22 @@ class _Run:
                 "stages": stage_breakdown(full.answers),
                 "worker_logs": [str(p) for p in group.log_files],
             }
+            if profile:
+                out["profile"] = profile
             if with_loads:
                 out["loads"] = self._loads(eps)
         return out
+
+    def _profiler(self, group: WorkerGroup, count: int) -> Profiler | None:
+        if self.options.profile_dir is None:
+            return None
+        pids = {f"worker-{i}": pid for i, pid in enumerate(group.pids())}
+        model = self.settings.triton.model_name
+        pids |= {f"triton-{model}-{i}": pid for i, pid in enumerate(triton_model_pids(model))}
+        profiler = Profiler(pids, self.options.profile_dir / f"x{count}")
+        profiler.start()
+        self.progress(f"profiling {', '.join(pids)} with py-spy into {profiler.directory}")
+        return profiler
 
     def _load(self, rate: float, expected_eps: float) -> dict[str, Any]:
         n = max(20, int(rate * self.options.load_seconds))

@@ -1,0 +1,115 @@
+"""Where the pipeline's CPU goes: py-spy on the workers (and Triton's model process) during a phase.
+
+py-spy samples only threads holding the GIL (`--gil`), so the shares are of CPU spent in Python code
+and its C extensions, not of waiting. It is not a project dependency: `pip install py-spy` to use
+`clickcast bench e2e --profile`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+TOP = 30
+RATE = 100  # samples per second
+
+
+def py_spy() -> str | None:
+    return shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+
+
+def triton_model_pids(model_name: str) -> list[int]:
+    """Triton's python-backend stub processes running `model_name` (one per model instance)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"triton_python_backend_stub") and f"/{model_name}/".encode() in argv[1]:
+            pids.append(int(proc.name))
+    return pids
+
+
+def sample_count(raw: str) -> int:
+    return sum(int(line.rpartition(" ")[2]) for line in raw.splitlines() if line.rpartition(" ")[2].isdigit())
+
+
+# Frames under every sample of a thread (event loop, thread start-up, entry points) say nothing.
+PLUMBING = (
+    "asyncio/",
+    "threading.py",
+    "concurrent/futures/",
+    "mode/worker.py",
+    "streams/cli.py",
+    "streams/commands.py",
+)
+
+
+def top_functions(raw: str, top: int = TOP) -> list[dict]:
+    """Inclusive share of samples per function from py-spy's raw (collapsed stack) output."""
+    total = 0
+    inclusive: Counter[str] = Counter()
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        seen = set()
+        for frame in stack.split(";"):
+            name, _, where = frame.partition(" (")
+            where = where.split(":")[0].split("site-packages/")[-1]
+            if name == "<module>" or where.startswith(PLUMBING) or where.endswith(PLUMBING):
+                continue
+            key = f"{name} ({where})" if where else name
+            if key not in seen:
+                seen.add(key)
+                inclusive[key] += int(count)
+    return [{"function": k, "pct": round(100.0 * v / total, 1)} for k, v in inclusive.most_common(top)] if total else []
+
+
+class Profiler:
+    """py-spy record on each named pid from `start()` until `stop()`."""
+
+    def __init__(self, pids: dict[str, int], directory: Path) -> None:
+        self.pids = pids
+        self.directory = directory
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._began = 0.0
+
+    def start(self) -> None:
+        exe = py_spy()
+        if exe is None:
+            raise RuntimeError("py-spy not found: pip install py-spy")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for name, pid in self.pids.items():
+            argv = [exe, "record", "--pid", str(pid), "--rate", str(RATE), "--gil", "--nonblocking", "--format", "raw"]
+            argv += ["-o", str(self.directory / f"{name}.txt")]
+            self._procs[name] = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._began = time.monotonic()
+
+    def stop(self) -> dict[str, dict]:
+        """Stop recording (py-spy writes its file on SIGINT). Per process: the share of the time it held
+        the GIL (100% = one core of Python), and the functions that share went to."""
+        seconds = time.monotonic() - self._began
+        out = {}
+        for name, proc in self._procs.items():
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            path = self.directory / f"{name}.txt"
+            raw = path.read_text() if path.exists() else ""
+            out[name] = {
+                "gil_busy_pct": round(100.0 * sample_count(raw) / (RATE * seconds), 1),
+                "top": top_functions(raw),
+            }
+        return out
