@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e2e = bench_sub.add_parser("e2e", help="throughput and latency of clickcast vs the naive pipeline vs Kafka")
     e2e.add_argument("--events", type=_positive_int, default=20000, help="events of each full-speed run")
-    e2e.add_argument("--json", type=Path, default=Path("bench-e2e.json"), help="result file (PNG and .md beside)")
+    e2e.add_argument("--json", type=Path, default=Path("artifacts/bench/e2e.json"), help="result (.png, .md beside)")
     e2e.add_argument(
         "--workers",
         type=_numbers(int),
@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e2e.set_defaults(func=run_e2e)
 
     comp = bench_sub.add_parser("components", help="Triton rows/s at batch 1 and 64; Feast writer vs push, reads")
-    comp.add_argument("--json", type=Path, default=Path("bench-components.json"))
+    comp.add_argument("--json", type=Path, default=Path("artifacts/bench/components.json"))
     comp.add_argument("--triton-seconds", type=float, default=5.0)
     comp.add_argument("--feast-rows", type=_positive_int, default=5000)
     _common(comp)
