@@ -19,6 +19,7 @@ from trainer.model.config import ClickcastConfig
 UNKNOWN_CELL = 1
 N_HOUR_CODES = HOURS_PER_WEEK + 1
 N_HOUR_OF_DAY_CODES = 24 + 1
+N_DAY_OF_WEEK_CODES = 7 + 1
 
 
 @dataclass(frozen=True)
@@ -87,22 +88,25 @@ def pair_codes(
     cols: np.ndarray,
     cfg: ClickcastConfig,
 ) -> dict[str, np.ndarray]:
-    """How each history event j relates to a query event (rows[p], cols[p]), for the pointer: [P, L] codes.
+    """How each history event j relates to a query event (rows[p], cols[p]), for the repeat path: [P, L] codes.
 
-    recency = gap_bucket(t_query - t_j), hour_diff = hour-of-day difference + 1, dist = distance_bucket
-    between the two positions; all 0 where j is padding, UNK or after the query.
+    recency = gap_bucket(t_query - t_j), hour_diff / day_diff = hour-of-day / day-of-week difference + 1,
+    dist = distance_bucket between the two positions; all 0 where j is padding, UNK or after the query.
     """
     length = items.shape[1]
     # An UNK event can be attended to by the encoder but not copied: UNK is never a right answer.
     valid = (items[rows] > UNK) & (np.arange(length)[None, :] <= cols[:, None])
     q_ts, q_lat, q_lon = ts[rows, cols][:, None], lat[rows, cols][:, None], lon[rows, cols][:, None]
     recency = gap_bucket(q_ts - ts[rows], cfg.n_gap_buckets)
-    hour_diff = (hour_of_week(ts[rows]) - hour_of_week(q_ts)) % 24 + 1
+    visit_how, query_how = hour_of_week(ts[rows]), hour_of_week(q_ts)
+    hour_diff = (visit_how - query_how) % 24 + 1
+    day_diff = (visit_how // 24 - query_how // 24) % 7 + 1
     dist = distance_bucket(haversine_km(q_lat, q_lon, lat[rows], lon[rows]), cfg.n_distance_buckets)
     return {
         "valid": valid,
         "recency": np.where(valid, recency, 0),
         "hour_diff": np.where(valid, hour_diff, 0),
+        "day_diff": np.where(valid, day_diff, 0),
         "dist": np.where(valid, dist, 0),
     }
 

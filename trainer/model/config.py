@@ -19,8 +19,8 @@ class ClickcastConfig:
     use_time: bool = True  # gap to the previous event + hour of week
     use_geo: bool = True  # geohash cell + hop distance from the previous event
     use_text: bool = True  # category name through the packaged sentence encoder
-    # The repeat path: a pointer over the history mixed with the softmax over all items (RepeatNet-style).
-    use_copy: bool = True
+    # The repeat path: a distribution over the history's items mixed with the softmax over all items.
+    use_repeat: bool = True
     geohash_precision: int = 6
     n_gap_buckets: int = 32
     n_distance_buckets: int = 32
@@ -30,6 +30,7 @@ class ClickcastConfig:
     patience: int = 3  # epochs without a better validation MRR before stopping
     # Windows overlap so that every target after a user's first window keeps >= max_len - stride events of context.
     stride: int = 50
+    every_position: bool = False  # train targets in window overlaps twice (see training_set)
     adversarial: bool = False
     adv_eps: float = 0.05  # L-inf radius of the FGSM perturbation of the input embeddings
     adv_weight: float = 0.5
@@ -57,7 +58,7 @@ class ClickcastConfig:
             use_time=False,
             use_geo=False,
             use_text=False,
-            use_copy=False,
+            use_repeat=False,
             pretrain_epochs=0,
         )
 

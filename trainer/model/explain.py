@@ -1,7 +1,7 @@
 """Which history events weighed most in a prediction: gradient x input attribution.
 
 For the top-scored item, |<d log p / d x_j, x_j>| per history position j (x_j its input embedding),
-normalised to sum to 1 over the real events. It covers both paths, the softmax and the pointer, because
+normalised to sum to 1 over the real events. It covers both paths, the softmax and the repeat path, because
 both are computed from the encoder states of the history events.
 """
 

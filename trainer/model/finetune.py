@@ -1,5 +1,5 @@
 """Fine-tuning for next-item prediction: causal attention, every selected position of a window is a query,
-loss = cross-entropy of the (gated generation + pointer) distribution at the true next item."""
+loss = cross-entropy of the (gated generation + repeat) distribution at the true next item."""
 
 from __future__ import annotations
 

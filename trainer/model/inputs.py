@@ -23,11 +23,11 @@ class Histories:
 
 @dataclass
 class Queries:
-    """The events whose next item is predicted: row and column in the histories, plus their pointer codes."""
+    """The events whose next item is predicted: row and column in the histories, plus their pair codes."""
 
     rows: torch.Tensor  # int64 [P]
     cols: torch.Tensor  # int64 [P]
-    pairs: dict[str, torch.Tensor] | None  # [P, L] each (None without the pointer)
+    pairs: dict[str, torch.Tensor] | None  # [P, L] each (None without the repeat path)
     item_dist: torch.Tensor | None  # uint8 [P, n_items] (None without geo)
 
 
@@ -49,7 +49,7 @@ def queries(
     item_dist: np.ndarray | None = None,
 ) -> Queries:
     """Pointer and distance codes of the query events; `item_dist` may be passed precomputed (training)."""
-    pairs = to_tensors(pair_codes(h.items, h.ts, h.lat, h.lon, rows, cols, cfg)) if cfg.use_copy else None
+    pairs = to_tensors(pair_codes(h.items, h.ts, h.lat, h.lon, rows, cols, cfg)) if cfg.use_repeat else None
     if cfg.use_geo and item_dist is None:
         item_dist = item_distance_codes(h.lat[rows, cols], h.lon[rows, cols], item_lat, item_lon, cfg)
     return Queries(

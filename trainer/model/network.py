@@ -1,5 +1,5 @@
 """The clickcast network: event embeddings -> BERT encoder -> next-item distribution (softmax over all items,
-optionally mixed with the history pointer), and the masked-item head for pre-training."""
+optionally mixed with the repeat distribution over the history), and the masked-item head for pre-training."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from transformers import BertConfig, BertModel
 from trainer.data import PAD, UNK
 from trainer.model.config import ClickcastConfig
 from trainer.model.embeddings import EventEmbedding
-from trainer.model.pointer import PointerHead
+from trainer.model.repeat import RepeatHead
 
 NEG_INF = float("-inf")
 COPY_FLOOR = 1e-30
@@ -48,7 +48,7 @@ class ClickcastNet(nn.Module):
         self.item_bias = nn.Parameter(torch.zeros(n_items))
         # Query-dependent preference over the distance from the current place to a candidate item.
         self.distance_logits = nn.Linear(cfg.hidden, cfg.n_distance_buckets) if cfg.use_geo else None
-        self.pointer = PointerHead(cfg) if cfg.use_copy else None
+        self.repeat = RepeatHead(cfg) if cfg.use_repeat else None
 
     def encode(
         self,
@@ -86,9 +86,9 @@ class ClickcastNet(nn.Module):
         """Log p(next item) for the query events (rows, cols): [P] at `targets` if given, else [P, n_items]."""
         hq = h[rows, cols]
         log_gen = self._generation_logits(hq, item_dist).log_softmax(-1)
-        if self.pointer is None or pairs is None:
+        if self.repeat is None or pairs is None:
             return log_gen if targets is None else log_gen.gather(1, targets[:, None]).squeeze(1)
-        weights, log_gate = self.pointer(h, rows, hq, pairs)
+        weights, log_gate = self.repeat(h, items, rows, cols, hq, pairs)
         history = items[rows]
         if targets is not None:
             copy = (weights * (history == targets[:, None])).sum(-1)

@@ -1,9 +1,10 @@
 """Training windows for the network: per-user windows of training events, encoded once, and the next-item
 targets each window is trained on (causal attention, so one forward pass scores every position).
 
-A user's windows overlap by `max_len - stride` events; a target event is trained on once, in the window
-where it has the most context, so every target after a user's first window has >= max_len - stride events
-of history (closer to the full-length histories it is evaluated on) and none is counted twice.
+A user's windows overlap by `max_len - stride` events. By default a target event is trained on once, in the
+window where it has the most context, so every target after a user's first window has >= max_len - stride
+events of history (closer to the full-length histories it is evaluated on); with `every_position` each window
+trains all its positions, so targets in the overlaps count twice, with two context lengths.
 """
 
 from __future__ import annotations
@@ -41,10 +42,14 @@ class TrainingSet:
         return local, self.query_col[picks], self.target[picks]
 
 
-def next_item_targets(items: np.ndarray, event_index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def next_item_targets(
+    items: np.ndarray, event_index: np.ndarray, every_position: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """From [N, L+1] windows: (row, col, target item) for each target event at col+1, each event once,
-    taken where it has the longest context (largest col)."""
+    taken where it has the longest context (largest col), or every occurrence with `every_position`."""
     rows, cols = np.nonzero((items[:, :-1] != PAD) & (event_index[:, 1:] >= 0))
+    if every_position:
+        return rows, cols, items[rows, cols + 1]
     events = event_index[rows, cols + 1]
     order = np.lexsort((cols, events))
     last = np.ones(len(order), dtype=bool)
@@ -58,7 +63,7 @@ def build_training_set(
     ck: Checkins, mask: np.ndarray, cfg: ClickcastConfig, cells: CellVocab, item_lat: np.ndarray, item_lon: np.ndarray
 ) -> TrainingSet:
     w = training_sequences(ck, mask, cfg.max_len + 1, stride=cfg.stride)
-    rows, cols, targets = next_item_targets(w.items, w.event_index)
+    rows, cols, targets = next_item_targets(w.items, w.event_index, cfg.every_position)
     hist = Histories(items=w.items[:, :-1], ts=w.ts[:, :-1], lat=w.lat[:, :-1], lon=w.lon[:, :-1])
     distances = None
     if cfg.use_geo:

@@ -44,7 +44,7 @@ def test_pair_codes_only_cover_real_known_events_up_to_the_query():
         dtype=bool,
     )
     np.testing.assert_array_equal(pairs["valid"], expected_valid)
-    for name in ("recency", "hour_diff", "dist"):
+    for name in ("recency", "hour_diff", "day_diff", "dist"):
         assert (pairs[name][~expected_valid] == 0).all()
         assert (pairs[name][expected_valid] > 0).all()
     assert pairs["recency"][0, 2] == gap_bucket(7200.0)

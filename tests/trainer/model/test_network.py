@@ -34,9 +34,9 @@ def build(**changes):
     return cfg, net, cells, h, item_lat, item_lon
 
 
-@pytest.mark.parametrize("use_copy", [True, False])
-def test_next_item_is_a_distribution_over_known_items(use_copy):
-    cfg, net, cells, h, item_lat, item_lon = build(use_copy=use_copy)
+@pytest.mark.parametrize("use_repeat", [True, False])
+def test_next_item_is_a_distribution_over_known_items(use_repeat):
+    cfg, net, cells, h, item_lat, item_lon = build(use_repeat=use_repeat)
     q = last_position_queries(h, cfg, item_lat, item_lon)
     with torch.no_grad():
         _, states = net.encode(history_codes(h, cells, cfg), causal=True)

@@ -57,12 +57,12 @@ def test_explanations_point_at_real_history_events(fitted, habits):
 def test_sasrec_variant_uses_item_ids_only(habits):
     ck, split = habits
     cfg = ClickcastConfig.sasrec()
-    assert not (cfg.use_time or cfg.use_geo or cfg.use_text or cfg.use_copy) and cfg.pretrain_epochs == 0
+    assert not (cfg.use_time or cfg.use_geo or cfg.use_text or cfg.use_repeat) and cfg.pretrain_epochs == 0
     rec = ClickcastRecommender(
-        tiny_config(**{k: getattr(cfg, k) for k in ("name", "use_time", "use_geo", "use_copy", "pretrain_epochs")})
+        tiny_config(**{k: getattr(cfg, k) for k in ("name", "use_time", "use_geo", "use_repeat", "pretrain_epochs")})
     )
     rec.fit(ck, split)
     assert rec.name == "sasrec"
-    assert set(rec.model.net.embed.codes) == set() and rec.model.net.pointer is None
+    assert set(rec.model.net.embed.codes) == set() and rec.model.net.repeat is None
     batch = next(history_batches(ck, split.test, rec.config.max_len, 8))
     assert rec.score(batch).shape == (8, ck.vocab.n_items)
