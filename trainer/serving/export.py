@@ -7,7 +7,9 @@ renamed), so a polling Triton never sees half a version.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import py_compile
 import shutil
 import tempfile
 from pathlib import Path
@@ -50,6 +52,11 @@ def export_model(
         for name in MODEL_FILES:
             shutil.copy2(source / name, staging / name)
         shutil.copy2(BACKEND_SOURCE, staging / "model.py")
+        # Compiled here: else the stub writes __pycache__ into the version folder on load, and Triton's
+        # repository poll takes that change for a new model and loads the version a second time.
+        py_compile.compile(
+            str(staging / "model.py"), cfile=importlib.util.cache_from_source(str(staging / "model.py")), doraise=True
+        )
         os.rename(staging, target / str(version))
     finally:
         shutil.rmtree(staging, ignore_errors=True)

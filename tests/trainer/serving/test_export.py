@@ -16,7 +16,13 @@ def test_each_export_adds_the_next_version_with_model_files_and_config(fitted, t
     (repository / "clickcast" / "7").mkdir()  # versions continue after the highest one
     assert export_model(tmp_path / "trained", repository) == 8
     version = repository / "clickcast" / "8"
-    assert sorted(p.name for p in version.iterdir()) == ["config.json", "model.py", "vocab.json", "weights.pt"]
+    assert sorted(p.name for p in version.iterdir()) == [
+        "__pycache__",
+        "config.json",
+        "model.py",
+        "vocab.json",
+        "weights.pt",
+    ]
     assert not [p for p in (repository / "clickcast").iterdir() if p.name.startswith(".")]
     config = (repository / "clickcast" / "config.pbtxt").read_text()
     assert config == triton_config("clickcast", fitted.config.max_len)
