@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="stream sample data through the running stack and show predictions live")
     demo.add_argument("--file", type=Path, default=None)
     demo.add_argument("--limit", type=_positive(int), default=3000, help="events to stream (default 3000)")
-    demo.add_argument("--rate", type=_positive(float), help="events per second (default: as fast as possible)")
+    demo.add_argument("--rate", type=_positive(float), default=200.0, help="events per second (default 200)")
     demo.add_argument("--workers", type=_positive(int), default=1)
     demo.set_defaults(func=run_demo)
 

@@ -55,7 +55,7 @@ def run(frame: pd.DataFrame, rate: float | None, workers: int) -> int:
                 daemon=True,
             )
             sender.start()
-            latencies, versions, answered = [], set(), set()
+            latencies, versions, answered, stages = [], set(), set(), []
             shown, window_start = 0, time.monotonic()
             for msg in predictions.messages(idle_timeout=60.0):
                 received = datetime.now(UTC)
@@ -65,6 +65,9 @@ def run(frame: pd.DataFrame, rate: float | None, workers: int) -> int:
                 answered.add(p.event_id)
                 versions.add(p.model_version)
                 latencies.append((received - p.published_at).total_seconds() * 1000.0)
+                stages.append(
+                    (p.latency.kafka_in_ms, p.latency.features_ms, p.latency.feast_write_ms, p.latency.triton_ms)
+                )
                 if time.monotonic() - window_start > 1.0:
                     shown, window_start = 0, time.monotonic()
                 if shown < SHOW_PER_SECOND:
@@ -86,4 +89,11 @@ def run(frame: pd.DataFrame, rate: float | None, workers: int) -> int:
         f"latency publish->prediction p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms, "
         f"model version(s) {', '.join(sorted(versions)) or '-'}"
     )
+    if stages:
+        medians = np.median(np.array(stages), axis=0)
+        print(
+            "median per stage: kafka in {:.1f} ms, features {:.2f} ms, feast write {:.1f} ms, triton {:.1f} ms".format(
+                *medians
+            )
+        )
     return 0 if len(answered) == len(wanted) and len(dead) >= len(MALFORMED) else 1
