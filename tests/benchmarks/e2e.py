@@ -1,6 +1,8 @@
 """`clickcast bench e2e`: clickcast's pipeline, the naive pipeline and Kafka pass-through in one run.
 
-Phases, each with its own id prefix (see workload.py), all on the running stack:
+Every run uses topics of its own (`<run id>.clicks`, `.predictions`, `.dlq`, with the configured
+partition count), deleted afterwards: other engineers' workers on the shared `clicks` topic would
+otherwise answer the benchmark's events too. Phases, each with its own id prefix (see workload.py):
 1. for each worker count: start the workers in a fresh consumer group, warm up, then throughput with
    the producer at full speed; partitions per group member. The first worker count also gets
    2. latency at each fixed offered load and at the highest load it sustains (searched from 90% of
@@ -24,7 +26,7 @@ from streams.producer import ClickProducer
 from streams.settings import Settings
 from tests.benchmarks import components, report
 from tests.benchmarks.measure import PhaseResult, decode_click, decode_prediction, run_phase
-from tests.benchmarks.processes import Relay, WorkerGroup, delete_topics
+from tests.benchmarks.processes import Relay, WorkerGroup, delete_topics, wait_for_leaders
 from tests.benchmarks.profile import Profiler, triton_model_pids
 from tests.benchmarks.stats import is_sustained, percentiles, stage_breakdown, throughput
 from tests.benchmarks.workload import Workload
@@ -64,15 +66,28 @@ def _figures(phase: PhaseResult) -> dict[str, Any]:
     return out
 
 
+def run_topics(settings: Settings, run_id: str) -> Settings:
+    """Settings whose stream topics are the run's own; creates them."""
+    from deploy.stack.topics import ensure_topics
+
+    topics = settings.topics.model_copy(
+        update={"clicks": f"{run_id}.clicks", "predictions": f"{run_id}.predictions", "dead_letters": f"{run_id}.dlq"}
+    )
+    settings = settings.model_copy(update={"topics": topics})
+    ensure_topics(settings)
+    wait_for_leaders(settings, [topics.clicks, topics.predictions, topics.dead_letters])
+    return settings
+
+
 class _Run:
     def __init__(self, settings: Settings, options: E2EOptions, progress: Progress) -> None:
-        self.settings = settings
+        self.workload = Workload(options.data)
+        self.run_id = "b" + uuid.uuid4().hex[:8]
+        self.settings = run_topics(settings, self.run_id)
         self.options = options
         self.progress = progress
-        self.run_id = "b" + uuid.uuid4().hex[:8]
-        self.workload = Workload(options.data)
         self.versions: set[str] = set()
-        self.producer = ClickProducer(settings)
+        self.producer = ClickProducer(self.settings)
         self._phases = 0
 
     def _payloads(self, n: int):
@@ -186,15 +201,13 @@ class _Run:
 
         from deploy.stack.kafka_admin import admin_client
 
-        topic = f"{self.run_id}-passthrough"
+        topic = f"{self.run_id}.passthrough"
         admin = admin_client(self.settings.kafka.bootstrap)
         admin.create_topics([NewTopic(topic, self.settings.topics.partitions, 1)])[topic].result(timeout=30)
-        try:
-            # Latency at the lowest offered load too: the floor that Kafka and its clients set.
-            lowest = min(self.options.loads, default=None)
-            return self.relay("passthrough", self.options.events, topic, decode_click, 5000.0, paced=lowest)
-        finally:
-            delete_topics(self.settings, topic)
+        wait_for_leaders(self.settings, [topic])
+        # Latency at the lowest offered load too: the floor that Kafka and its clients set.
+        lowest = min(self.options.loads, default=None)
+        return self.relay("passthrough", self.options.events, topic, decode_click, 5000.0, paced=lowest)
 
 
 def run_e2e(settings: Settings, options: E2EOptions, progress: Progress) -> dict[str, Any]:
@@ -212,7 +225,20 @@ def run_e2e(settings: Settings, options: E2EOptions, progress: Progress) -> dict
         "online_store": settings.feast.online_store,
         "workers": options.workers[0],
         "events": options.events,
+        "partitions": settings.topics.partitions,
     }
+    try:
+        _measure(run, result)
+    finally:
+        delete_topics(settings, run.run_id)
+    result["targets"] = report.targets(result)
+    result["machine"]["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
+    result["duration_s"] = round(time.time() - began, 1)
+    return result
+
+
+def _measure(run: _Run, result: dict[str, Any]) -> None:
+    options, settings, progress = run.options, run.settings, run.progress
     scaling = {}
     for i, count in enumerate(options.workers):
         scaling[str(count)] = run.pipeline(count, with_loads=i == 0)
@@ -238,7 +264,3 @@ def run_e2e(settings: Settings, options: E2EOptions, progress: Progress) -> dict
         }
         progress(f"components: feast ({settings.feast.online_store}, {options.feast_rows} rows)")
         result["components"]["feast"] = components.feast_figures(settings.feast.online_store, options.feast_rows)
-    result["targets"] = report.targets(result)
-    result["machine"]["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
-    result["duration_s"] = round(time.time() - began, 1)
-    return result

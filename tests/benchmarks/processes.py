@@ -28,6 +28,26 @@ def bench_dir(settings: Settings) -> Path:
     return settings.run_dir / "bench"
 
 
+def wait_for_leaders(settings: Settings, topics: list[str], timeout_s: float = 30.0) -> None:
+    """Until every partition of freshly created topics has a leader (reads fail before that)."""
+    admin = admin_client(settings.kafka.bootstrap)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        metadata = admin.list_topics(timeout=10.0).topics
+        ready = [
+            t in metadata
+            and metadata[t].error is None
+            and metadata[t].partitions
+            and all(p.leader >= 0 for p in metadata[t].partitions.values())
+            for t in topics
+        ]
+        if all(ready):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics without leaders after {timeout_s:.0f}s: {topics}")
+        time.sleep(0.2)
+
+
 def start_group_at_end(settings: Settings, group: str, topic: str) -> None:
     """Commit the topic's end offsets for a new group, so its members skip what is already there."""
     consumer = Consumer(confluent_config(settings.kafka, **{"group.id": group, "enable.auto.commit": False}))
@@ -40,6 +60,18 @@ def start_group_at_end(settings: Settings, group: str, topic: str) -> None:
         consumer.commit(offsets=offsets, asynchronous=False)
     finally:
         consumer.close()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """What a process started by the bench must share with it: topics, online store, model."""
+    return {
+        "CLICKCAST_TOPICS__CLICKS": settings.topics.clicks,
+        "CLICKCAST_TOPICS__PREDICTIONS": settings.topics.predictions,
+        "CLICKCAST_TOPICS__DEAD_LETTERS": settings.topics.dead_letters,
+        "CLICKCAST_TOPICS__PARTITIONS": str(settings.topics.partitions),
+        "CLICKCAST_FEAST__ONLINE_STORE": settings.feast.online_store,
+        "CLICKCAST_TRITON__MODEL_NAME": settings.triton.model_name,
+    }
 
 
 # Cleanup is best effort: a failure to delete must not mask the benchmark's result.
@@ -74,11 +106,7 @@ class WorkerGroup:
                 "stream": settings.stream.model_copy(update={"app_id": app_id}),
             }
         )
-        self.env = {
-            "CLICKCAST_STREAM__APP_ID": app_id,
-            "CLICKCAST_FEAST__ONLINE_STORE": settings.feast.online_store,
-            "CLICKCAST_TRITON__MODEL_NAME": settings.triton.model_name,
-        }
+        self.env = {**settings_env(settings), "CLICKCAST_STREAM__APP_ID": app_id}
         self._workers: list[ManagedProcess] = []
 
     def start(self, timeout_s: float = 180.0) -> float:
@@ -130,11 +158,7 @@ class Relay:
     def start(self, timeout_s: float = 120.0) -> float:
         began = time.monotonic()
         self.process.stop(grace_s=5.0)  # one left over by an interrupted run
-        env = {
-            "CLICKCAST_FEAST__ONLINE_STORE": self.settings.feast.online_store,
-            "CLICKCAST_TRITON__MODEL_NAME": self.settings.triton.model_name,
-        }
-        self.process.start(self.argv, env={**os.environ, **env}, cwd=PROJECT_ROOT)
+        self.process.start(self.argv, env={**os.environ, **settings_env(self.settings)}, cwd=PROJECT_ROOT)
         self.process.wait_healthy(
             lambda: first_match(self.process.log_file, f"^{READY_LINE}$") is not None,
             timeout_s=timeout_s,
