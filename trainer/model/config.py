@@ -24,10 +24,10 @@ class ClickcastConfig:
     geohash_precision: int = 6
     n_gap_buckets: int = 32
     n_distance_buckets: int = 32
-    pretrain_epochs: int = 4
+    pretrain_epochs: int = 3
     mask_prob: float = 0.2
-    finetune_epochs: int = 20
-    patience: int = 3  # epochs without a better validation MRR before stopping
+    finetune_epochs: int = 12
+    patience: int = 2  # epochs without a better validation MRR before stopping
     # Windows overlap so that every target after a user's first window keeps >= max_len - stride events of context.
     stride: int = 50
     every_position: bool = False  # train targets in window overlaps twice (see training_set)

@@ -1,15 +1,16 @@
 """`export_model`: a trained model folder -> a new numbered version in a Triton model repository.
 
-The version folder holds the python-backend `model.py` and the model files (config, vocab, weights); the
-model's `config.pbtxt` is (re)written next to the versions. Both appear atomically (written aside, then
-renamed), so a polling Triton never sees half a version.
+The version folder holds the python-backend `model.py`, the model files (config, vocab, weights) and a snapshot
+of the code that scores them (the `trainer`, `features` and `schemas` packages, in `code/`), so a version keeps
+working when the project's code changes after it was exported. The model's `config.pbtxt` is (re)written next to
+the versions. Both appear atomically (written aside, then renamed), so a polling Triton never sees half a version.
 """
 
 from __future__ import annotations
 
+import compileall
 import importlib.util
 import os
-import py_compile
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,6 +20,15 @@ from trainer.serving.triton_config import DEFAULT_INSTANCES, DEFAULT_MAX_BATCH_S
 
 BACKEND_SOURCE = Path(__file__).with_name("triton_model.py")
 MODEL_FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE)
+CODE_DIR = "code"  # model.py puts it first on sys.path
+CODE_PACKAGES = ("trainer", "features", "schemas")
+
+
+def package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"package {name} not found")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def model_versions(model_dir: Path) -> list[int]:
@@ -52,11 +62,13 @@ def export_model(
         for name in MODEL_FILES:
             shutil.copy2(source / name, staging / name)
         shutil.copy2(BACKEND_SOURCE, staging / "model.py")
+        for package in CODE_PACKAGES:
+            ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+            shutil.copytree(package_dir(package), staging / CODE_DIR / package, ignore=ignore)
         # Compiled here: else the stub writes __pycache__ into the version folder on load, and Triton's
         # repository poll takes that change for a new model and loads the version a second time.
-        py_compile.compile(
-            str(staging / "model.py"), cfile=importlib.util.cache_from_source(str(staging / "model.py")), doraise=True
-        )
+        if not compileall.compile_dir(staging, quiet=2):
+            raise RuntimeError(f"could not compile the model code in {staging}")
         os.rename(staging, target / str(version))
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,23 +1,29 @@
 """Triton python-backend model for clickcast; `export_model` copies this file into each version as model.py.
 
 It loads the model files of its own version folder and scores raw histories with the trainer's own code
-(`trainer.model`, `features`: imported from the project venv the stub runs in), so online scores equal
-offline ones. All requests of a dynamic batch are scored in one forward pass; ATTRIBUTION is computed only
-for the requests that ask for it.
+(`trainer.model`, `features`), from the snapshot the export put in `code/` next to this file, so online scores
+equal offline ones and later code changes do not affect this version. All requests of a dynamic batch are
+scored in one forward pass; ATTRIBUTION is computed only for the requests that ask for it.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-import triton_python_backend_utils as pb_utils
+# The stub runs one process per model instance, so the snapshot shadows the installed packages only here;
+# bytecode was compiled at export (writing it would look like a changed version to Triton's poll).
+sys.dont_write_bytecode = True
+sys.path.insert(0, str(Path(__file__).resolve().parent / "code"))
 
-from trainer.model.bundle import ClickcastModel
-from trainer.model.explain import attribution
-from trainer.model.inputs import Histories
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import triton_python_backend_utils as pb_utils  # noqa: E402
+
+from trainer.model.bundle import ClickcastModel  # noqa: E402
+from trainer.model.explain import attribution  # noqa: E402
+from trainer.model.inputs import Histories  # noqa: E402
 
 INPUTS = ("ITEM_IDS", "TIMESTAMPS", "LATITUDES", "LONGITUDES")
 

@@ -21,6 +21,8 @@ def test_each_target_event_is_trained_once_with_its_longest_context():
     assert sorted(chosen) == [11, 12, 13, 14, 15, 16, 21]
     assert chosen[13] == (0, 2) and chosen[14] == (0, 3)  # more context in the first window
     assert chosen[15] == (1, 2) and chosen[21] == (2, 3)
+    rows, cols, targets = next_item_targets(items, event_index, every_position=True)
+    assert len(targets) == 9 and sorted(targets.tolist()).count(13) == 2  # 13 and 14 in both windows
 
 
 def training_setup(habits, **changes):

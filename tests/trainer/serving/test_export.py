@@ -18,11 +18,18 @@ def test_each_export_adds_the_next_version_with_model_files_and_config(fitted, t
     version = repository / "clickcast" / "8"
     assert sorted(p.name for p in version.iterdir()) == [
         "__pycache__",
+        "code",
         "config.json",
         "model.py",
         "vocab.json",
         "weights.pt",
     ]
+    snapshot = version / "code"
+    assert (snapshot / "trainer" / "model" / "repeat.py").read_text() == (
+        REPO_ROOT / "trainer" / "model" / "repeat.py"
+    ).read_text()
+    assert (snapshot / "features" / "sequence.py").is_file() and (snapshot / "schemas" / "events.py").is_file()
+    assert (snapshot / "trainer" / "model" / "__pycache__").is_dir()  # compiled: the stub writes nothing
     assert not [p for p in (repository / "clickcast").iterdir() if p.name.startswith(".")]
     config = (repository / "clickcast" / "config.pbtxt").read_text()
     assert config == triton_config("clickcast", fitted.config.max_len)
