@@ -1,0 +1,56 @@
+"""TableState's contract with a faust table: writes bind the event that carried the user, and expiry
+sends tombstones to the partition each user was written to."""
+
+from types import SimpleNamespace
+
+from features.history import UserHistory, Visit
+from streams.app import TableState
+from streams.processor import RawMessage
+
+
+class RecordingTable(dict):
+    """The parts of faust.Table that TableState uses, recording changelog sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data = self
+        self.changelog: list[tuple[int, str, object]] = []
+
+    def send_changelog(self, partition, key, value, value_serializer=None):
+        self.changelog.append((partition, key, value))
+
+
+def event(partition: int, offset: int):
+    return SimpleNamespace(message=SimpleNamespace(partition=partition, offset=offset))
+
+
+def message(partition: int, offset: int) -> RawMessage:
+    return RawMessage(b"", b"", "clicks", partition, offset, 0.0)
+
+
+def state_at(ts: float) -> dict:
+    history = UserHistory()
+    history.add(Visit(f"e{ts}", ts, "i", 0.0, 0.0))
+    return history.to_state()
+
+
+def test_reads_and_writes_bind_the_event_of_that_user():
+    table, bound = RecordingTable(), []
+    state = TableState(table)
+    events = [event(0, 10), event(3, 7)]
+    state.bind(events, bound.append)
+    state.put("u", state_at(100.0), message(3, 7))
+    assert bound == [events[1]]
+    assert state.get("u", message(0, 10))["partition"] == 3
+    assert bound[-1] is events[0]
+
+
+def test_expiry_removes_idle_users_and_tombstones_their_partition():
+    table = RecordingTable()
+    state = TableState(table)
+    state.bind([event(1, 0), event(2, 0)], lambda e: None)
+    state.put("idle", state_at(100.0), message(1, 0))
+    state.put("active", state_at(5000.0), message(2, 0))
+    assert state.expire(horizon=1000.0) == 1
+    assert set(table) == {"active"}
+    assert table.changelog == [(1, "idle", None)]
