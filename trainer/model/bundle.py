@@ -41,7 +41,8 @@ class ClickcastModel:
 
     def log_probs(self, h: Histories) -> torch.Tensor:
         """log p(next item) [B, n_items] after each row's newest event (PAD/UNK columns are -inf)."""
-        self.net.eval()
+        if self.net.training:
+            self.net.eval()
         with torch.no_grad():
             q = last_position_queries(h, self.cfg, self.item_lat, self.item_lon)
             _, states = self.net.encode(history_codes(h, self.cells, self.cfg), causal=True)

@@ -17,6 +17,7 @@ from trainer.data import PAD, UNK
 from trainer.model.config import ClickcastConfig
 
 UNKNOWN_CELL = 1
+MEMO_LIMIT = 1_000_000  # remembered points per CellVocab
 N_HOUR_CODES = HOURS_PER_WEEK + 1
 N_HOUR_OF_DAY_CODES = 24 + 1
 N_DAY_OF_WEEK_CODES = 7 + 1
@@ -36,21 +37,25 @@ class CellVocab:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", {c: i for i, c in enumerate(self.cells) if i > UNKNOWN_CELL})
+        object.__setattr__(self, "_memo", {})
 
     def __len__(self) -> int:
         return len(self.cells)
 
     def encode(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-        """int64 codes with the shape of `lat`; each distinct point is geohashed once."""
+        """int64 codes with the shape of `lat`. Points are places that recur, so each one's code is remembered
+        (geohashing in Python is most of the cost of encoding a history)."""
         lat, lon = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
-        points, inverse = np.unique(np.stack([lat.ravel(), lon.ravel()], axis=1), axis=0, return_inverse=True)
-        index = self._index  # type: ignore[attr-defined]
-        codes = np.fromiter(
-            (index.get(c, UNKNOWN_CELL) for c in geohash_cells(points[:, 0], points[:, 1], self.precision)),
-            dtype=np.int64,
-            count=len(points),
-        )
-        return codes[inverse.ravel()].reshape(lat.shape)
+        memo: dict[tuple[float, float], int] = self._memo  # type: ignore[attr-defined]
+        points = list(zip(lat.ravel().tolist(), lon.ravel().tolist(), strict=True))
+        missing = list(set(points).difference(memo))
+        if missing:
+            if len(memo) + len(missing) > MEMO_LIMIT:
+                memo.clear()
+            index = self._index  # type: ignore[attr-defined]
+            cells = geohash_cells([p[0] for p in missing], [p[1] for p in missing], self.precision)
+            memo.update((p, index.get(c, UNKNOWN_CELL)) for p, c in zip(missing, cells, strict=True))
+        return np.fromiter((memo[p] for p in points), dtype=np.int64, count=len(points)).reshape(lat.shape)
 
 
 def _unique_points(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

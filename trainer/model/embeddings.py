@@ -40,7 +40,15 @@ class ItemRepresentation(nn.Module):
         return out
 
     def all_items(self) -> torch.Tensor:
-        return self.forward(torch.arange(self.item.num_embeddings, device=self.item.weight.device))
+        """[n_items, d]; cached while scoring (no grad), keyed by the parameters' in-place version counters, so an
+        optimizer step or load_state_dict invalidates it. Projecting every item's text is most of a batch-1 call."""
+        if torch.is_grad_enabled():
+            return self.forward(torch.arange(self.item.num_embeddings, device=self.item.weight.device))
+        key = tuple(t._version for t in (*self.parameters(), *self.buffers()))
+        if getattr(self, "_cache_key", None) != key:
+            self._cache = self.forward(torch.arange(self.item.num_embeddings, device=self.item.weight.device))
+            self._cache_key = key
+        return self._cache
 
 
 class EventEmbedding(nn.Module):
