@@ -145,12 +145,12 @@ class _Run:
     def _profiler(self, group: WorkerGroup, count: int) -> Profiler | None:
         if self.options.profile_dir is None:
             return None
-        pids = {f"worker-{i}": pid for i, pid in enumerate(group.pids())}
+        workers = {f"worker-{i}": pid for i, pid in enumerate(group.pids())}
         model = self.settings.triton.model_name
-        pids |= {f"triton-{model}-{i}": pid for i, pid in enumerate(triton_model_pids(model))}
-        profiler = Profiler(pids, self.options.profile_dir / f"x{count}")
+        models = {f"triton-{model}-{i}": pid for i, pid in enumerate(triton_model_pids(model))}
+        profiler = Profiler(workers, models, self.options.profile_dir / f"x{count}")
         profiler.start()
-        self.progress(f"profiling {', '.join(pids)} with py-spy into {profiler.directory}")
+        self.progress(f"profiling {', '.join(profiler.pids)} with py-spy into {profiler.directory}")
         return profiler
 
     def _load(self, rate: float, expected_eps: float) -> dict[str, Any]:

@@ -1,8 +1,6 @@
-"""Where the pipeline's CPU goes: py-spy on the workers (and Triton's model process) during a phase.
+"""Where the pipeline's CPU goes: py-spy on the workers and Triton's model processes during a phase.
 
-py-spy samples only threads holding the GIL (`--gil`), so the shares are of CPU spent in Python code
-and its C extensions, not of waiting. It is not a project dependency: `pip install py-spy` to use
-`clickcast bench e2e --profile`.
+It is not a project dependency: `pip install py-spy` to use `clickcast bench e2e --profile`.
 """
 
 from __future__ import annotations
@@ -76,10 +74,16 @@ def top_functions(raw: str, top: int = TOP) -> list[dict]:
 
 
 class Profiler:
-    """py-spy record on each named pid from `start()` until `stop()`."""
+    """py-spy record on each named pid from `start()` until `stop()`.
 
-    def __init__(self, pids: dict[str, int], directory: Path) -> None:
-        self.pids = pids
+    `gil_pids` (the workers) are sampled while they hold the GIL: their Python is the question.
+    `active_pids` (Triton's model processes) are sampled whenever a thread runs: torch releases the GIL
+    while it computes.
+    """
+
+    def __init__(self, gil_pids: dict[str, int], active_pids: dict[str, int], directory: Path) -> None:
+        self.pids = {**gil_pids, **active_pids}
+        self._gil = set(gil_pids)
         self.directory = directory
         self._procs: dict[str, subprocess.Popen] = {}
         self._began = 0.0
@@ -90,14 +94,15 @@ class Profiler:
             raise RuntimeError("py-spy not found: pip install py-spy")
         self.directory.mkdir(parents=True, exist_ok=True)
         for name, pid in self.pids.items():
-            argv = [exe, "record", "--pid", str(pid), "--rate", str(RATE), "--gil", "--nonblocking", "--format", "raw"]
-            argv += ["-o", str(self.directory / f"{name}.txt")]
+            argv = [exe, "record", "--pid", str(pid), "--rate", str(RATE), "--nonblocking", "--format", "raw"]
+            argv += ["-o", str(self.directory / f"{name}.txt"), *(["--gil"] if name in self._gil else [])]
             self._procs[name] = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._began = time.monotonic()
 
     def stop(self) -> dict[str, dict]:
-        """Stop recording (py-spy writes its file on SIGINT). Per process: the share of the time it held
-        the GIL (100% = one core of Python), and the functions that share went to."""
+        """Stop recording (py-spy writes its file on SIGINT). Per process: the share of the time it was
+        busy (held the GIL, or for model processes ran any thread; 100% = one core's worth of samples),
+        and the functions that share went to."""
         seconds = time.monotonic() - self._began
         out = {}
         for name, proc in self._procs.items():
@@ -109,7 +114,7 @@ class Profiler:
             path = self.directory / f"{name}.txt"
             raw = path.read_text() if path.exists() else ""
             out[name] = {
-                "gil_busy_pct": round(100.0 * sample_count(raw) / (RATE * seconds), 1),
+                "busy_pct": round(100.0 * sample_count(raw) / (RATE * seconds), 1),
                 "top": top_functions(raw),
             }
         return out
