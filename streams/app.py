@@ -13,10 +13,12 @@ import asyncio
 import logging
 import shutil
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import faust
+from faust.streams import _current_event
 from faust.types import EventT
 
 from features.history import UserHistory
@@ -76,7 +78,8 @@ def create_app(settings: Settings) -> faust.App:
     users = app.Table(
         "user-history",
         partitions=settings.topics.partitions,
-        schema=faust.Schema(key_type=str, value_type=dict, key_serializer="raw", value_serializer="json"),
+        # No value_type: values are plain JSON objects (a model class would need `from_data` for standby recovery).
+        schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
     )
     sink = FeastSink(settings)
     sink.open()
@@ -105,7 +108,7 @@ def create_app(settings: Settings) -> faust.App:
                 )
                 for e in events
             ]
-            state.bind(events, stream_._set_current_event)
+            state.bind(events, _set_current_event)
             result = await processor.process(batch)
             sends = [
                 predictions.send(key=p.user_id.encode(), value=p.to_wire(), timestamp=time.time())
@@ -133,6 +136,12 @@ def create_app(settings: Settings) -> faust.App:
 
     app.clickcast_stats = stats  # for tests and the live view
     return app
+
+
+def _set_current_event(event: EventT) -> None:
+    """Make `event` what faust's tables see as the current event, through the context variable only:
+    the stream's own `current_event` attribute feeds `take_events`' buffer and must stay untouched."""
+    _current_event.set(weakref.ref(event))
 
 
 async def _ready(predictor: TritonPredictor) -> None:
