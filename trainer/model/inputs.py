@@ -48,7 +48,7 @@ def queries(
     item_lon: np.ndarray,
     item_dist: np.ndarray | None = None,
 ) -> Queries:
-    """Pointer and distance codes of the query events; `item_dist` may be passed precomputed (training)."""
+    """Pair and distance codes of the query events; `item_dist` may be passed precomputed (training)."""
     pairs = to_tensors(pair_codes(h.items, h.ts, h.lat, h.lon, rows, cols, cfg)) if cfg.use_repeat else None
     if cfg.use_geo and item_dist is None:
         item_dist = item_distance_codes(h.lat[rows, cols], h.lon[rows, cols], item_lat, item_lon, cfg)

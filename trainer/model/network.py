@@ -13,7 +13,7 @@ from trainer.model.embeddings import EventEmbedding
 from trainer.model.repeat import RepeatHead
 
 NEG_INF = float("-inf")
-COPY_FLOOR = 1e-30
+REPEAT_FLOOR = 1e-30
 
 
 def attention_mask(real: torch.Tensor, causal: bool) -> torch.Tensor:
@@ -91,13 +91,13 @@ class ClickcastNet(nn.Module):
         weights, log_gate = self.repeat(h, items, rows, cols, hq, pairs)
         history = items[rows]
         if targets is not None:
-            copy = (weights * (history == targets[:, None])).sum(-1)
+            repeat = (weights * (history == targets[:, None])).sum(-1)
             # The floor keeps log's gradient finite when the target is not in the history.
-            log_copy = copy.clamp_min(COPY_FLOOR).log()
+            log_repeat = repeat.clamp_min(REPEAT_FLOOR).log()
             log_gen = log_gen.gather(1, targets[:, None]).squeeze(1)
-            return torch.logaddexp(log_gate[:, 0] + log_gen, log_gate[:, 1] + log_copy)
-        copy = torch.zeros_like(log_gen).scatter_add_(1, history, weights)
-        return torch.logaddexp(log_gate[:, :1] + log_gen, log_gate[:, 1:] + copy.log())
+            return torch.logaddexp(log_gate[:, 0] + log_gen, log_gate[:, 1] + log_repeat)
+        repeat = torch.zeros_like(log_gen).scatter_add_(1, history, weights)
+        return torch.logaddexp(log_gate[:, :1] + log_gen, log_gate[:, 1:] + repeat.log())
 
     def masked_items(self, h: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
         """Logits [M, n_items] of the items at masked positions (pre-training head, softmax over all items)."""

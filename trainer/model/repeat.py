@@ -97,5 +97,5 @@ class RepeatHead(nn.Module):
         has_history = torch.zeros(n_queries, dtype=torch.bool).index_fill(0, cq, True)
         g = self.gate(hq).squeeze(-1)
         log_gate = torch.stack([nn.functional.logsigmoid(g), nn.functional.logsigmoid(-g)], dim=-1)
-        no_copy = torch.tensor([0.0, float("-inf")], device=hq.device).expand_as(log_gate)
-        return weights, torch.where(has_history[:, None], log_gate, no_copy)
+        no_repeat = torch.tensor([0.0, float("-inf")], device=hq.device).expand_as(log_gate)
+        return weights, torch.where(has_history[:, None], log_gate, no_repeat)
