@@ -17,7 +17,7 @@ HAS_MODEL := $(BIN)/python -c 'import sys; from deploy.stack.triton import model
 	from streams.settings import get_settings; s = get_settings(); \
 	sys.exit(0 if model_versions(s.model_repository, s.triton.model_name) else 1)'
 
-.PHONY: help setup system-packages model stack-up stack-down stack-status test demo lint clean
+.PHONY: help setup system-packages model stack-up stack-down stack-status test demo bench lint clean
 
 help:
 	@echo "make setup       system packages (redis, JRE, Maven), .venv, Kafka jars, Triton stub env"
@@ -25,6 +25,7 @@ help:
 	@echo "make stack-up    start Kafka, Redis and Triton (clickcast stack up); stack-down / stack-status"
 	@echo "make test        setup, model, stack up, pytest, stack down (even on failure)"
 	@echo "make demo        setup, model, stack up, then clickcast demo"
+	@echo "make bench       setup, model, stack up, then clickcast bench e2e (results in artifacts/bench/)"
 	@echo "make lint        ruff check + ruff format --check"
 	@echo "make clean       stop the stack, remove run dir and caches (keeps .venv and trained models)"
 
@@ -76,6 +77,11 @@ test: setup model
 demo: setup model
 	$(CLICKCAST) stack up
 	$(CLICKCAST) demo
+
+# The end-to-end benchmark (minutes): clickcast's workers vs the naive loop vs Kafka pass-through.
+bench: setup model
+	$(CLICKCAST) stack up
+	$(CLICKCAST) bench e2e --workers 1,2
 
 lint:
 	$(BIN)/ruff check .
