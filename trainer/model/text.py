@@ -31,6 +31,9 @@ def embed_texts(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # the trainer prints its own progress lines
 
     path = encoder_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
