@@ -38,6 +38,10 @@ class ServiceStatus:
         return asdict(self)
 
 
+# Longer than Triton takes to load a new model version (about 20 s here).
+UNHEALTHY_GRACE_S = 60.0
+
+
 def service_status(service: Service) -> ServiceStatus:
     pid = service.pid()
     state = "stopped" if pid is None else "healthy" if service.healthy() else "unhealthy"
@@ -56,10 +60,21 @@ def prepare(settings: Settings, report: Callable[[str], None] = print) -> None:
         report(f"{service.name}: ready to start ({time.monotonic() - began:.1f} s)")
 
 
+def _settles(service: Service, grace_s: float = UNHEALTHY_GRACE_S) -> bool:
+    """A running service may be briefly not ready (Triton while it swaps model versions): wait before
+    declaring it hung and restarting it."""
+    deadline = time.monotonic() + grace_s
+    while not service.healthy():
+        if time.monotonic() > deadline or service.pid() is None:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 def _bring_up(service: Service) -> str:
     """Start one service unless it already runs healthy; returns a line for the user."""
     pid = service.pid()
-    if pid is not None and service.healthy():
+    if pid is not None and _settles(service):
         return f"{service.name}: already running (pid {pid})"
     service.stop()  # a hung instance, or children left behind by one that crashed
     if service.healthy():
