@@ -11,6 +11,27 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 from streams.kafka_config import confluent_config
 from streams.settings import Settings
 
+_LEADERLESS = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._TIMED_OUT,
+}
+
+
+def _watermarks(consumer: Consumer, tp, timeout_s: float = 30.0) -> tuple[int, int]:
+    """Low and high offsets, waiting out a partition whose leader is not elected yet (a new topic)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=10.0)
+        except KafkaException as exc:
+            error = exc.args[0]
+            transient = error.retriable() or error.code() in _LEADERLESS
+            if not transient or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
 
 class TopicReader:
     """A throw-away consumer group that reads all partitions of one topic and commits nothing."""
@@ -34,7 +55,7 @@ class TopicReader:
     def _on_assign(self, consumer: Consumer, partitions) -> None:
         for tp in partitions:
             # Explicit offsets: OFFSET_END would be resolved lazily, after a caller may already have produced.
-            low, high = consumer.get_watermark_offsets(tp, timeout=10.0)
+            low, high = _watermarks(consumer, tp)
             tp.offset = low if self._start == OFFSET_BEGINNING else high
         consumer.assign(partitions)
         self._assigned = True

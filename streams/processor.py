@@ -76,6 +76,14 @@ class _Pending:
     features_ms: float
 
 
+def _row_time(visit: Visit, upto: Sequence[Visit]) -> float:
+    """The online-store timestamp of a user's row: the event time, plus a microsecond for each earlier
+    event at the same time. Feast's Redis store keeps a write only if its time is strictly newer, so
+    two check-ins in the same minute written in separate batches would otherwise keep the first."""
+    same_time = sum(1 for v in upto if v.ts == visit.ts and v.event_id != visit.event_id)
+    return visit.ts + same_time * 1e-6
+
+
 def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
@@ -148,7 +156,7 @@ class ClickProcessor:
             # Duplicates rewrite the newest row too: after a crash, a replayed event is a duplicate whose
             # online-store write may never have happened.
             if outcome is not AddOutcome.TOO_LATE and visit.ts >= (history.last_event_ts or visit.ts):
-                latest_rows[parsed.user_id] = (parsed.user_id, visit.ts, features)
+                latest_rows[parsed.user_id] = (parsed.user_id, _row_time(visit, upto), features)
             pending.append(
                 _Pending(
                     message,
