@@ -19,7 +19,7 @@ _LEADERLESS = {
 }
 
 
-def _watermarks(consumer: Consumer, tp, timeout_s: float = 30.0) -> tuple[int, int]:
+def watermarks(consumer: Consumer, tp, timeout_s: float = 30.0) -> tuple[int, int]:
     """Low and high offsets, waiting out a partition whose leader is not elected yet (a new topic)."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -55,7 +55,7 @@ class TopicReader:
     def _on_assign(self, consumer: Consumer, partitions) -> None:
         for tp in partitions:
             # Explicit offsets: OFFSET_END would be resolved lazily, after a caller may already have produced.
-            low, high = _watermarks(consumer, tp)
+            low, high = watermarks(consumer, tp)
             tp.offset = low if self._start == OFFSET_BEGINNING else high
         consumer.assign(partitions)
         self._assigned = True

@@ -18,6 +18,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from deploy.stack.kafka_admin import admin_client
 from deploy.stack.process import ManagedProcess, first_match
+from streams.consumer import watermarks
 from streams.kafka_config import confluent_config
 from streams.settings import PROJECT_ROOT, Settings
 from streams.workers import start_workers, stop_workers, wait_ready
@@ -55,7 +56,7 @@ def start_group_at_end(settings: Settings, group: str, topic: str) -> None:
         partitions = consumer.list_topics(topic, timeout=10.0).topics[topic].partitions
         offsets = []
         for p in partitions:
-            high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10.0)[1]
+            high = watermarks(consumer, TopicPartition(topic, p))[1]
             offsets.append(TopicPartition(topic, p, high))
         consumer.commit(offsets=offsets, asynchronous=False)
     finally:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
+from streams.consumer import watermarks
 from streams.kafka_config import confluent_config
 from streams.settings import Settings, get_settings
 
@@ -38,7 +39,7 @@ def _consumer(settings: Settings, group: str) -> Consumer:
     def at_end(c: Consumer, partitions) -> None:
         # Explicit end offsets: only what the bench publishes after `ready` is this run's work.
         for tp in partitions:
-            tp.offset = c.get_watermark_offsets(tp, timeout=10.0)[1]
+            tp.offset = watermarks(c, tp)[1]
         c.assign(partitions)
         print(READY_LINE, flush=True)
 
