@@ -31,7 +31,8 @@ class ClickcastConfig:
     # Windows overlap so that every target after a user's first window keeps >= max_len - stride events of context.
     stride: int = 50
     every_position: bool = False  # train targets in window overlaps twice (see training_set)
-    adversarial: bool = False
+    # FGSM on the input embeddings: chosen on validation (best val MRR 0.39 vs 0.385 without); it also regularises.
+    adversarial: bool = True
     adv_eps: float = 0.05  # L-inf radius of the FGSM perturbation of the input embeddings
     adv_weight: float = 0.5
     lr: float = 2e-3
@@ -49,7 +50,7 @@ class ClickcastConfig:
     @classmethod
     def quick(cls) -> ClickcastConfig:
         # Same history length as the full model: the Triton input shape does not depend on how it was trained.
-        return cls(pretrain_epochs=1, finetune_epochs=2, patience=1, val_events=2000)
+        return cls(pretrain_epochs=1, finetune_epochs=2, patience=1, val_events=2000, adversarial=False)
 
     @classmethod
     def sasrec(cls) -> ClickcastConfig:
@@ -60,6 +61,7 @@ class ClickcastConfig:
             use_text=False,
             use_repeat=False,
             pretrain_epochs=0,
+            adversarial=False,
         )
 
     def replace(self, **changes: Any) -> ClickcastConfig:

@@ -26,6 +26,7 @@ def tiny_config(**changes) -> ClickcastConfig:
         eval_batch_size=64,
         lr=5e-3,
         threads=1,
+        adversarial=False,
     )
     return base.replace(**changes)
 

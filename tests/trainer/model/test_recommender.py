@@ -66,3 +66,12 @@ def test_sasrec_variant_uses_item_ids_only(habits):
     assert set(rec.model.net.embed.codes) == set() and rec.model.net.repeat is None
     batch = next(history_batches(ck, split.test, rec.config.max_len, 8))
     assert rec.score(batch).shape == (8, ck.vocab.n_items)
+
+
+def test_adversarial_training_fits_and_scores(habits):
+    ck, split = habits
+    rec = ClickcastRecommender(tiny_config(adversarial=True, pretrain_epochs=0, finetune_epochs=2))
+    rec.fit(ck, split)
+    assert rec.history["train_loss"][-1] < rec.history["train_loss"][0]
+    batch = next(history_batches(ck, split.test, rec.config.max_len, 8))
+    assert np.isfinite(rec.score(batch)[:, 2:]).all()
