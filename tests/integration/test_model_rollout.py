@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from deploy.stack.triton import model_versions
 from schemas.csv_source import iter_click_events, read_events_frame
 from schemas.events import PredictionEvent
 from streams.commands import SAMPLE_DATA
@@ -16,7 +17,7 @@ from streams.consumer import TopicReader
 from streams.producer import ClickProducer, Pacer
 from streams.settings import get_settings
 from streams.workers import start_workers, stop_workers, wait_ready
-from trainer.serving.export import export_model, model_versions
+from trainer.serving.export import export_model
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +28,7 @@ MAX_STREAM_S = 240.0
 def test_new_version_rolls_out_without_losing_events(stack):
     settings = get_settings()
     repository, name = settings.model_repository, settings.triton.model_name
-    served = model_versions(repository / name)
+    served = model_versions(repository, name)
     assert served, "no model version to roll out from"
     run_id = uuid.uuid4().hex[:8]
     frame = read_events_frame(SAMPLE_DATA)

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from deploy.stack.triton import model_versions
 from trainer.data import PAD
 from trainer.model.bundle import ClickcastModel
 from trainer.model.explain import attribution
 from trainer.model.inputs import Histories
-from trainer.serving.export import export_model, model_versions
+from trainer.serving.export import export_model
 
 LOAD_TIMEOUT_S = 180.0
 TOLERANCE = 1e-4
@@ -74,7 +75,7 @@ def check_parity(grpc_url: str, repository: Path, name: str) -> int:
     """Export the newest version again, wait for it, compare Triton to the torch forward; returns the version."""
     import tritonclient.grpc as grpcclient
 
-    served = model_versions(repository / name)
+    served = model_versions(repository, name)
     assert served, f"no version of {name} in {repository} to re-export"
     version = export_model(repository / name / str(served[-1]), repository, name)
     client = grpcclient.InferenceServerClient(grpc_url)

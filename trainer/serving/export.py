@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from deploy.stack.triton import model_versions
 from trainer.model.bundle import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, ClickcastModel
 from trainer.serving.triton_config import DEFAULT_INSTANCES, DEFAULT_MAX_BATCH_SIZE, DEFAULT_TOP_K, triton_config
 
@@ -29,12 +30,6 @@ def package_dir(name: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(f"package {name} not found")
     return Path(next(iter(spec.submodule_search_locations)))
-
-
-def model_versions(model_dir: Path) -> list[int]:
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
 def export_model(
@@ -54,7 +49,7 @@ def export_model(
     cfg = ClickcastModel.load(source).cfg  # fails here, not inside Triton, on an unreadable model
     target = Path(repository) / model_name
     target.mkdir(parents=True, exist_ok=True)
-    version = max(model_versions(target), default=0) + 1
+    version = max(model_versions(Path(repository), model_name), default=0) + 1
     # A non-numeric folder name: Triton ignores it while it is being filled.
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target))
     staging.chmod(0o755)
