@@ -1,4 +1,5 @@
-"""Measure the online write path: OnlineFeatureWriter vs `store.push(..., PushMode.ONLINE)`, and reads.
+"""Measure the online write path: the store's direct writer (features.writers) and Feast's online_write_batch
+against `store.push(..., PushMode.ONLINE)`, and reads.
 
 Run: `python -m features.store_benchmark [--online-store sqlite|redis] [--rows N]`; it writes into
 a throwaway run dir (sqlite) or into the configured Redis under a `clickcast_bench` project.
@@ -20,12 +21,12 @@ BATCH_SIZES = (1, 64, 500)
 BASE_TS = 1333324800.0  # 2012-04-02: a historical replay, like the real data
 
 
-def sample_rows(n: int, n_users: int = 1000) -> list[tuple[str, float, dict]]:
+def sample_rows(n: int, n_users: int = 1000, prefix: str = "user") -> list[tuple[str, float, dict]]:
     rows = []
     for i in range(n):
         ts = BASE_TS + 60.0 * i
         at = Visit(f"e{i}", ts, f"poi{i % 97}", 40.70 + (i % 13) * 0.01, -74.00 + (i % 7) * 0.01)
-        rows.append((f"user{i % n_users}", ts, compute_features([], at)))
+        rows.append((f"{prefix}{i % n_users}", ts, compute_features([], at)))
     return rows
 
 
@@ -36,12 +37,14 @@ def _rate(fn, batches) -> float:
     return sum(len(b) for b in batches) / (time.perf_counter() - start)
 
 
-def run(online_store: str, n_rows: int) -> None:
+def run(online_store: str, n_rows: int) -> dict[str, dict]:
+    """Prints and returns {"write": {batch: rows/s of each path}, "read": {users: p50/p99 ms}}."""
     import pandas as pd
     from feast.data_source import PushMode
 
     from features.repo import PUSH_SOURCE_NAME, TIMESTAMP_FIELD
-    from features.store import OnlineFeatureWriter, apply_definitions, build_store, read_features
+    from features.store import apply_definitions, build_store, read_features
+    from features.writers import FeastApiWriter, open_writer
     from streams.settings import get_settings
 
     settings = get_settings()
@@ -54,8 +57,12 @@ def run(online_store: str, n_rows: int) -> None:
         )
         store = build_store(settings)
         apply_definitions(store)
-        writer = OnlineFeatureWriter(store)
-        rows = sample_rows(n_rows)
+        writer = open_writer(store)
+        feast_api = FeastApiWriter(store)
+        # Each path writes users of its own: Redis skips rows no newer than the stored ones, so paths
+        # sharing users would measure skipped writes.
+        rows = {path: sample_rows(n_rows, prefix=f"{path}-user") for path in ("writer", "api", "push")}
+        figures: dict[str, dict] = {"write": {}, "read": {}}
 
         def push(batch):
             df = pd.DataFrame(
@@ -63,17 +70,27 @@ def run(online_store: str, n_rows: int) -> None:
             )
             store.push(PUSH_SOURCE_NAME, df, to=PushMode.ONLINE)
 
-        print(f"online store: {online_store}, {n_rows} rows, {len(rows[0][2])} features")
+        print(f"online store: {online_store}, {n_rows} rows, {len(rows['push'][0][2])} features")
         for size in BATCH_SIZES:
             # Fewer single-row calls: they are slow on the push path and the rate settles quickly.
-            usable = rows[: max(size, min(n_rows, 200 * size))]
-            batches = [usable[i : i + size] for i in range(0, len(usable), size)]
-            w = _rate(writer.write, batches)
-            p = _rate(push, batches)
-            print(f"batch {size:4d}: writer {w:9.0f} rows/s   push {p:9.0f} rows/s   x{w / p:.1f}")
+            usable = max(size, min(n_rows, 200 * size))
+            batches = {path: [r[i : i + size] for i in range(0, usable, size)] for path, r in rows.items()}
+            w = _rate(writer.write, batches["writer"])
+            a = _rate(feast_api.write, batches["api"])
+            p = _rate(push, batches["push"])
+            print(
+                f"batch {size:4d}: writer {w:9.0f} rows/s   online_write_batch {a:9.0f} rows/s   "
+                f"push {p:9.0f} rows/s   x{w / p:.1f}"
+            )
+            figures["write"][str(size)] = {
+                "writer_rows_per_s": round(w, 1),
+                "online_write_batch_rows_per_s": round(a, 1),
+                "push_rows_per_s": round(p, 1),
+                "speedup": round(w / p, 2),
+            }
 
         for n_entities in (1, 64):
-            users = [f"user{i}" for i in range(n_entities)]
+            users = [f"writer-user{i}" for i in range(n_entities)]
             read_features(store, users)  # warm the registry cache
             timings = []
             for _ in range(200):
@@ -82,8 +99,11 @@ def run(online_store: str, n_rows: int) -> None:
                 timings.append((time.perf_counter() - start) * 1e3)
             q = statistics.quantiles(timings, n=100)
             print(f"read {n_entities:3d} users: p50 {q[49]:.2f} ms  p99 {q[98]:.2f} ms")
+            figures["read"][str(n_entities)] = {"p50_ms": round(q[49], 3), "p99_ms": round(q[98], 3)}
+        writer.close()
         if online_store == "redis":
             store.teardown()
+        return figures
 
 
 def main() -> None:

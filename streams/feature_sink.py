@@ -24,15 +24,18 @@ class FeastSink:
         self._executor.submit(self._open).result()
 
     def _open(self) -> None:
-        from features.store import OnlineFeatureWriter, apply_definitions, build_store
+        from features.store import apply_definitions, build_store
+        from features.writers import open_writer
 
         store = build_store(self.settings)
         apply_definitions(store)
-        self._writer = OnlineFeatureWriter(store)
+        self._writer = open_writer(store)
 
     async def write(self, rows: Sequence[FeatureRow]) -> None:
         if rows:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.write, rows)
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._executor.submit(self._writer.close).result()
         self._executor.shutdown(wait=True)

@@ -6,9 +6,6 @@ same batch sizes, and reads), run here and read back from its report lines.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import re
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -21,8 +18,6 @@ from streams.settings import Settings
 from tests.benchmarks.stats import percentiles
 
 TRITON_BATCHES = (1, 64)
-_WRITE_LINE = re.compile(r"batch\s+(\d+): writer\s+([\d.]+) rows/s\s+push\s+([\d.]+) rows/s")
-_READ_LINE = re.compile(r"read\s+(\d+) users: p50 ([\d.]+) ms\s+p99 ([\d.]+) ms")
 
 
 def histories_from(events: Sequence[dict], rows: int, seq_len: int) -> list[list[Visit]]:
@@ -81,15 +76,5 @@ def feast_figures(online_store: str, rows: int = 5000) -> dict[str, dict]:
     """`features.store_benchmark` on `online_store`: writer vs push rows/s per batch size, read latency."""
     from features import store_benchmark
 
-    report = io.StringIO()
-    with contextlib.redirect_stdout(report):
-        store_benchmark.run(online_store, rows)
-    text = report.getvalue()
-    writes = {
-        size: {"writer_rows_per_s": float(w), "push_rows_per_s": float(p), "speedup": round(float(w) / float(p), 2)}
-        for size, w, p in _WRITE_LINE.findall(text)
-    }
-    reads = {n: {"p50_ms": float(p50), "p99_ms": float(p99)} for n, p50, p99 in _READ_LINE.findall(text)}
-    if not writes or not reads:
-        raise RuntimeError(f"could not read features.store_benchmark's report:\n{text}")
-    return {"online_store": online_store, "rows": rows, "write": writes, "read": reads}
+    figures = store_benchmark.run(online_store, rows)
+    return {"online_store": online_store, "rows": rows, **figures}

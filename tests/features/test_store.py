@@ -4,7 +4,8 @@ import pytest
 
 from features.compute import FEATURE_FIELDS, compute_features
 from features.history import Visit
-from features.store import OnlineFeatureWriter, apply_definitions, build_store, read_features
+from features.store import apply_definitions, build_store, read_features
+from features.writers import FeastApiWriter, open_writer
 from streams.settings import Settings, get_settings
 
 TS_2012 = 1333324800.0  # replayed data is from 2012: nothing may expire it on read
@@ -49,7 +50,7 @@ def test_write_then_read_same_values(store):
         ("bob", TS_2012 + 30, features_at("b1", TS_2012 + 30, 40.75, -73.98)),
         ("alice", TS_2012 + 600, features_at("a2", TS_2012 + 600, 40.72, -74.01, [a1])),
     ]
-    writer = OnlineFeatureWriter(store)
+    writer = open_writer(store)
     assert writer.write(rows) == 2  # alice's two rows collapse to her newest
 
     got = read_features(store, ["bob", "alice", "nobody"])
@@ -63,7 +64,7 @@ def test_write_then_read_same_values(store):
 
 
 def test_later_batch_overwrites_and_apply_is_idempotent(store):
-    writer = OnlineFeatureWriter(store)
+    writer = open_writer(store)
     writer.write([("carol", TS_2012, features_at("c1", TS_2012, 40.70, -74.00))])
     apply_definitions(store)  # re-applying must not drop the online table
     newer = features_at("c2", TS_2012 + 3600, 40.80, -73.90)
@@ -74,10 +75,41 @@ def test_later_batch_overwrites_and_apply_is_idempotent(store):
 
 
 def test_write_rejects_incomplete_features_and_ignores_empty(store):
-    writer = OnlineFeatureWriter(store)
+    writer = open_writer(store)
     assert writer.write([]) == 0
     assert read_features(store, []) == []
     incomplete = features_at("d1", TS_2012, 40.7, -74.0)
     del incomplete["geohash6"]
     with pytest.raises(ValueError, match="geohash6"):
         writer.write([("dave", TS_2012, incomplete)])
+
+
+def test_direct_writer_reads_back_like_feasts_own_write(store):
+    """The store's direct writer and Feast's online_write_batch leave rows Feast reads identically."""
+    direct, feast_api = open_writer(store), FeastApiWriter(store)
+    assert type(direct) is not FeastApiWriter  # both test stores have a direct writer
+    history = [Visit("e0", TS_2012 - 300, "p0", 40.71, -74.01)]
+    rows = [(f"u{i}", TS_2012 + i, features_at(f"e{i}", TS_2012 + i, 40.7 + i / 100, -74.0, history)) for i in range(5)]
+    direct.write([(f"direct-{u}", ts, f) for u, ts, f in rows])
+    feast_api.write([(f"api-{u}", ts, f) for u, ts, f in rows])
+    got_direct = read_features(store, [f"direct-{u}" for u, _, _ in rows])
+    got_api = read_features(store, [f"api-{u}" for u, _, _ in rows])
+    for a, b in zip(got_direct, got_api, strict=True):
+        assert {k: v for k, v in a.items() if k != "user_id"} == {k: v for k, v in b.items() if k != "user_id"}
+    direct.close()
+
+
+def test_older_row_never_replaces_a_newer_one(store):
+    """A retried or reordered batch must not move a user's features back in time."""
+    writer = open_writer(store)
+    newer = features_at("n", TS_2012 + 7200, 40.80, -73.90)
+    older = features_at("o", TS_2012, 40.70, -74.00)
+    writer.write([("erin", TS_2012 + 7200, newer)])
+    assert writer.write([("erin", TS_2012, older)]) == 1
+    (got,) = read_features(store, ["erin"])
+    assert got["geohash6"] == newer["geohash6"]
+    same_time = features_at("s", TS_2012 + 7200, 40.60, -73.80)
+    writer.write([("erin", TS_2012 + 7200, same_time)])  # a replayed event at the same time is rewritten
+    (got,) = read_features(store, ["erin"])
+    assert got["geohash6"] == same_time["geohash6"]
+    writer.close()

@@ -1,0 +1,65 @@
+"""What every online writer shares: newest row per user, complete features, protobuf values."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from features.repo import FEATURE_VIEW_NAME, JOIN_KEY
+from features.writers.wire import feature_serializers
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+Row = tuple[str, float, dict[str, Any]]  # (user_id, event time in unix seconds, features)
+ENTITY_KEY_CACHE = 100_000  # serialized keys of recent users (bounded: a million users must not pin memory)
+
+
+class OnlineWriter(ABC):
+    """Writes micro-batches of (user, event time, features) rows; `write` returns the users written."""
+
+    def __init__(self, store: FeatureStore) -> None:
+        from feast.infra.key_encoding_utils import serialize_entity_key
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        self.store = store
+        self.config = store.config
+        self.view = store.get_feature_view(FEATURE_VIEW_NAME)
+        self.serializers = feature_serializers()
+        version = self.config.entity_key_serialization_version
+
+        keys: dict[str, bytes] = {}
+
+        def entity_key(user_id: str) -> bytes:
+            serialized = keys.get(user_id)
+            if serialized is None:
+                if len(keys) >= ENTITY_KEY_CACHE:
+                    keys.clear()
+                key = EntityKey(join_keys=[JOIN_KEY], entity_values=[Value(string_val=user_id)])
+                serialized = keys[user_id] = serialize_entity_key(key, entity_key_serialization_version=version)
+            return serialized
+
+        self.entity_key = entity_key
+
+    def write(self, rows: Sequence[Row]) -> int:
+        newest: dict[str, Row] = {}
+        for row in rows:
+            kept = newest.get(row[0])
+            if kept is None or row[1] >= kept[1]:
+                newest[row[0]] = row
+        for user_id, _, features in newest.values():
+            missing = self.serializers.keys() - features.keys()
+            if missing:
+                raise ValueError(f"features of user {user_id!r} lack {sorted(missing)}")
+        if newest:
+            self._write(list(newest.values()))
+        return len(newest)
+
+    @abstractmethod
+    def _write(self, rows: list[Row]) -> None:
+        """Store one complete, newest row per user."""
+
+    def close(self) -> None:  # noqa: B027 - writers without own connections have nothing to close
+        pass

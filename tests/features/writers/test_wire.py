@@ -1,0 +1,34 @@
+import math
+
+import pytest
+from feast.protos.feast.types.Value_pb2 import Value
+
+from features.compute import FEATURE_FIELDS
+from features.writers.wire import double_value, feature_serializers, int64_value, string_value
+
+
+@pytest.mark.parametrize("x", [0, 1, 127, 128, 300, 2**31, 2**63 - 1, -1, -128, -(2**63)])
+def test_int64_matches_protobuf(x):
+    assert int64_value(x) == Value(int64_val=x).SerializeToString()
+
+
+@pytest.mark.parametrize("x", [0.0, -0.0, 1.5, -273.15, 1e-300, 1e300, math.inf, -math.inf])
+def test_double_matches_protobuf(x):
+    assert double_value(x) == Value(double_val=x).SerializeToString()
+
+
+def test_double_nan_round_trips():
+    assert math.isnan(Value.FromString(double_value(math.nan)).double_val)
+
+
+@pytest.mark.parametrize("x", ["", "dr5ru7", "é" * 70, "x" * 20000])
+def test_string_matches_protobuf(x):
+    assert string_value(x) == Value(string_val=x).SerializeToString()
+
+
+def test_every_feature_has_a_serializer_of_its_type():
+    serializers = feature_serializers()
+    assert set(serializers) == {name for name, _ in FEATURE_FIELDS}
+    for name, typ in FEATURE_FIELDS:
+        decoded = Value.FromString(serializers[name](typ(3)))
+        assert decoded.WhichOneof("val") == {int: "int64_val", float: "double_val", str: "string_val"}[typ]
