@@ -1,15 +1,16 @@
 """The faust-streaming application: one consumer group of workers over the `clicks` topic.
 
 Per micro-batch (`take_events`): parse + validate, update per-user history in a changelog-backed
-table, compute features, write them to Feast and ask Triton (concurrently), then send predictions
-and dead letters. `take_events` acks the batch only after this body returns, and faust flushes the
-producer before it commits offsets, so a consumed click counts as done only once its prediction
-(or dead letter) is on the broker: at-least-once end to end.
+table and compute features (in arrival order), then, overlapping with the next batches
+(`streams.inflight`), write the features to Feast and ask Triton (concurrently) and send predictions
+and dead letters in arrival order. Each message holds an extra reference until its batch's answers
+are delivered, so its offset is committed only then: at-least-once end to end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import shutil
 import time
@@ -23,6 +24,7 @@ from faust.types import EventT
 
 from features.history import UserHistory
 from streams.feature_sink import FeastSink
+from streams.inflight import InFlight
 from streams.kafka_config import faust_broker_options
 from streams.predictor import TritonPredictor
 from streams.processor import ClickProcessor, RawMessage
@@ -95,30 +97,47 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(clicks)
     async def process_clicks(stream_):
-        async for events in stream_.take_events(stream.batch_max, within=stream.batch_within_s):
-            await _ready(predictor)
-            batch = [
-                RawMessage(
-                    value=e.value,
-                    key=e.key,
-                    topic=e.message.topic,
-                    partition=e.message.partition,
-                    offset=e.message.offset,
-                    timestamp=e.message.timestamp or time.time(),
-                )
-                for e in events
-            ]
-            state.bind(events, _set_current_event)
-            result = await processor.process(batch)
-            sends = [
-                predictions.send(key=p.user_id.encode(), value=p.to_wire(), timestamp=time.time())
-                for p in result.predictions
-            ]
-            sends += [dead_letters.send(value=d.to_wire()) for d in result.dead_letters]
-            # Wait for delivery, so a crash after this point cannot lose an answer.
-            delivered = await asyncio.gather(*sends)
-            await asyncio.gather(*delivered)
-            stats.record(result)
+        inflight = InFlight(stream.max_batches_in_flight)
+        try:
+            async for events in stream_.take_events(stream.batch_max, within=stream.batch_within_s):
+                await _ready(predictor)
+                batch = [
+                    RawMessage(
+                        value=e.value,
+                        key=e.key,
+                        topic=e.message.topic,
+                        partition=e.message.partition,
+                        offset=e.message.offset,
+                        timestamp=e.message.timestamp or time.time(),
+                    )
+                    for e in events
+                ]
+                state.bind(events, _set_current_event)
+                prepared = processor.prepare(batch)
+                # take_events acks the batch when we take the next one; one more reference per message
+                # holds its offset back until the batch's answers are on the broker.
+                for event in events:
+                    event.message.incref()
+                await inflight.submit(functools.partial(finish, prepared, events))
+        finally:
+            inflight.cancel()  # unacknowledged: the group hands those clicks out again
+
+    async def finish(prepared, events, previous_sent, sent) -> None:
+        result = await processor.complete(prepared)
+        if previous_sent is not None:
+            await previous_sent  # answers leave in the order the clicks came
+        sends = [
+            predictions.send(key=p.user_id.encode(), value=p.to_wire(), timestamp=time.time())
+            for p in result.predictions
+        ]
+        sends += [dead_letters.send(value=d.to_wire()) for d in result.dead_letters]
+        delivered = await asyncio.gather(*sends)
+        sent.set_result(None)
+        # Wait for delivery, so a crash before this point cannot lose an answer.
+        await asyncio.gather(*delivered)
+        for event in events:
+            event.ack()
+        stats.record(result)
 
     @app.timer(interval=10.0)
     async def report() -> None:

@@ -28,11 +28,19 @@ class Prediction:
     attribution: list[float] | None = None
 
 
+MIN_CHUNK = 16  # rows per request below which splitting a batch across instances costs more than it saves
+
+
 @dataclass(frozen=True)
 class ModelShape:
     seq_len: int
     top_k: int
     max_batch: int
+    instances: int = 1
+
+    def chunk_size(self, rows: int) -> int:
+        """Rows per request: spread a batch over the model's instances, within its batch limit."""
+        return min(self.max_batch, max(MIN_CHUNK, -(-rows // self.instances)))
 
 
 def sequence_arrays(histories: Sequence[Sequence[Visit]], seq_len: int) -> dict[str, np.ndarray]:
@@ -54,7 +62,7 @@ def sequence_arrays(histories: Sequence[Sequence[Visit]], seq_len: int) -> dict[
 
 
 class TritonPredictor:
-    """One async gRPC client per worker; requests for a micro-batch go out concurrently in model-sized chunks."""
+    """One async gRPC client per worker; a micro-batch goes out as concurrent requests, one per model instance."""
 
     def __init__(self, settings: TritonSettings, explain: bool = False) -> None:
         self.settings = settings
@@ -83,11 +91,12 @@ class TritonPredictor:
             seq_len=dims["ITEM_IDS"][-1],
             top_k=dims["TOP_ITEMS"][-1],
             max_batch=int(config.get("max_batch_size", 0)) or 1,
+            instances=sum(int(group.get("count", 1)) for group in config.get("instance_group", [])) or 1,
         )
 
     async def predict(self, histories: Sequence[Sequence[Visit]]) -> list[Prediction]:
         assert self.shape is not None, "call start() first"
-        step = self.shape.max_batch
+        step = self.shape.chunk_size(len(histories))
         chunks = [histories[i : i + step] for i in range(0, len(histories), step)]
         results = await asyncio.gather(*(self._predict_chunk(chunk) for chunk in chunks))
         return [p for chunk in results for p in chunk]

@@ -76,6 +76,15 @@ class _Pending:
     features_ms: float
 
 
+@dataclass
+class PreparedBatch:
+    """A batch after its synchronous part: state updated, features computed; model call and write to come."""
+
+    result: BatchResult
+    pending: list[_Pending]
+    rows: list[FeatureRow]
+
+
 def _row_time(visit: Visit, upto: Sequence[Visit]) -> float:
     """The online-store timestamp of a user's row: the event time, plus a microsecond for each earlier
     event at the same time. Feast's Redis store keeps a write only if its time is strictly newer, so
@@ -126,6 +135,11 @@ class ClickProcessor:
         return UserHistory.from_state(saved, **kwargs) if saved else UserHistory(**kwargs)
 
     async def process(self, batch: Sequence[RawMessage]) -> BatchResult:
+        return await self.complete(self.prepare(batch))
+
+    def prepare(self, batch: Sequence[RawMessage]) -> PreparedBatch:
+        """Validate, update each user's state and compute features, in arrival order. Synchronous on
+        purpose: the next batch's state reads must see this one's writes."""
         result = BatchResult()
         pending: list[_Pending] = []
         histories: dict[str, UserHistory] = {}
@@ -170,10 +184,13 @@ class ClickProcessor:
             )
         for user_id, history in histories.items():
             self.state.put(user_id, history.to_state(), sources[user_id])
+        return PreparedBatch(result, pending, list(latest_rows.values()))
+
+    async def complete(self, prepared: PreparedBatch) -> BatchResult:
+        """Write the features and ask the model, concurrently; the batch's prediction events."""
+        result, pending, rows = prepared.result, prepared.pending, prepared.rows
         if not pending:
             return result
-
-        rows = list(latest_rows.values())
         sequences = [p.sequence for p in pending]
         (_, feast_ms), (predictions, triton_ms) = await asyncio.gather(
             retry_forever("feature write", lambda: self.sink.write(rows)),
