@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from trainer.data import UNK
-from trainer.model.codes import CellVocab
+from trainer.model.codes import CellVocab, ItemDistanceMemo
 from trainer.model.config import ClickcastConfig
-from trainer.model.inputs import Histories, history_codes, last_position_queries
+from trainer.model.inputs import Histories, history_codes, last_position_queries, trim_padding
 from trainer.model.network import ClickcastNet
 
 CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "weights.pt"
@@ -32,6 +32,7 @@ class ClickcastModel:
 
     def __post_init__(self) -> None:
         self._index = {raw: i for i, raw in enumerate(self.item_ids) if i > UNK}
+        self._distances = ItemDistanceMemo(self.item_lat, self.item_lon, self.cfg)
 
     def item_indices(self, raw_ids: np.ndarray) -> np.ndarray:
         """Raw ids (any shape) -> item indices; "" is padding, an id unseen in training is UNK."""
@@ -43,9 +44,11 @@ class ClickcastModel:
         """log p(next item) [B, n_items] after each row's newest event (PAD/UNK columns are -inf)."""
         if self.net.training:
             self.net.eval()
+        h, first = trim_padding(h)  # short histories cost what they hold, not L
         with torch.no_grad():
-            q = last_position_queries(h, self.cfg, self.item_lat, self.item_lon)
-            _, states = self.net.encode(history_codes(h, self.cells, self.cfg), causal=True)
+            q = last_position_queries(h, self.cfg, self.item_lat, self.item_lon, self._distances)
+            codes = history_codes(h, self.cells, self.cfg)
+            _, states = self.net.encode(codes, causal=True, first_position=first)
             return self.net.next_item(states, torch.from_numpy(h.items), q.rows, q.cols, q.pairs, q.item_dist)
 
     def save(self, out_dir: str | Path) -> None:

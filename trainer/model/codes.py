@@ -124,6 +124,31 @@ def item_distance_codes(
     return distance_bucket(km, cfg.n_distance_buckets).astype(np.uint8)
 
 
+class ItemDistanceMemo:
+    """`item_distance_codes` of query positions, remembered per position up to `limit` positions (serving:
+    a user's current place recurs, and this is P x n_items haversines a call otherwise)."""
+
+    def __init__(self, item_lat: np.ndarray, item_lon: np.ndarray, cfg: ClickcastConfig, limit: int = 4096):
+        self.item_lat, self.item_lon, self.cfg, self.limit = item_lat, item_lon, cfg, limit
+        self._rows: dict[tuple[float, float], np.ndarray] = {}
+
+    def lookup(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        points = list(zip(np.asarray(lat).tolist(), np.asarray(lon).tolist(), strict=True))
+        missing = list(set(points).difference(self._rows))
+        if missing:
+            if len(self._rows) + len(missing) > self.limit:
+                self._rows.clear()
+            codes = item_distance_codes(
+                np.array([p[0] for p in missing]),
+                np.array([p[1] for p in missing]),
+                self.item_lat,
+                self.item_lon,
+                self.cfg,
+            )
+            self._rows.update(zip(missing, codes, strict=True))
+        return np.stack([self._rows[p] for p in points])
+
+
 class ItemDistanceTable:
     """`item_distance_codes` precomputed once per distinct position (training queries repeat a few
     thousand places), so a batch gathers rows instead of computing P x n_items distances."""

@@ -33,6 +33,11 @@ class ItemRepresentation(nn.Module):
             self.has_text.copy_(vectors.abs().sum(-1) > 0)
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled():  # scoring: gather from the cached table instead of projecting texts again
+            return self.all_items()[items]
+        return self._represent(items)
+
+    def _represent(self, items: torch.Tensor) -> torch.Tensor:
         out = self.item(items)
         if self.use_text:
             text = torch.where(self.has_text[items].unsqueeze(-1), self.text_proj(self.text[items]), self.no_text)
@@ -42,11 +47,12 @@ class ItemRepresentation(nn.Module):
     def all_items(self) -> torch.Tensor:
         """[n_items, d]; cached while scoring (no grad), keyed by the parameters' in-place version counters, so an
         optimizer step or load_state_dict invalidates it. Projecting every item's text is most of a batch-1 call."""
+        every = torch.arange(self.item.num_embeddings, device=self.item.weight.device)
         if torch.is_grad_enabled():
-            return self.forward(torch.arange(self.item.num_embeddings, device=self.item.weight.device))
+            return self._represent(every)
         key = tuple(t._version for t in (*self.parameters(), *self.buffers()))
         if getattr(self, "_cache_key", None) != key:
-            self._cache = self.forward(torch.arange(self.item.num_embeddings, device=self.item.weight.device))
+            self._cache = self._represent(every)
             self._cache_key = key
         return self._cache
 

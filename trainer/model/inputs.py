@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from trainer.model.codes import CellVocab, event_codes, item_distance_codes, pair_codes
+from trainer.model.codes import CellVocab, ItemDistanceMemo, event_codes, item_distance_codes, pair_codes
 from trainer.model.config import ClickcastConfig
 
 
@@ -60,7 +60,24 @@ def queries(
     )
 
 
-def last_position_queries(h: Histories, cfg: ClickcastConfig, item_lat: np.ndarray, item_lon: np.ndarray) -> Queries:
+def last_position_queries(
+    h: Histories,
+    cfg: ClickcastConfig,
+    item_lat: np.ndarray,
+    item_lon: np.ndarray,
+    distances: ItemDistanceMemo | None = None,
+) -> Queries:
     """One query per row at the newest event (column L-1): what serving and evaluation predict."""
     n, length = h.items.shape
-    return queries(h, np.arange(n), np.full(n, length - 1), cfg, item_lat, item_lon)
+    item_dist = distances.lookup(h.lat[:, -1], h.lon[:, -1]) if distances is not None and cfg.use_geo else None
+    return queries(h, np.arange(n), np.full(n, length - 1), cfg, item_lat, item_lon, item_dist)
+
+
+def trim_padding(h: Histories) -> tuple[Histories, int]:
+    """Drop the leading columns that are padding in every row; returns the histories and how many went.
+    Exact for the newest position's prediction: padding is masked out, and positions keep their index."""
+    real = np.flatnonzero((h.items != 0).any(axis=0))
+    first = int(real[0]) if len(real) else h.items.shape[1] - 1
+    if first == 0:
+        return h, 0
+    return Histories(items=h.items[:, first:], ts=h.ts[:, first:], lat=h.lat[:, first:], lon=h.lon[:, first:]), first

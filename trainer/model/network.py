@@ -56,14 +56,19 @@ class ClickcastNet(nn.Module):
         causal: bool,
         masked: torch.Tensor | None = None,
         delta: torch.Tensor | None = None,
+        first_position: int = 0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Input embeddings [B, L, d] (before the encoder's position/LayerNorm) and contextual states [B, L, d].
-        `delta` is added to the input embeddings (adversarial perturbation, attribution)."""
+        `delta` is added to the input embeddings (adversarial perturbation, attribution); `first_position` is
+        the position of column 0 when leading padding columns were trimmed off."""
         x = self.embed(codes, masked)
         if delta is not None:
             x = x + delta
         mask = attention_mask(codes["items"] != PAD, causal)
-        return x, self.encoder(inputs_embeds=x, attention_mask=mask).last_hidden_state
+        positions = None
+        if first_position:
+            positions = torch.arange(first_position, first_position + x.shape[1], device=x.device)[None, :]
+        return x, self.encoder(inputs_embeds=x, attention_mask=mask, position_ids=positions).last_hidden_state
 
     def _generation_logits(self, hq: torch.Tensor, item_dist: torch.Tensor | None) -> torch.Tensor:
         logits = hq @ self.embed.items.all_items().T + self.item_bias

@@ -86,3 +86,33 @@ def test_attention_mask_hides_padding_and_the_future():
     assert torch.equal(allowed, expected)
     allowed = attention_mask(real, causal=False)[0, 0] == 0
     assert torch.equal(allowed, torch.tensor([[False, True, True]] * 3))
+
+
+def test_trimming_leading_padding_leaves_the_prediction_unchanged():
+    """Serving drops columns that are padding in every row (short histories); positions keep their index."""
+    from trainer.model.bundle import ClickcastModel
+    from trainer.model.inputs import trim_padding
+
+    cfg, net, cells, h, item_lat, item_lon = build()
+    short = Histories(items=h.items.copy(), ts=h.ts.copy(), lat=h.lat.copy(), lon=h.lon.copy())
+    short.items[:, :4] = PAD  # every row starts with 4 padding columns
+    short.ts[:, :4], short.lat[:, :4], short.lon[:, :4] = 0, 0, 0
+    trimmed, first = trim_padding(short)
+    assert first == 4 and trimmed.items.shape[1] == cfg.max_len - 4
+
+    model = ClickcastModel(cfg, net, cells, [f"i{k}" for k in range(N_ITEMS)], item_lat, item_lon)
+    q = last_position_queries(short, cfg, item_lat, item_lon)
+    with torch.no_grad():
+        _, states = net.encode(history_codes(short, cells, cfg), causal=True)
+        untrimmed = net.next_item(states, torch.from_numpy(short.items), q.rows, q.cols, q.pairs, q.item_dist)
+    torch.testing.assert_close(model.log_probs(short), untrimmed, rtol=1e-5, atol=1e-5)
+    assert trim_padding(h)[1] == 0  # a full row keeps every column
+
+
+def test_item_distance_memo_equals_direct_codes():
+    from trainer.model.codes import ItemDistanceMemo, item_distance_codes
+
+    cfg, _, _, h, item_lat, item_lon = build()
+    memo = ItemDistanceMemo(item_lat, item_lon, cfg, limit=3)
+    for lat, lon in ((h.lat[:, -1], h.lon[:, -1]), (h.lat[:, 2], h.lon[:, 2]), (h.lat[:, -1], h.lon[:, -1])):
+        np.testing.assert_array_equal(memo.lookup(lat, lon), item_distance_codes(lat, lon, item_lat, item_lon, cfg))
