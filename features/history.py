@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import enum
+import itertools
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from features.windows import DEFAULT_WINDOWS
 
@@ -20,8 +20,10 @@ DEFAULT_MAX_EVENTS = 512
 _ts = attrgetter("ts")
 
 
-@dataclass(frozen=True, slots=True)
-class Visit:
+class Visit(NamedTuple):
+    """One event of a user's history. A named tuple: states of up to 128 visits are rebuilt for every user
+    of every micro-batch, and a tuple builds ~8x faster than a frozen dataclass."""
+
     event_id: str
     ts: float  # unix seconds, event time
     item_id: str
@@ -133,12 +135,15 @@ class UserHistory:
         if state.get("v") != STATE_VERSION:
             raise ValueError(f"unsupported history state version {state.get('v')!r}")
         history = cls(allowed_lateness_s=allowed_lateness_s, retention_s=retention_s, max_events=max_events)
-        visits = sorted(
-            (Visit(str(e), float(t), str(item), float(lat), float(lon)) for e, t, item, lat, lon in state["visits"]),
-            key=_ts,
-        )
+        # Rebuilt for every user of every batch: the JSON lists already hold (str, float, str, float, float),
+        # so they become visits as they are; sorted only when the saved order is off (states are saved sorted).
+        visits = list(map(Visit._make, state["visits"]))
+        times = [v.ts for v in visits]
+        if any(b < a for a, b in itertools.pairwise(times)):
+            visits.sort(key=_ts)
+            times = [v.ts for v in visits]
         history._visits = visits
-        history._times = [v.ts for v in visits]
+        history._times = times
         history._ids = {v.event_id for v in visits}
         if visits:
             history._evict()  # the limits may be tighter than those the state was saved under

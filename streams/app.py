@@ -1,9 +1,10 @@
 """The faust-streaming application: one consumer group of workers over the `clicks` topic.
 
 Per micro-batch (`take_events`): parse + validate, update per-user history in a changelog-backed
-table and compute features (in arrival order), then, overlapping with the next batches
-(`streams.inflight`), write the features to Feast and ask Triton (concurrently) and send predictions
-and dead letters in arrival order. Each message holds an extra reference until its batch's answers
+table and compute features (in arrival order), then, overlapping with the next batches, write the
+features to Feast and ask Triton (concurrently) and send predictions and dead letters in arrival order.
+Batches form naturally (`streams.inflight`): clicks wait only while every slot is busy, and then go as
+one larger batch. Each message holds an extra reference until its batch's answers
 are delivered, so its offset is committed only then: at-least-once end to end.
 """
 
@@ -95,34 +96,37 @@ def create_app(settings: Settings) -> faust.App:
         await retry_forever("connecting to triton", predictor.start)
         log.info("connected: feast %s store, triton model %s", settings.feast.online_store, predictor.shape)
 
+    def start(events: list[EventT]):
+        """A batch's synchronous part (state, features), in arrival order; returns the rest as a completion."""
+        batch = [
+            RawMessage(
+                value=e.value,
+                key=e.key,
+                topic=e.message.topic,
+                partition=e.message.partition,
+                offset=e.message.offset,
+                timestamp=e.message.timestamp or time.time(),
+            )
+            for e in events
+        ]
+        state.bind(events, _set_current_event)
+        return functools.partial(finish, processor.prepare(batch), events)
+
     @app.agent(clicks)
     async def process_clicks(stream_):
-        inflight = InFlight(stream.max_batches_in_flight)
+        inflight = InFlight(start, depth=stream.max_batches_in_flight, batch_max=stream.batch_max)
         try:
             async for events in stream_.take_events(stream.batch_max, within=stream.batch_within_s):
                 await _ready(predictor)
-                batch = [
-                    RawMessage(
-                        value=e.value,
-                        key=e.key,
-                        topic=e.message.topic,
-                        partition=e.message.partition,
-                        offset=e.message.offset,
-                        timestamp=e.message.timestamp or time.time(),
-                    )
-                    for e in events
-                ]
-                state.bind(events, _set_current_event)
-                prepared = processor.prepare(batch)
-                # take_events acks the batch when we take the next one; one more reference per message
-                # holds its offset back until the batch's answers are on the broker.
+                # take_events acks these when it yields the next batch; one more reference per message holds
+                # its offset back until its answer is on the broker.
                 for event in events:
                     event.message.incref()
-                await inflight.submit(functools.partial(finish, prepared, events))
+                await inflight.add(events)
         finally:
             inflight.cancel()  # unacknowledged: the group hands those clicks out again
 
-    async def finish(prepared, events, previous_sent, sent) -> None:
+    async def finish(prepared, events: list[EventT], previous_sent, sent) -> None:
         result = await processor.complete(prepared)
         if previous_sent is not None:
             await previous_sent  # answers leave in the order the clicks came

@@ -1,50 +1,97 @@
-"""Overlapping micro-batches: while one batch waits on Triton and the online store, the next is prepared.
+"""Natural micro-batching with overlapping batches.
 
-A batch's state and features are computed synchronously, in arrival order, before the next batch is
-taken, so per-user state never sees events out of order. What follows (model call, feature write,
-sending the answers) runs as a task; up to `depth` of them are in flight. Each task sends its answers
-only after the previous task has sent its own, so answers leave in the order the clicks arrived.
+Taken events are carried until a slot is free; then everything carried (up to `batch_max`) starts as one
+batch. While the model is busy, events pile up into large batches (the model's cost per row falls steeply
+with batch size); when it is idle, a click starts on its own at once. Up to `depth` batches are in flight.
+
+Starting a batch (`start`) is synchronous and happens in arrival order, so per-user state never sees
+events out of order. What `start` returns (the model call, feature write and sends) runs as a task; it
+awaits `previous_sent` before sending, so answers leave in the order the clicks arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
-# A batch's completion: awaits `previous_sent` before sending its answers, then resolves `sent`.
+# A started batch's remaining work: awaits `previous_sent` before sending its answers, then resolves `sent`.
 Completion = Callable[[asyncio.Future | None, asyncio.Future], Awaitable[None]]
 
 
 class InFlight:
-    def __init__(self, depth: int) -> None:
-        if depth < 1:
-            raise ValueError("depth must be >= 1")
+    def __init__(self, start: Callable[[list[Any]], Completion], depth: int, batch_max: int) -> None:
+        if depth < 1 or batch_max < 1:
+            raise ValueError("depth and batch_max must be >= 1")
+        self._start = start
         self.depth = depth
-        self._tasks: deque[asyncio.Task] = deque()
+        self.batch_max = batch_max
+        self._carry: list[Any] = []
+        self._tasks: set[asyncio.Task] = set()
         self._last_sent: asyncio.Future | None = None
+        self._error: BaseException | None = None
+        self._changed = asyncio.Event()
 
     def __len__(self) -> int:
+        """Batches in flight."""
         return len(self._tasks)
 
-    async def submit(self, completion: Completion) -> None:
-        """Start `completion`; first wait while `depth` batches are in flight. Re-raises a failed batch's error."""
-        while self._tasks and (len(self._tasks) >= self.depth or self._tasks[0].done()):
-            await self._tasks.popleft()
-        previous, sent = self._last_sent, asyncio.get_running_loop().create_future()
-        sent.add_done_callback(_retrieve)  # a failure is raised through the task; no 'never retrieved' noise
-        self._last_sent = sent
-        self._tasks.append(asyncio.ensure_future(_guarded(completion, previous, sent)))
+    @property
+    def carried(self) -> int:
+        return len(self._carry)
+
+    async def add(self, items: Sequence[Any]) -> None:
+        """Carry `items`; start batches while slots are free. Waits while a full batch is already carried
+        and no slot is free (backpressure); raises the error of a failed batch."""
+        self._raise_error()
+        self._carry.extend(items)
+        self._dispatch()
+        self._raise_error()
+        while len(self._carry) >= self.batch_max and len(self._tasks) >= self.depth:
+            self._changed.clear()
+            await self._changed.wait()
+            self._raise_error()
+            self._dispatch()
 
     async def drain(self) -> None:
-        """Wait for every batch in flight (re-raises the first failure)."""
-        while self._tasks:
-            await self._tasks.popleft()
+        """Wait until everything carried has been started and finished (re-raises a failure)."""
+        while self._carry or self._tasks:
+            self._changed.clear()
+            await self._changed.wait()
+            self._raise_error()
+            self._dispatch()
 
     def cancel(self) -> None:
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()
+        self._carry.clear()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _dispatch(self) -> None:
+        while self._carry and len(self._tasks) < self.depth and self._error is None:
+            batch, self._carry = self._carry[: self.batch_max], self._carry[self.batch_max :]
+            try:
+                completion = self._start(batch)
+            except Exception as exc:
+                self._error = exc
+                break
+            previous, sent = self._last_sent, asyncio.get_running_loop().create_future()
+            sent.add_done_callback(_retrieve)  # failures surface through `add`; no 'never retrieved' noise
+            self._last_sent = sent
+            task = asyncio.ensure_future(_guarded(completion, previous, sent))
+            self._tasks.add(task)
+            task.add_done_callback(self._on_done)
+
+    def _on_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None and self._error is None:
+            self._error = task.exception()
+        self._dispatch()  # a free slot takes whatever was carried meanwhile
+        self._changed.set()
 
 
 def _retrieve(future: asyncio.Future) -> None:

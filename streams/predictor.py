@@ -97,9 +97,14 @@ class TritonPredictor:
     async def predict(self, histories: Sequence[Sequence[Visit]]) -> list[Prediction]:
         assert self.shape is not None, "call start() first"
         step = self.shape.chunk_size(len(histories))
-        chunks = [histories[i : i + step] for i in range(0, len(histories), step)]
+        # Chunks of similar history length: the model skips the columns that are padding in every row.
+        order = sorted(range(len(histories)), key=lambda i: len(histories[i]))
+        chunks = [[histories[i] for i in order[lo : lo + step]] for lo in range(0, len(order), step)]
         results = await asyncio.gather(*(self._predict_chunk(chunk) for chunk in chunks))
-        return [p for chunk in results for p in chunk]
+        predictions: list[Prediction] = [None] * len(histories)  # type: ignore[list-item]
+        for i, prediction in zip(order, (p for chunk in results for p in chunk), strict=True):
+            predictions[i] = prediction
+        return predictions
 
     async def _predict_chunk(self, histories: Sequence[Sequence[Visit]]) -> list[Prediction]:
         import tritonclient.grpc.aio as grpcclient

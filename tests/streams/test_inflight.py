@@ -5,86 +5,117 @@ import pytest
 from streams.inflight import InFlight
 
 
-def completion(name, log, delay):
-    async def run(previous, sent):
-        log.append(f"start {name}")
-        await asyncio.sleep(delay)  # the model call: later batches may finish it first
-        if previous is not None:
-            await previous
-        log.append(f"send {name}")
-        sent.set_result(None)
-        await asyncio.sleep(0)
-        log.append(f"done {name}")
+class Recorder:
+    """start(): records the batch at once (the synchronous part); the completion waits `delay[name]`."""
 
-    return run
+    def __init__(self, delays=None):
+        self.delays = delays or {}
+        self.log: list[str] = []
+        self.batches: list[list] = []
+
+    def start(self, batch):
+        name = "+".join(batch)
+        self.batches.append(list(batch))
+        self.log.append(f"start {name}")
+
+        async def completion(previous, sent):
+            await asyncio.sleep(self.delays.get(name, 0.01))  # the model call
+            if previous is not None:
+                await previous
+            self.log.append(f"send {name}")
+            sent.set_result(None)
+
+        return completion
 
 
-def test_batches_overlap_but_send_in_order():
-    log = []
+def test_an_idle_pipeline_starts_each_arrival_at_once_and_sends_in_order():
+    rec = Recorder({"a": 0.05, "b": 0.0, "c": 0.02})
 
     async def main():
-        inflight = InFlight(depth=3)
-        for name, delay in (("a", 0.05), ("b", 0.0), ("c", 0.02)):
-            await inflight.submit(completion(name, log, delay))
+        inflight = InFlight(rec.start, depth=3, batch_max=8)
+        for name in "abc":
+            await inflight.add([name])
         await inflight.drain()
 
     asyncio.run(main())
-    assert [e for e in log if e.startswith("start")] == ["start a", "start b", "start c"]
-    assert [e for e in log if e.startswith("send")] == ["send a", "send b", "send c"]
-    assert log.index("start c") < log.index("send a")  # c's model call ran while a was still waiting
+    assert rec.batches == [["a"], ["b"], ["c"]]
+    assert [e for e in rec.log if e.startswith("send")] == ["send a", "send b", "send c"]
+    assert rec.log.index("start c") < rec.log.index("send a")  # c's model call overlapped a's
 
 
-def test_depth_bounds_the_batches_in_flight():
-    peak = 0
-    running = 0
-
-    def tracked():
-        async def run(previous, sent):
-            nonlocal peak, running
-            running += 1
-            peak = max(peak, running)
-            await asyncio.sleep(0.01)
-            running -= 1
-
-        return run
+def test_events_carried_while_every_slot_is_busy_start_as_one_batch():
+    rec = Recorder({"a": 0.05})
 
     async def main():
-        inflight = InFlight(depth=2)
-        for _ in range(6):
-            await inflight.submit(tracked())
-            assert len(inflight) <= 2
+        inflight = InFlight(rec.start, depth=1, batch_max=3)
+        await inflight.add(["a"])
+        for name in "bcdef":  # arrive while a is in flight
+            await inflight.add([name])
         await inflight.drain()
 
     asyncio.run(main())
-    assert peak == 2
+    assert rec.batches == [["a"], ["b", "c", "d"], ["e", "f"]]  # batch_max caps a batch
 
 
-def test_a_failed_batch_fails_the_next_submit_and_its_successor():
-    async def failing(previous, sent):
-        raise RuntimeError("boom")
+def test_backpressure_bounds_what_is_carried():
+    rec = Recorder({"a": 0.02})
 
+    async def main():
+        inflight = InFlight(rec.start, depth=1, batch_max=2)
+        await inflight.add(["a"])
+        peak = 0
+        for name in "bcdefg":
+            await inflight.add([name])
+            peak = max(peak, inflight.carried)
+            assert len(inflight) <= 1
+        await inflight.drain()
+        return peak
+
+    assert asyncio.run(main()) <= 2
+    assert [x for batch in rec.batches for x in batch] == list("abcdefg")  # nothing lost, order kept
+
+
+def test_a_failed_batch_fails_its_successor_and_the_next_add():
     waited = []
 
-    async def follower(previous, sent):
-        try:
-            await previous
-        except RuntimeError as exc:
-            waited.append(str(exc))
-            raise
+    def start(batch):
+        async def completion(previous, sent):
+            if batch == ["bad"]:
+                raise RuntimeError("boom")
+            try:
+                await previous
+            except RuntimeError as exc:
+                waited.append(str(exc))
+                raise
+
+        return completion
 
     async def main():
-        inflight = InFlight(depth=4)
-        await inflight.submit(failing)
-        await inflight.submit(follower)
+        inflight = InFlight(start, depth=4, batch_max=1)
+        await inflight.add(["bad"])
+        await inflight.add(["next"])
         await asyncio.sleep(0.01)
         with pytest.raises(RuntimeError, match="boom"):
-            await inflight.submit(failing)
+            await inflight.add(["later"])
         inflight.cancel()
 
     asyncio.run(main())
     assert waited == ["boom"]  # the successor was not left waiting forever
 
 
-def test_depth_must_be_positive():
+def test_an_error_while_starting_a_batch_surfaces_on_add():
+    def start(batch):
+        raise ValueError("state store down")
+
+    async def main():
+        inflight = InFlight(start, depth=2, batch_max=4)
+        with pytest.raises(ValueError, match="state store down"):
+            await inflight.add(["x"])
+            await inflight.add(["y"])
+
+    asyncio.run(main())
+
+
+def test_limits_must_be_positive():
     with pytest.raises(ValueError):
-        InFlight(0)
+        InFlight(lambda batch: None, depth=0, batch_max=1)

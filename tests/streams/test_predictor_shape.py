@@ -11,3 +11,60 @@ def test_small_batches_stay_whole_and_large_ones_respect_the_batch_limit():
     assert ModelShape(100, 10, 256, instances=4).chunk_size(8) == MIN_CHUNK
     assert ModelShape(100, 10, 64, instances=2).chunk_size(1000) == 64
     assert ModelShape(100, 10, 256, instances=1).chunk_size(200) == 200
+
+
+def test_predictions_come_back_in_request_order_after_length_sorted_chunks():
+    import asyncio
+
+    from features.history import Visit
+    from streams.predictor import Prediction, TritonPredictor
+    from streams.settings import TritonSettings
+
+    predictor = TritonPredictor(TritonSettings())
+    predictor.shape = ModelShape(seq_len=100, top_k=1, max_batch=256, instances=2)
+    chunks = []
+
+    async def fake_chunk(histories):
+        chunks.append([len(h) for h in histories])
+        return [Prediction([f"len{len(h)}"], [0.0], "1") for h in histories]
+
+    predictor._predict_chunk = fake_chunk
+    lengths = [
+        5,
+        1,
+        40,
+        3,
+        0,
+        17,
+        2,
+        8,
+        30,
+        12,
+        6,
+        9,
+        21,
+        4,
+        7,
+        11,
+        13,
+        33,
+        1,
+        2,
+        50,
+        3,
+        19,
+        26,
+        14,
+        15,
+        16,
+        18,
+        22,
+        24,
+        0,
+        3,
+        9,
+    ]
+    histories = [[Visit(f"e{i}", float(i), "p", 0.0, 0.0)] * n for i, n in enumerate(lengths)]
+    got = asyncio.run(predictor.predict(histories))
+    assert [p.items[0] for p in got] == [f"len{n}" for n in lengths]
+    assert len(chunks) == 2 and max(chunks[0]) <= min(chunks[1])  # short histories share a request

@@ -6,7 +6,7 @@ DEFAULT_TOP_K = 10
 DEFAULT_MAX_BATCH_SIZE = 256
 DEFAULT_INSTANCES = 2  # one per core; each instance runs torch on 1 thread
 # Wait at most this long for more requests to batch: one row costs ~1 ms, so 2 ms keeps p99 low.
-DEFAULT_QUEUE_DELAY_US = 2000
+DEFAULT_QUEUE_DELAY_US = 500  # workers already send micro-batches; this only merges requests of concurrent workers
 
 
 def triton_config(
