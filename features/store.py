@@ -7,6 +7,7 @@ reads through Feast. Run `python -m features.store_benchmark` for figures.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features.compute import FEATURE_FIELDS
@@ -44,8 +45,20 @@ def build_store(settings: Settings) -> FeatureStore:
 
 
 def apply_definitions(store: FeatureStore) -> None:
-    """Register entity, push source and feature view, and create the online table (idempotent)."""
-    store.apply(definitions(store.config.repo_path))
+    """Register entity, push source and feature view, and create the online table (idempotent).
+
+    Workers starting together share one registry file, which Feast rewrites in place: apply and re-read it
+    under a lock, so no process reads a half-written registry. Later lookups may use the cached copy."""
+    import fcntl
+
+    lock_path = Path(store.config.repo_path) / "registry.lock"
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            store.apply(definitions(store.config.repo_path))
+            store.refresh_registry()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def feature_refs() -> list[str]:

@@ -26,7 +26,8 @@ class OnlineWriter(ABC):
 
         self.store = store
         self.config = store.config
-        self.view = store.get_feature_view(FEATURE_VIEW_NAME)
+        # The registry copy cached by apply_definitions: the registry file may be rewritten by another worker.
+        self.view = store.get_feature_view(FEATURE_VIEW_NAME, allow_registry_cache=True)
         self.serializers = feature_serializers()
         version = self.config.entity_key_serialization_version
 
