@@ -33,6 +33,7 @@ from tests.benchmarks.workload import Workload
 
 Progress = Callable[[str], None]
 MAX_SEARCH_STEPS = 3
+MODEL_HISTORY = 100  # events the served model reads (its Triton input length)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,16 @@ class E2EOptions:
     triton_seconds: float = 5.0
     feast_rows: int = 5000
     profile_dir: Path | None = None  # py-spy the workers and Triton's model during each throughput run
+
+
+def _history_figures(lengths: list[int]) -> dict[str, float]:
+    ordered = sorted(lengths)
+    return {
+        "mean": round(sum(ordered) / len(ordered), 1),
+        "p50": ordered[len(ordered) // 2],
+        "p90": ordered[int(len(ordered) * 0.9)],
+        "at_cap_share": round(sum(x == MODEL_HISTORY for x in ordered) / len(ordered), 3),
+    }
 
 
 def _figures(phase: PhaseResult) -> dict[str, Any]:
@@ -134,6 +145,8 @@ class _Run:
                 "partitions_per_member": members,
                 "balanced": bool(members) and max(members) - min(members) <= 1,
                 "stages": stage_breakdown(full.answers),
+                # The model's input length (newest event included): phases start with empty histories.
+                "history_events": _history_figures(self.workload.history_lengths(full.sent, MODEL_HISTORY)),
                 "worker_logs": [str(p) for p in group.log_files],
             }
             if profile:

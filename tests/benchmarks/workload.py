@@ -56,3 +56,14 @@ class Workload:
             value = json.dumps(event, separators=(",", ":")).encode()
             out.append(Payload(event["event_id"], event["user_id"].encode(), value))
         return out
+
+    def history_lengths(self, n: int, cap: int) -> list[int]:
+        """Per event of a phase of n events: how many earlier events of its user the model sees (at most cap).
+        Phases start with empty histories, so short runs measure the model on short histories."""
+        seen: dict[str, int] = {}
+        out = []
+        for i in range(n):
+            user = self._events[i % len(self._events)]["user_id"]
+            out.append(min(seen.get(user, 0) + 1, cap))
+            seen[user] = seen.get(user, 0) + 1
+        return out
