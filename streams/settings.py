@@ -82,7 +82,7 @@ class StreamSettings(BaseModel):
     batch_within_s: float = Field(0.001, gt=0)
     # Batches whose model call / feature write / sends overlap: keeps every Triton instance busy while the
     # worker prepares the next batch. 1 = one batch at a time.
-    max_batches_in_flight: int = Field(4, ge=1)
+    max_batches_in_flight: int = Field(2, ge=1)
     allowed_lateness_s: float = Field(3600.0, ge=0)
     # The model reads the user's last events whatever their age, so history spans well past the 24 h window;
     # memory stays bounded by the event cap and by expiring idle users.
