@@ -22,6 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--from", dest="source", type=Path, required=True, help="`clickcast train --out` folder")
     export.add_argument("--repository", type=Path, default=REPO_ROOT / "model_repository")
     export.add_argument("--name", default="clickcast", help="Triton model name")
+    export.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="then wait up to SECONDS until the running Triton (settings) serves the new version",
+    )
     export.set_defaults(func=export_command)
 
     evaluate = sub.add_parser("evaluate", help="score a trained model on a data file's test split")
@@ -89,7 +96,31 @@ def export_command(args: argparse.Namespace) -> int:
 
     version = export_model(source, args.repository, model_name=args.name)
     print(f"exported {source} as {args.repository / args.name / str(version)} (version {version})")
+    if args.wait > 0:
+        waited = _wait_served(args.name, version, args.wait)
+        print(f"triton serves {args.name} version {version} (after {waited:.0f} s)")
     return 0
+
+
+def _wait_served(name: str, version: int, timeout_s: float) -> float:
+    """Seconds until Triton's repository poll has loaded `version`; a CliError past `timeout_s`."""
+    import time
+
+    import tritonclient.http as httpclient
+
+    from streams.cli import CliError
+    from streams.settings import get_settings
+
+    client = httpclient.InferenceServerClient(get_settings().triton.http_url)
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        try:
+            if client.is_model_ready(name, str(version)):
+                return time.monotonic() - started
+        except Exception:  # not loaded yet, or the server is still starting: it answers with an error
+            pass
+        time.sleep(1.0)
+    raise CliError(f"Triton did not serve {name} version {version} within {timeout_s:.0f} s (is the stack up?)")
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
