@@ -7,8 +7,6 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from operator import attrgetter
 
-import numpy as np
-
 from features.geo import centroid, geohash_encode, haversine_km, radius_of_gyration_km
 from features.history import Visit
 from features.windows import DEFAULT_WINDOWS, SlidingWindow
@@ -99,8 +97,8 @@ def compute_features(
         features["dist_prev_km"] = MISSING
         features["speed_prev_kmh"] = MISSING
 
-    lats = np.fromiter((v.lat for v in in_window), np.float64, len(in_window))
-    lons = np.fromiter((v.lon for v in in_window), np.float64, len(in_window))
+    lats = [v.lat for v in in_window]
+    lons = [v.lon for v in in_window]
     center = centroid(lats, lons)
     features["dist_centroid_km"] = haversine_km(at.lat, at.lon, *center)
     features["radius_gyration_km"] = radius_of_gyration_km(lats, lons, center)

@@ -74,6 +74,10 @@ def geohash_encode(lat: float, lon: float, precision: int = 6) -> str:
     return "".join(chars)
 
 
+# Below this many points plain math beats numpy's per-call overhead (the stream's windows hold a few events).
+SMALL_INPUT = 64
+
+
 def centroid(lats: npt.ArrayLike, lons: npt.ArrayLike) -> tuple[float, float]:
     """Spherical mean: average the points' unit vectors and project back.
 
@@ -81,21 +85,33 @@ def centroid(lats: npt.ArrayLike, lons: npt.ArrayLike) -> tuple[float, float]:
     If the vectors cancel out (e.g. two antipodal points) there is no meaningful centre and the
     result is whatever direction the rounding residue points to.
     """
-    phi = np.radians(np.asarray(lats, dtype=np.float64))
-    lam = np.radians(np.asarray(lons, dtype=np.float64))
-    if phi.size == 0:
+    if len(lats) == 0:
         raise ValueError("centroid of no points")
-    cos_phi = np.cos(phi)
-    x = float(np.mean(cos_phi * np.cos(lam)))
-    y = float(np.mean(cos_phi * np.sin(lam)))
-    z = float(np.mean(np.sin(phi)))
+    if len(lats) <= SMALL_INPUT:
+        x = y = z = 0.0
+        for lat, lon in zip(lats, lons, strict=True):
+            phi, lam = math.radians(lat), math.radians(lon)
+            cos_phi = math.cos(phi)
+            x += cos_phi * math.cos(lam)
+            y += cos_phi * math.sin(lam)
+            z += math.sin(phi)
+        n = len(lats)
+        x, y, z = x / n, y / n, z / n
+    else:
+        phi = np.radians(np.asarray(lats, dtype=np.float64))
+        lam = np.radians(np.asarray(lons, dtype=np.float64))
+        cos_phi = np.cos(phi)
+        x = float(np.mean(cos_phi * np.cos(lam)))
+        y = float(np.mean(cos_phi * np.sin(lam)))
+        z = float(np.mean(np.sin(phi)))
     return math.degrees(math.atan2(z, math.hypot(x, y))), math.degrees(math.atan2(y, x))
 
 
 def radius_of_gyration_km(lats: npt.ArrayLike, lons: npt.ArrayLike, center: tuple[float, float] | None = None) -> float:
     """Root-mean-square great-circle distance of the points to ``center`` (default: their centroid)."""
-    lats = np.asarray(lats, dtype=np.float64)
-    lons = np.asarray(lons, dtype=np.float64)
     c_lat, c_lon = centroid(lats, lons) if center is None else center
-    d = np.asarray(haversine_km(lats, lons, c_lat, c_lon))
+    if len(lats) <= SMALL_INPUT:
+        squares = sum(haversine_km(float(a), float(b), c_lat, c_lon) ** 2 for a, b in zip(lats, lons, strict=True))
+        return math.sqrt(squares / len(lats))
+    d = np.asarray(haversine_km(np.asarray(lats, dtype=np.float64), np.asarray(lons, dtype=np.float64), c_lat, c_lon))
     return float(np.sqrt(np.mean(np.square(d))))

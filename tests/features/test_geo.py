@@ -98,3 +98,21 @@ def test_radius_of_gyration():
 def test_radius_of_gyration_with_given_center():
     r = radius_of_gyration_km([0.0, 0.0], [0.0, 2.0], center=(0.0, 0.0))
     assert r == pytest.approx(haversine_km(0.0, 0.0, 0.0, 2.0) / math.sqrt(2), rel=1e-6)
+
+
+def test_small_inputs_take_plain_math_with_numpys_results():
+    """Stream windows hold a few points (plain math); larger inputs use numpy: both give the same answer."""
+    import numpy as np
+
+    from features.geo import SMALL_INPUT, centroid, radius_of_gyration_km
+
+    rng = np.random.default_rng(7)
+    lats = rng.uniform(-60, 60, SMALL_INPUT + 1)
+    lons = rng.uniform(170, 190, SMALL_INPUT + 1)
+    lons = np.where(lons > 180, lons - 360, lons)  # straddles the antimeridian
+    for n in (1, 2, 5, SMALL_INPUT):
+        small = (lats[:n].tolist(), lons[:n].tolist())
+        # Duplicating every point keeps the centroid and radius but takes the numpy path.
+        doubled = (np.tile(lats[:n], SMALL_INPUT), np.tile(lons[:n], SMALL_INPUT))
+        assert np.allclose(centroid(*small), centroid(*doubled), rtol=0, atol=1e-9)
+        assert radius_of_gyration_km(*small) == pytest.approx(radius_of_gyration_km(*doubled), rel=1e-9, abs=1e-9)
