@@ -17,6 +17,11 @@ HAS_MODEL := $(BIN)/python -c 'import sys; from deploy.stack.triton import model
 	from streams.settings import get_settings; s = get_settings(); \
 	sys.exit(0 if model_versions(s.model_repository, s.triton.model_name) else 1)'
 
+# The newest version's folder when its model.py is not the current serving code (printed empty otherwise).
+STALE_MODEL := $(BIN)/python -c 'from deploy.stack.triton import stale_version; \
+	from streams.settings import get_settings; s = get_settings(); \
+	print(stale_version(s.model_repository, s.triton.model_name) or "")'
+
 .PHONY: help setup system-packages model stack-up stack-down stack-status test demo bench lint clean
 
 help:
@@ -52,7 +57,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 model: setup
-	@if $(HAS_MODEL); then echo "model: a version is already in the model repository"; else \
+	@if $(HAS_MODEL); then \
+		stale=$$($(STALE_MODEL)); \
+		if [ -n "$$stale" ]; then \
+			echo "model: $$stale predates the current serving code (request contract); exporting it again"; \
+			$(CLICKCAST) export --from "$$stale"; \
+		else echo "model: a version is already in the model repository"; fi; \
+	else \
 		$(CLICKCAST) train --quick --data $(SAMPLE) --out $(QUICK_OUT) && $(CLICKCAST) export --from $(QUICK_OUT); \
 	fi
 

@@ -1,7 +1,8 @@
 """Async Triton client for the next-item model: batched requests, timeouts, retries, model version.
 
-The wire contract (see model_repository/clickcast): ITEM_IDS (bytes) / TIMESTAMPS / LATITUDES / LONGITUDES,
-each [L] per row, oldest..newest, left-padded; outputs TOP_ITEMS / TOP_SCORES [K] and, on request, ATTRIBUTION [L].
+The wire contract (see model_repository/clickcast): ITEM_IDS [1] per row, the history's item ids joined by
+spaces; TIMESTAMPS / LATITUDES / LONGITUDES [L] per row, oldest..newest, left-padded; outputs TOP_ITEMS /
+TOP_SCORES [K] and, on request, ATTRIBUTION [L].
 L, K and the batch limit are read from the served model's config, so a new model version needs no client change.
 """
 
@@ -46,15 +47,15 @@ class ModelShape:
 def sequence_arrays(histories: Sequence[Sequence[Visit]], seq_len: int) -> dict[str, np.ndarray]:
     """The model's inputs for a batch of users: last `seq_len` visits each, left-padded."""
     n = len(histories)
-    items = np.full((n, seq_len), b"", dtype=object)
+    items = np.empty((n, 1), dtype=object)
     ts = np.zeros((n, seq_len), dtype=np.float64)
     lat = np.zeros((n, seq_len), dtype=np.float32)
     lon = np.zeros((n, seq_len), dtype=np.float32)
     for row, visits in enumerate(histories):
         recent = visits[-seq_len:]
+        items[row, 0] = " ".join(v.item_id for v in recent).encode()
         start = seq_len - len(recent)
         for col, visit in enumerate(recent, start):
-            items[row, col] = visit.item_id.encode()
             ts[row, col] = visit.ts
             lat[row, col] = visit.lat
             lon[row, col] = visit.lon
@@ -88,7 +89,7 @@ class TritonPredictor:
         config = (await self._client.get_model_config(self.settings.model_name, as_json=True))["config"]
         dims = {t["name"]: [int(d) for d in t["dims"]] for t in config["input"] + config["output"]}
         return ModelShape(
-            seq_len=dims["ITEM_IDS"][-1],
+            seq_len=dims["TIMESTAMPS"][-1],
             top_k=dims["TOP_ITEMS"][-1],
             max_batch=int(config.get("max_batch_size", 0)) or 1,
             instances=sum(int(group.get("count", 1)) for group in config.get("instance_group", [])) or 1,

@@ -12,7 +12,9 @@ from pathlib import Path
 from deploy.stack.probes import http_ok
 from deploy.stack.service import Service
 from deploy.stack.stub_python import ensure_stub_python
-from streams.settings import Settings, TritonSettings
+from streams.settings import PROJECT_ROOT, Settings, TritonSettings
+
+SERVING_CODE = PROJECT_ROOT / "trainer" / "serving" / "triton_model.py"  # what export copies as model.py
 
 # Seconds between repository scans: a newly exported model version goes live without a restart.
 REPOSITORY_POLL_S = 5
@@ -29,6 +31,21 @@ def model_versions(repository: Path, model_name: str) -> list[int]:
     if not model_dir.is_dir():
         return []
     return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def stale_version(repository: Path, model_name: str, backend_source: Path = SERVING_CODE) -> Path | None:
+    """The newest version's folder if its model.py is not the current serving code, else None.
+
+    Triton keeps one config.pbtxt per model, rewritten by each export: after a change of the request contract,
+    a version exported before it no longer loads, and exporting it again (from its own files) fixes that."""
+    versions = model_versions(repository, model_name)
+    if not versions:
+        return None
+    newest = repository / model_name / str(versions[-1])
+    served = newest / "model.py"
+    if served.is_file() and served.read_bytes() == backend_source.read_bytes():
+        return None
+    return newest
 
 
 def wheel_dirs() -> tuple[Path, Path]:

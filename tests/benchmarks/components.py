@@ -41,7 +41,7 @@ def triton_rows_per_s(
     client = grpcclient.InferenceServerClient(settings.triton.grpc_url)
     model = settings.triton.model_name
     config = client.get_model_config(model, as_json=True)["config"]
-    seq_len = next(int(t["dims"][-1]) for t in config["input"] if t["name"] == "ITEM_IDS")
+    seq_len = next(int(t["dims"][-1]) for t in config["input"] if t["name"] == "TIMESTAMPS")
     max_batch = int(config.get("max_batch_size", 0))
     outputs = [grpcclient.InferRequestedOutput(n) for n in ("TOP_ITEMS", "TOP_SCORES")]
     figures = {}

@@ -86,7 +86,7 @@ class NaivePredictor:
         self.model_name = settings.triton.model_name
         self.client = grpcclient.InferenceServerClient(settings.triton.grpc_url)
         config = self.client.get_model_config(self.model_name, as_json=True)["config"]
-        self.seq_len = next(int(t["dims"][-1]) for t in config["input"] if t["name"] == "ITEM_IDS")
+        self.seq_len = next(int(t["dims"][-1]) for t in config["input"] if t["name"] == "TIMESTAMPS")
 
     def predict(self, visits) -> tuple[list[str], list[float], str]:
         import numpy as np

@@ -62,3 +62,18 @@ def test_stale_shm_regions_spares_regions_a_live_process_maps(tmp_path):
         found = stale_shm_regions(tmp_path)
     assert found == [stale]
     assert stale_shm_regions(Path(tmp_path / "missing")) == []
+
+
+def test_a_version_exported_with_other_serving_code_is_stale(tmp_path):
+    from deploy.stack.triton import stale_version
+
+    serving = tmp_path / "triton_model.py"
+    serving.write_text("# current serving code\n")
+    repository = tmp_path / "repo"
+    assert stale_version(repository, "clickcast", serving) is None  # nothing exported yet
+    for version, code in ((1, "# current serving code\n"), (2, "# the request contract before\n")):
+        (repository / "clickcast" / str(version)).mkdir(parents=True)
+        (repository / "clickcast" / str(version) / "model.py").write_text(code)
+    assert stale_version(repository, "clickcast", serving) == repository / "clickcast" / "2"  # the newest one
+    (repository / "clickcast" / "2" / "model.py").write_text("# current serving code\n")
+    assert stale_version(repository, "clickcast", serving) is None

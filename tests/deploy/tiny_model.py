@@ -16,7 +16,7 @@ CONFIG = """name: "{name}"
 backend: "python"
 max_batch_size: 0
 input [
-  {{ name: "ITEM_IDS" data_type: TYPE_STRING dims: [ -1 ] }},
+  {{ name: "ITEM_IDS" data_type: TYPE_STRING dims: [ 1 ] }},
   {{ name: "TIMESTAMPS" data_type: TYPE_FP64 dims: [ -1 ] }},
   {{ name: "LATITUDES" data_type: TYPE_FP32 dims: [ -1 ] }},
   {{ name: "LONGITUDES" data_type: TYPE_FP32 dims: [ -1 ] }}
@@ -40,8 +40,10 @@ class TritonPythonModel:
     def execute(self, requests):
         responses = []
         for request in requests:
-            items = pb_utils.get_input_tensor_by_name(request, "ITEM_IDS").as_numpy().reshape(-1)
+            joined = pb_utils.get_input_tensor_by_name(request, "ITEM_IDS").as_numpy().reshape(-1)[0]
+            items = [i.encode() for i in joined.decode().split()]
             stamps = pb_utils.get_input_tensor_by_name(request, "TIMESTAMPS").as_numpy().reshape(-1)
+            stamps = stamps[len(stamps) - len(items) :]  # the ids fill the newest columns
             order = np.argsort(-stamps, kind="stable")
             top = []
             for i in order:

@@ -137,8 +137,8 @@ def test_redis_answers(stack):
 def _sequence(name: str, length: int) -> np.ndarray:
     """A plausible history of `length` check-ins: a few venues in Manhattan, ten minutes apart."""
     steps = np.arange(length)
-    if name == "ITEM_IDS":
-        return np.array([f"venue-{i % 4}".encode() for i in steps], dtype=np.object_)
+    if name == "ITEM_IDS":  # one string: the history's ids joined by spaces
+        return np.array([" ".join(f"venue-{i % 4}" for i in steps).encode()], dtype=np.object_)
     if name == "TIMESTAMPS":
         return 1.335e9 + 600.0 * steps.astype(np.float64)
     if name == "LATITUDES":
@@ -150,9 +150,11 @@ def _inputs(module, config: dict) -> list:
     """One request shaped by the model's own config: -1 dims become SEQUENCE_LENGTH, plus a batch dim."""
     batched = int(config.get("max_batch_size", 0)) > 0
     inputs = []
+    stamps = next(s for s in config["input"] if s["name"] == "TIMESTAMPS")
+    length = int(np.prod([SEQUENCE_LENGTH if int(d) == -1 else int(d) for d in stamps["dims"]]))
     for spec in config["input"]:
         shape = [SEQUENCE_LENGTH if int(d) == -1 else int(d) for d in spec["dims"]]
-        data = _sequence(spec["name"], int(np.prod(shape))).reshape(shape)
+        data = _sequence(spec["name"], length).reshape(shape)
         if batched:
             data = data[np.newaxis, ...]
         datatype = spec["data_type"].removeprefix("TYPE_").replace("STRING", "BYTES")

@@ -59,7 +59,7 @@ def infer(client, name: str, version: int, raw: np.ndarray, h: Histories, output
 
     inputs = []
     for tensor, array, dtype in (
-        ("ITEM_IDS", np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(raw), "BYTES"),
+        ("ITEM_IDS", np.array([[" ".join(i for i in row if i).encode()] for row in raw], dtype=object), "BYTES"),
         ("TIMESTAMPS", h.ts.astype(np.float64), "FP64"),
         ("LATITUDES", h.lat.astype(np.float32), "FP32"),
         ("LONGITUDES", h.lon.astype(np.float32), "FP32"),

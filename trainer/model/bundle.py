@@ -40,6 +40,19 @@ class ClickcastModel:
         flat = [0 if not r else get(r, UNK) for r in np.asarray(raw_ids).ravel().tolist()]
         return np.asarray(flat, dtype=np.int64).reshape(np.shape(raw_ids))
 
+    def joined_item_indices(self, rows: list[str], length: int) -> np.ndarray:
+        """[B, length] item indices from one string per row (the newest ids, oldest first, joined by spaces;
+        the Triton contract), right-aligned: the columns before them are padding."""
+        out = np.zeros((len(rows), length), dtype=np.int64)
+        get = self._index.get
+        for row, text in enumerate(rows):
+            ids = text.split()
+            if len(ids) > length:
+                raise ValueError(f"a history of {len(ids)} items does not fit {length} columns")
+            if ids:
+                out[row, length - len(ids) :] = [get(i, UNK) for i in ids]
+        return out
+
     def log_probs(self, h: Histories) -> torch.Tensor:
         """log p(next item) [B, n_items] after each row's newest event (PAD/UNK columns are -inf)."""
         if self.net.training:

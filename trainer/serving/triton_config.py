@@ -22,7 +22,9 @@ def triton_config(
 
     inputs = ",\n".join(
         [
-            tensor("ITEM_IDS", "TYPE_STRING", history_len),
+            # One string per history: its item ids joined by spaces (ids never hold one; see schemas), so a
+            # request carries one BYTES element per row instead of L, each (de)serialised in Python.
+            tensor("ITEM_IDS", "TYPE_STRING", 1),
             tensor("TIMESTAMPS", "TYPE_FP64", history_len),
             tensor("LATITUDES", "TYPE_FP32", history_len),
             tensor("LONGITUDES", "TYPE_FP32", history_len),

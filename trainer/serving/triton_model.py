@@ -28,8 +28,8 @@ from trainer.model.inputs import Histories  # noqa: E402
 INPUTS = ("ITEM_IDS", "TIMESTAMPS", "LATITUDES", "LONGITUDES")
 
 
-def _decode(raw: np.ndarray) -> np.ndarray:
-    return np.vectorize(lambda b: b.decode("utf-8") if isinstance(b, bytes) else str(b), otypes=[object])(raw)
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 class TritonPythonModel:
@@ -39,9 +39,9 @@ class TritonPythonModel:
         self.model = ClickcastModel.load(version_dir)
         config = json.loads(args["model_config"])
         dims = {t["name"]: int(t["dims"][0]) for t in config["input"] + config["output"]}
-        if dims["ITEM_IDS"] != self.model.cfg.max_len:
+        if dims["TIMESTAMPS"] != self.model.cfg.max_len or dims["ITEM_IDS"] != 1:
             raise pb_utils.TritonModelException(
-                f"config.pbtxt expects histories of {dims['ITEM_IDS']} events, the model was trained on "
+                f"config.pbtxt expects histories of {dims['TIMESTAMPS']} events, the model was trained on "
                 f"{self.model.cfg.max_len}: re-export to rewrite config.pbtxt"
             )
         self.top_k = dims["TOP_ITEMS"]
@@ -50,9 +50,9 @@ class TritonPythonModel:
     def execute(self, requests: list) -> list:
         arrays = [[pb_utils.get_input_tensor_by_name(r, n).as_numpy() for n in INPUTS] for r in requests]
         sizes = [len(a[0]) for a in arrays]
-        raw_ids, ts, lat, lon = (np.concatenate([a[i] for a in arrays]) for i in range(len(INPUTS)))
+        joined, ts, lat, lon = (np.concatenate([a[i] for a in arrays]) for i in range(len(INPUTS)))
         h = Histories(
-            items=self.model.item_indices(_decode(raw_ids)),
+            items=self.model.joined_item_indices([_text(row[0]) for row in joined], ts.shape[1]),
             ts=ts.astype(np.float64),
             lat=lat.astype(np.float32),
             lon=lon.astype(np.float32),

@@ -116,3 +116,17 @@ def test_item_distance_memo_equals_direct_codes():
     memo = ItemDistanceMemo(item_lat, item_lon, cfg, limit=3)
     for lat, lon in ((h.lat[:, -1], h.lon[:, -1]), (h.lat[:, 2], h.lon[:, 2]), (h.lat[:, -1], h.lon[:, -1])):
         np.testing.assert_array_equal(memo.lookup(lat, lon), item_distance_codes(lat, lon, item_lat, item_lon, cfg))
+
+
+def test_joined_item_ids_fill_the_newest_columns():
+    """The Triton contract: one string of space-joined ids per history, right-aligned; unseen ids are UNK."""
+    from trainer.model.bundle import ClickcastModel
+
+    cfg, net, cells, _, item_lat, item_lon = build()
+    model = ClickcastModel(
+        cfg, net, cells, ["<pad>", "<unk>", *(f"i{k}" for k in range(2, N_ITEMS))], item_lat, item_lon
+    )
+    got = model.joined_item_indices(["i2 i3 i19", "", "i5 nope"], 5)
+    np.testing.assert_array_equal(got, [[0, 0, 2, 3, 19], [0, 0, 0, 0, 0], [0, 0, 0, 5, UNK]])
+    with pytest.raises(ValueError, match="does not fit"):
+        model.joined_item_indices(["i2 i3 i4"], 2)

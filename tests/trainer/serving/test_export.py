@@ -33,7 +33,8 @@ def test_each_export_adds_the_next_version_with_model_files_and_config(fitted, t
     assert not [p for p in (repository / "clickcast").iterdir() if p.name.startswith(".")]
     config = (repository / "clickcast" / "config.pbtxt").read_text()
     assert config == triton_config("clickcast", fitted.config.max_len)
-    assert f'name: "ITEM_IDS" data_type: TYPE_STRING dims: [ {fitted.config.max_len} ]' in config
+    assert 'name: "ITEM_IDS" data_type: TYPE_STRING dims: [ 1 ]' in config  # one joined string per history
+    assert f'name: "TIMESTAMPS" data_type: TYPE_FP64 dims: [ {fitted.config.max_len} ]' in config
 
 
 def test_a_folder_without_a_model_is_refused(tmp_path):
