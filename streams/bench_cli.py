@@ -49,6 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     e2e.add_argument("--load-seconds", type=float, default=10.0, help="seconds of publishing per load")
     e2e.add_argument("--no-max", action="store_true", help="skip the search for the highest sustained load")
     e2e.add_argument("--naive-events", type=_positive_int, default=1000, help="events for the naive pipeline")
+    e2e.add_argument(
+        "--prefill",
+        type=int,
+        default=0,
+        metavar="N",
+        help="stream N unmeasured events of the same users before each throughput run (steady-state histories)",
+    )
     e2e.add_argument("--no-components", action="store_true", help="skip the Triton and Feast component figures")
     e2e.add_argument(
         "--profile",
@@ -121,6 +128,7 @@ def run_e2e(args: argparse.Namespace) -> int:
         load_seconds=args.load_seconds,
         find_max=not args.no_max,
         naive_events=args.naive_events,
+        prefill_events=args.prefill,
         with_components=not args.no_components,
         profile_dir=args.json.parent / f"{args.json.stem}-profile" if args.profile else None,
     )

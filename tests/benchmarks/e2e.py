@@ -45,6 +45,9 @@ class E2EOptions:
     load_seconds: float = 10.0
     find_max: bool = True
     naive_events: int = 1000  # the naive loop's rate settles quickly; it is ~100x slower
+    # Streamed (unmeasured) before each throughput run under the same users, so the model sees histories as
+    # long as in steady state rather than the few events of a fresh replay.
+    prefill_events: int = 0
     warmup_events: int = 200
     with_components: bool = True
     triton_seconds: float = 5.0
@@ -101,14 +104,25 @@ class _Run:
         self.producer = ClickProducer(self.settings)
         self._phases = 0
 
-    def _payloads(self, n: int):
+    def _prefix(self) -> str:
         self._phases += 1
-        return self.workload.payloads(n, f"{self.run_id}p{self._phases}")
+        return f"{self.run_id}p{self._phases}"
+
+    def _payloads(self, n: int):
+        return self.workload.payloads(n, self._prefix())
 
     def _phase(
-        self, name: str, n: int, topic: str, decode, rate: float | None, expected_eps: float, idle_s: float = 20.0
+        self,
+        name: str,
+        n: int,
+        topic: str,
+        decode,
+        rate: float | None,
+        expected_eps: float,
+        idle_s: float = 20.0,
+        payloads=None,
     ) -> PhaseResult:
-        payloads = self._payloads(n)
+        payloads = payloads if payloads is not None else self._payloads(n)
         what = f"{rate:g} events/s" if rate else "full speed"
         self.progress(f"{name}: {n} events at {what}")
         result = run_phase(
@@ -133,8 +147,23 @@ class _Run:
             # The warm-up also lets the group settle: faust may rebalance once more after every worker
             # holds partitions, and events published meanwhile can be answered late (not counted here).
             self._phase(f"pipeline x{count} warm-up", o.warmup_events, predictions, decode_prediction, None, 100.0, 5.0)
+            prefix, start = self._prefix(), o.prefill_events
+            if start:
+                prefill = self.workload.payloads(start, prefix)
+                self._phase(
+                    f"pipeline x{count} prefill", start, predictions, decode_prediction, None, 200.0, 20.0, prefill
+                )
             profiler = self._profiler(group, count)
-            full = self._phase(f"pipeline x{count} throughput", o.events, predictions, decode_prediction, None, 500.0)
+            measured = self.workload.payloads(o.events, prefix, start)
+            full = self._phase(
+                f"pipeline x{count} throughput",
+                o.events,
+                predictions,
+                decode_prediction,
+                None,
+                500.0,
+                payloads=measured,
+            )
             profile = profiler.stop() if profiler else None
             eps = throughput(full.answers)
             out: dict[str, Any] = {
@@ -146,7 +175,8 @@ class _Run:
                 "balanced": bool(members) and max(members) - min(members) <= 1,
                 "stages": stage_breakdown(full.answers),
                 # The model's input length (newest event included): phases start with empty histories.
-                "history_events": _history_figures(self.workload.history_lengths(full.sent, MODEL_HISTORY)),
+                "prefill_events": start,
+                "history_events": _history_figures(self.workload.history_lengths(full.sent, MODEL_HISTORY, start)),
                 "worker_logs": [str(p) for p in group.log_files],
             }
             if profile:

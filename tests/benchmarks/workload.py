@@ -43,9 +43,10 @@ class Workload:
         """The file's events as JSON-ready dicts, in event-time order (do not modify)."""
         return self._events
 
-    def payloads(self, n: int, prefix: str) -> list[Payload]:
+    def payloads(self, n: int, prefix: str, start: int = 0) -> list[Payload]:
+        """Events start .. start+n of the replay, under `prefix` (the same prefix continues the same users)."""
         out = []
-        for i in range(n):
+        for i in range(start, start + n):
             lap, row = divmod(i, len(self._events))
             event = dict(self._events[row])
             event["user_id"] = f"{prefix}-{event['user_id']}"
@@ -57,13 +58,14 @@ class Workload:
             out.append(Payload(event["event_id"], event["user_id"].encode(), value))
         return out
 
-    def history_lengths(self, n: int, cap: int) -> list[int]:
-        """Per event of a phase of n events: how many earlier events of its user the model sees (at most cap).
-        Phases start with empty histories, so short runs measure the model on short histories."""
+    def history_lengths(self, n: int, cap: int, start: int = 0) -> list[int]:
+        """Per event start .. start+n of a replay: how many events of its user the model sees, itself included
+        (at most cap). A replay starts with empty histories, so short runs measure the model on short ones."""
         seen: dict[str, int] = {}
         out = []
-        for i in range(n):
+        for i in range(start + n):
             user = self._events[i % len(self._events)]["user_id"]
-            out.append(min(seen.get(user, 0) + 1, cap))
             seen[user] = seen.get(user, 0) + 1
+            if i >= start:
+                out.append(min(seen[user], cap))
         return out
