@@ -87,8 +87,9 @@ class PreparedBatch:
 
 def _row_time(visit: Visit, upto: Sequence[Visit]) -> float:
     """The online-store timestamp of a user's row: the event time, plus a microsecond for each earlier
-    event at the same time. Feast's Redis store keeps a write only if its time is strictly newer, so
-    two check-ins in the same minute written in separate batches would otherwise keep the first."""
+    event at the same time. The project's writers let an equally new row win, but Feast's own Redis
+    writer (the fallback for Redis cluster / sentinel) keeps a write only if its time is strictly newer,
+    so two check-ins in the same minute written in separate batches would otherwise keep the first."""
     same_time = sum(1 for v in upto if v.ts == visit.ts and v.event_id != visit.event_id)
     return visit.ts + same_time * 1e-6
 

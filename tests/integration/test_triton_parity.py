@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from deploy.stack.triton import model_versions
-from trainer.data import PAD
+from trainer.data import PAD, UNK
 from trainer.model.bundle import ClickcastModel
 from trainer.model.explain import attribution
 from trainer.model.inputs import Histories
@@ -39,7 +39,10 @@ def sample_histories(model: ClickcastModel, n_rows: int = 12, seed: int = 0) -> 
     pad[2, : length - 5] = True
     pad[3] = True
     raw[pad], ts[pad], lat[pad], lon[pad] = "", 0.0, 0.0, 0.0
-    return raw, Histories(items=model.item_indices(raw), ts=ts, lat=lat, lon=lon)
+    # Indices straight from the vocabulary, independent of the serving code's parsing of the request.
+    index = {item: i for i, item in enumerate(model.item_ids) if i > UNK}
+    items = np.vectorize(lambda r: index.get(r, UNK) if r else PAD, otypes=[np.int64])(raw)
+    return raw, Histories(items=items, ts=ts, lat=lat, lon=lon)
 
 
 def wait_ready(client, name: str, version: int) -> None:

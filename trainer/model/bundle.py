@@ -34,12 +34,6 @@ class ClickcastModel:
         self._index = {raw: i for i, raw in enumerate(self.item_ids) if i > UNK}
         self._distances = ItemDistanceMemo(self.item_lat, self.item_lon, self.cfg)
 
-    def item_indices(self, raw_ids: np.ndarray) -> np.ndarray:
-        """Raw ids (any shape) -> item indices; "" is padding, an id unseen in training is UNK."""
-        get = self._index.get
-        flat = [0 if not r else get(r, UNK) for r in np.asarray(raw_ids).ravel().tolist()]
-        return np.asarray(flat, dtype=np.int64).reshape(np.shape(raw_ids))
-
     def joined_item_indices(self, rows: list[str], length: int) -> np.ndarray:
         """[B, length] item indices from one string per row (the newest ids, oldest first, joined by spaces;
         the Triton contract), right-aligned: the columns before them are padding."""

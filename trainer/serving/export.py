@@ -15,11 +15,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from deploy.stack.triton import model_versions
+from deploy.stack.triton import SERVING_CODE, model_versions
 from trainer.model.bundle import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, ClickcastModel
 from trainer.serving.triton_config import DEFAULT_INSTANCES, DEFAULT_MAX_BATCH_SIZE, DEFAULT_TOP_K, triton_config
 
-BACKEND_SOURCE = Path(__file__).with_name("triton_model.py")
 MODEL_FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE)
 CODE_DIR = "code"  # model.py puts it first on sys.path
 CODE_PACKAGES = ("trainer", "features", "schemas")
@@ -56,7 +55,7 @@ def export_model(
     try:
         for name in MODEL_FILES:
             shutil.copy2(source / name, staging / name)
-        shutil.copy2(BACKEND_SOURCE, staging / "model.py")
+        shutil.copy2(SERVING_CODE, staging / "model.py")
         for package in CODE_PACKAGES:
             ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
             shutil.copytree(package_dir(package), staging / CODE_DIR / package, ignore=ignore)
