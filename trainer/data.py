@@ -4,6 +4,9 @@ The split is global in time (GETNext protocol): the first 80% of all events trai
 10% test. Every event stays in `Checkins`, so a test event is predicted from everything before it, including the
 user's val/test events; only the vocabulary and the baselines' statistics come from training events. An item first
 seen after the training period maps to UNK and counts as a miss; a user with no earlier events is still scored.
+
+The final fit (`final=True`) trains on train + validation once validation has chosen the settings: the same test
+events, a vocabulary from the first 90% of events, no validation events.
 """
 
 from __future__ import annotations
@@ -92,6 +95,11 @@ def chronological_split(n_events: int, train_frac: float = 0.8, val_frac: float 
     )
 
 
+def merge_validation(split: Split) -> Split:
+    """The final fit's split: validation events join training, the test events stay."""
+    return Split(train=split.train | split.val, val=np.zeros_like(split.val), test=split.test)
+
+
 def build_vocab(item_ids: pd.Series, categories: pd.Series, lats: pd.Series, lons: pd.Series) -> ItemVocab:
     """Vocabulary over the given (training) events, items in order of first appearance."""
     frame = pd.DataFrame({"item": item_ids.values, "cat": categories.values, "lat": lats.values, "lon": lons.values})
@@ -111,17 +119,24 @@ def build_vocab(item_ids: pd.Series, categories: pd.Series, lats: pd.Series, lon
 
 
 def from_frame(
-    frame: pd.DataFrame, train_frac: float = 0.8, val_frac: float = 0.1, vocab: ItemVocab | None = None
+    frame: pd.DataFrame,
+    train_frac: float = 0.8,
+    val_frac: float = 0.1,
+    vocab: ItemVocab | None = None,
+    final: bool = False,
 ) -> tuple[Checkins, Split]:
     """Canonical event columns (as `read_events_frame` returns them) -> index arrays + split.
 
-    The vocabulary is built from the training events unless a trained model's `vocab` is given.
+    The vocabulary is built from the training events unless a trained model's `vocab` is given. `final`: the
+    final fit's split (validation merged into training, see `merge_validation`).
     """
     if len(frame) == 0:
         raise ValueError("no events")
     if not frame["ts"].is_monotonic_increasing:
         frame = frame.sort_values("ts", kind="stable").reset_index(drop=True)
     split = chronological_split(len(frame), train_frac, val_frac)
+    if final:
+        split = merge_validation(split)
     train = frame[split.train]
     if vocab is None:
         vocab = build_vocab(train["item_id"], train["category"], train["latitude"], train["longitude"])

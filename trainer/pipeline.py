@@ -1,6 +1,9 @@
 """`clickcast train`: load the data, fit and score every baseline, the clickcast model, its ablations and the
 robustness test in one run on one split, and write the report.
 
+Protocol: settings (epochs, weights) are chosen on validation by a fit on the training events; the reported
+scores come from a final fit with those settings on train + validation, scored on the untouched test events.
+
 All models are scored on the same test events with the same full ranking (trainer.evaluate).
 """
 
@@ -10,10 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from schemas.csv_source import ColumnMapping
+import pandas as pd
+
+from schemas.csv_source import ColumnMapping, read_events_frame
 from trainer.baselines import all_baselines
 from trainer.batches import UserIndex, history_batches
-from trainer.data import Checkins, Split, data_stats, load_dataset
+from trainer.data import Checkins, Split, data_stats, from_frame
 from trainer.evaluate import evaluate, history_length
 from trainer.metrics import METRICS
 from trainer.progress import ProgressLog
@@ -84,13 +89,18 @@ def run_training(
     max_events: int | None = None,
     config: Any = None,
     log: ProgressLog | None = None,
-    dataset: tuple[Checkins, Split] | None = None,
+    frame: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Train and score everything; returns (and writes to out_dir/metrics.json) the metrics.
 
+    Every model and baseline is fit twice: on the training events, choosing its settings on validation (epochs,
+    weights), then again with those settings on train + validation (the final fit) before scoring the test
+    events; both test scores are reported ("train_only" holds the first). Ablations change one part of the
+    final model and train with its epochs on train + validation directly.
+
     quick: the quick model config and no SASRec or ablations; robustness on the model alone, over the first
-    QUICK_ROBUSTNESS_EVENTS test events. `config` overrides the model config (tests use a tiny one); `dataset`
-    is the already loaded `data`.
+    QUICK_ROBUSTNESS_EVENTS test events. `config` overrides the model config (tests use a tiny one); `frame` is
+    the already read `data`.
     """
     from trainer.model import ClickcastConfig, ClickcastRecommender
 
@@ -101,24 +111,46 @@ def run_training(
     timings: dict[str, Any] = {"fit_s": {}, "score_s": {}}
 
     log.line(f"loading {data}")
-    ck, split = dataset or load_dataset(data, mapping, max_events=max_events)
+    if frame is None:
+        frame = read_events_frame(data, mapping, limit=max_events)
+    ck, split = from_frame(frame)
+    final_ck, final_split = from_frame(frame, final=True)
     index = UserIndex.build(ck.user, ck.n_users)
     stats = data_stats(ck, split)
     stats["path"] = str(data)
+    final_stats = data_stats(final_ck, final_split)
+    stats["final_items_known"] = final_stats["items_known"]
+    stats["final_test_unk_share"] = final_stats["test_unk_share"]
     timings["load_s"] = time.perf_counter() - started
     log.line(
-        f"{stats['events']} events, {stats['users']} users, {stats['items_known']} known items; "
-        f"test {stats['test_events']} events ({100 * stats['test_unk_share']:.1f}% unseen items = misses)"
+        f"{stats['events']} events, {stats['users']} users, {stats['items_known']} known items "
+        f"({stats['final_items_known']} with validation); test {stats['test_events']} events "
+        f"({100 * stats['final_test_unk_share']:.1f}% unseen items = misses)"
     )
 
-    def fit_and_score(rec: Recommender) -> dict[str, float]:
+    def timed_fit(rec: Recommender, ck: Checkins, split: Split) -> float:
         t0 = time.perf_counter()
         rec.fit(ck, split, progress=log.step())
-        fitted = time.perf_counter() - t0
+        return time.perf_counter() - t0
+
+    def scored(rec: Recommender, ck: Checkins, split: Split, stage: str) -> dict[str, float]:
         result = evaluate(rec, ck, split, "test", index=index, progress=log.step())
+        log.line(f"{rec.name} ({stage}): " + "  ".join(f"{m} {result[m]:.4f}" for m in METRICS))
+        return result
+
+    train_only: dict[str, dict[str, float]] = {}
+    histories: dict[str, dict[str, list[float]]] = {}
+
+    def fit_and_score(rec: Recommender) -> dict[str, float]:
+        """Selection fit (scored as train_only), then the final fit on train + validation (scored)."""
+        fitted = timed_fit(rec, ck, split)
+        train_only[rec.name] = only_metrics(scored(rec, ck, split, "train only"))
+        if hasattr(rec, "history"):
+            histories[rec.name] = dict(rec.history)
+        fitted += timed_fit(rec, final_ck, final_split)
+        result = scored(rec, final_ck, final_split, "final")
         timings["fit_s"][rec.name] = fitted
         timings["score_s"][rec.name] = result["score_seconds"]
-        log.line(f"{rec.name}: " + "  ".join(f"{m} {result[m]:.4f}" for m in METRICS) + f"  (fit {fitted:.0f}s)")
         return result
 
     baselines: dict[str, dict[str, float]] = {}
@@ -129,18 +161,18 @@ def run_training(
     model = ClickcastRecommender(model_config)
     model_result = fit_and_score(model)
     model.save(out / "model")
-    histories = {model.name: model.history}
+    timings["model_epochs"] = model.chosen_epochs
 
     ablations: dict[str, dict[str, float]] = {}
     trained = {model_config.adversarial: (model, only_metrics(model_result))}
     if not quick:
         sasrec = ClickcastRecommender(variant(model_config, ClickcastConfig.sasrec()))
         baselines[sasrec.name] = only_metrics(fit_and_score(sasrec))
-        histories[sasrec.name] = sasrec.history
         for name, cfg in ablation_configs(model_config).items():
             rec = ClickcastRecommender(cfg)
-            ablations[name] = only_metrics(fit_and_score(rec))
-            histories[rec.name] = rec.history
+            rec.chosen_epochs = model.chosen_epochs
+            timings["fit_s"][rec.name] = timed_fit(rec, final_ck, final_split)
+            ablations[name] = only_metrics(scored(rec, final_ck, final_split, "final"))
             if cfg.adversarial != model_config.adversarial:
                 trained[cfg.adversarial] = (rec, ablations[name])
 
@@ -148,9 +180,10 @@ def run_training(
     robustness: dict[str, Any] = {"noise_fraction": NOISE_FRACTION, "seed": NOISE_SEED}
     for adversarial, (rec, full_clean) in sorted(trained.items()):
         step = log.step("robustness")
-        scored = {"index": index, "limit": limit, "progress": step}
-        clean = full_clean if limit is None else only_metrics(evaluate(rec, ck, split, "test", **scored))
-        noisy_result = evaluate(rec, ck, split, "test", transform=noise_transform(ck.vocab, NOISE_SEED), **scored)
+        options = {"index": index, "limit": limit, "progress": step}
+        clean = full_clean if limit is None else only_metrics(evaluate(rec, final_ck, final_split, "test", **options))
+        transform = noise_transform(final_ck.vocab, NOISE_SEED)
+        noisy_result = evaluate(rec, final_ck, final_split, "test", transform=transform, **options)
         noisy = only_metrics(noisy_result)
         robustness["events"] = int(noisy_result["events"])
         robustness["adversarial" if adversarial else "standard"] = {
@@ -162,7 +195,7 @@ def run_training(
         noise = f"{NOISE_FRACTION:.0%} noise events"
         log.line(f"robustness {rec.name}: acc@1 {clean['acc@1']:.4f} -> {noisy['acc@1']:.4f} with {noise}")
 
-    timings["inference"] = inference_cost(model, ck, split)
+    timings["inference"] = inference_cost(model, final_ck, final_split)
     timings["total_s"] = time.perf_counter() - started
     metrics = {
         "data": stats,
@@ -170,6 +203,7 @@ def run_training(
         "baselines": baselines,
         "ablations": ablations,
         "robustness": robustness,
+        "train_only": train_only,
         "timings": timings,
         "config": {"quick": quick, "model": model_config.to_dict()},
     }

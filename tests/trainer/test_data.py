@@ -38,6 +38,16 @@ def test_vocab_from_train_only_and_unseen_items_are_unk():
     assert vocab.n_items == 3
 
 
+def test_final_split_trains_on_validation_too_and_keeps_the_test_events():
+    events = [("u1", "a", t) for t in range(8)] + [("u1", "b", 8), ("u2", "new", 9)]
+    ck, split = from_frame(frame(events))
+    final_ck, final = from_frame(frame(events), final=True)
+    assert np.array_equal(final.train, split.train | split.val) and not final.val.any()
+    assert np.array_equal(final.test, split.test)
+    assert final_ck.vocab.ids[2:] == ["a", "b"]  # b, first seen in validation, is known to the final fit
+    assert list(final_ck.item) == [2] * 8 + [3, UNK]
+
+
 def test_item_position_is_mean_of_training_events():
     f = frame([("u1", "a", 0), ("u1", "a", 1)] + [("u1", "c", t) for t in range(2, 10)])
     f.loc[1, "latitude"] = 40.76

@@ -38,6 +38,10 @@ def test_writes_metrics_json_in_the_issue_shape_with_plots_and_model(trained):
     assert {"standard", "adversarial"} <= set(saved["robustness"])
     assert saved["robustness"]["standard"]["model"] == "clickcast"
     assert saved["data"]["test_events"] > 0
+    # Both fits of every model and baseline are scored; ablations only have the final fit.
+    assert set(saved["train_only"]) == BASELINES | {"sasrec", "clickcast"}
+    assert saved["data"]["final_items_known"] >= saved["data"]["items_known"]
+    assert 1 <= saved["timings"]["model_epochs"] <= tiny_config().finetune_epochs
     assert saved["timings"]["inference"]["ms_per_event_batch_64"] > 0
     for name in ("training_curves.png", "metrics.png", "metrics.md", "model/config.json"):
         assert (out / name).is_file()

@@ -57,6 +57,9 @@ class ClickcastRecommender:
         self.model: ClickcastModel | None = None
         self.history: dict[str, list[float]] = {}
         self.fit_seconds = 0.0
+        # Fine-tuning epochs of the best validation MRR; a later fit without validation events (the final fit
+        # on train + validation) trains exactly this many.
+        self.chosen_epochs: int | None = None
 
     def fit(self, ck: Checkins, split: Split, progress: Progress | None = None) -> None:
         cfg = self.config
@@ -80,7 +83,9 @@ class ClickcastRecommender:
         self.model = model
         data = build_training_set(ck, split.train, cfg, cells, vocab.lat, vocab.lon)
         val_mask = first_events(split.val, cfg.val_events)
-        epochs = cfg.pretrain_epochs + cfg.finetune_epochs
+        validate = bool(val_mask.any())
+        n_epochs = cfg.finetune_epochs if validate or self.chosen_epochs is None else self.chosen_epochs
+        epochs = cfg.pretrain_epochs + n_epochs
         self.history = {"pretrain_loss": [], "train_loss": [], "val_acc@10": [], "val_mrr": [], "epoch_seconds": []}
 
         optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -94,22 +99,23 @@ class ClickcastRecommender:
 
         optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         best_mrr, best_state, stale = -1.0, None, 0
-        for epoch in range(cfg.finetune_epochs):
+        for epoch in range(n_epochs):
             t0 = time.perf_counter()
             loss = finetune_epoch(net, data, optimizer, cfg, vocab.lat, vocab.lon, rng)
-            val = evaluate(model, ck, val_mask, cfg.eval_batch_size)
             self.history["train_loss"].append(loss)
-            self.history["val_acc@10"].append(val["acc@10"])
-            self.history["val_mrr"].append(val["mrr"])
+            message = f"{self.name}: epoch {epoch + 1}/{n_epochs} loss {loss:.3f}"
+            if validate:
+                val = evaluate(model, ck, val_mask, cfg.eval_batch_size)
+                self.history["val_acc@10"].append(val["acc@10"])
+                self.history["val_mrr"].append(val["mrr"])
+                message += f" val acc@10 {val['acc@10']:.3f} mrr {val['mrr']:.3f}"
             self.history["epoch_seconds"].append(time.perf_counter() - t0)
-            done = (cfg.pretrain_epochs + epoch + 1) / epochs
-            report(
-                f"{self.name}: epoch {epoch + 1}/{cfg.finetune_epochs} loss {loss:.3f} "
-                f"val acc@10 {val['acc@10']:.3f} mrr {val['mrr']:.3f}",
-                done,
-            )
+            report(message, (cfg.pretrain_epochs + epoch + 1) / epochs)
+            if not validate:
+                continue
             if val["mrr"] > best_mrr:
                 best_mrr, best_state, stale = val["mrr"], copy.deepcopy(net.state_dict()), 0
+                self.chosen_epochs = epoch + 1
             else:
                 stale += 1
                 if stale >= cfg.patience:

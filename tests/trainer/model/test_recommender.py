@@ -75,3 +75,14 @@ def test_adversarial_training_fits_and_scores(habits):
     assert rec.history["train_loss"][-1] < rec.history["train_loss"][0]
     batch = next(history_batches(ck, split.test, rec.config.max_len, 8))
     assert np.isfinite(rec.score(batch)[:, 2:]).all()
+
+
+def test_the_final_fit_trains_the_epochs_validation_chose(habits):
+    ck, split = habits
+    rec = ClickcastRecommender(tiny_config(finetune_epochs=3, patience=3))
+    rec.fit(ck, split)
+    best = int(np.argmax(rec.history["val_mrr"])) + 1
+    assert rec.chosen_epochs == best
+    no_validation = type(split)(train=split.train | split.val, val=np.zeros_like(split.val), test=split.test)
+    rec.fit(ck, no_validation)
+    assert len(rec.history["train_loss"]) == best and rec.history["val_mrr"] == []
