@@ -168,7 +168,10 @@ def run_training(
     if not quick:
         sasrec = ClickcastRecommender(variant(model_config, ClickcastConfig.sasrec()))
         baselines[sasrec.name] = only_metrics(fit_and_score(sasrec))
-        for name, cfg in ablation_configs(model_config).items():
+        if model.config.use_visit_prior:
+            plain = model.without_visit_prior()
+            ablations["no_visit_prior"] = only_metrics(scored(plain, final_ck, final_split, "final"))
+        for name, cfg in ablation_configs(model.config).items():
             rec = ClickcastRecommender(cfg)
             rec.chosen_epochs = model.chosen_epochs
             timings["fit_s"][rec.name] = timed_fit(rec, final_ck, final_split)
@@ -205,7 +208,7 @@ def run_training(
         "robustness": robustness,
         "train_only": train_only,
         "timings": timings,
-        "config": {"quick": quick, "model": model_config.to_dict()},
+        "config": {"quick": quick, "model": model.config.to_dict()},
     }
     write_metrics(out, metrics)
     (out / "metrics.md").write_text(markdown_table(metrics) + "\n")

@@ -40,7 +40,7 @@ def test_vocab_from_train_only_and_unseen_items_are_unk():
 
 def test_final_split_trains_on_validation_too_and_keeps_the_test_events():
     events = [("u1", "a", t) for t in range(8)] + [("u1", "b", 8), ("u2", "new", 9)]
-    ck, split = from_frame(frame(events))
+    _, split = from_frame(frame(events))
     final_ck, final = from_frame(frame(events), final=True)
     assert np.array_equal(final.train, split.train | split.val) and not final.val.any()
     assert np.array_equal(final.test, split.test)

@@ -34,7 +34,7 @@ def test_writes_metrics_json_in_the_issue_shape_with_plots_and_model(trained):
     assert {"data", "model", "baselines", "ablations", "robustness"} <= set(saved)
     assert set(saved["model"]) == set(METRICS)
     assert set(saved["baselines"]) == BASELINES | {"sasrec"}
-    assert set(saved["ablations"]) == {"no_pretraining", "with_adversarial"}  # tiny config: no text, no adversarial
+    assert set(saved["ablations"]) == {"no_pretraining", "with_adversarial", "no_visit_prior"}  # tiny: no text, no FGSM
     assert {"standard", "adversarial"} <= set(saved["robustness"])
     assert saved["robustness"]["standard"]["model"] == "clickcast"
     assert saved["data"]["test_events"] > 0

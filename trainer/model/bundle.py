@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from trainer.data import UNK
+from trainer.model import visit_prior
 from trainer.model.codes import CellVocab, ItemDistanceMemo
 from trainer.model.config import ClickcastConfig
 from trainer.model.inputs import Histories, history_codes, last_position_queries, trim_padding
@@ -49,6 +50,15 @@ class ClickcastModel:
 
     def log_probs(self, h: Histories) -> torch.Tensor:
         """log p(next item) [B, n_items] after each row's newest event (PAD/UNK columns are -inf)."""
+        log_p = self.network_log_probs(h)
+        weight = self.cfg.visit_prior_weight
+        if weight == 0.0:
+            return log_p
+        log_share = visit_prior.log_visit_share(h.items, h.ts, len(self.item_ids), self.cfg.visit_prior_tau_days)
+        return visit_prior.apply(log_p, log_share, weight)
+
+    def network_log_probs(self, h: Histories) -> torch.Tensor:
+        """log_probs without the visit prior."""
         if self.net.training:
             self.net.eval()
         h, first = trim_padding(h)  # short histories cost what they hold, not L

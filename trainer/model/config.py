@@ -21,6 +21,10 @@ class ClickcastConfig:
     use_text: bool = True  # category name through the packaged sentence encoder
     # The repeat path: a distribution over the history's items mixed with the softmax over all items.
     use_repeat: bool = True
+    # The visit prior (trainer.model.visit_prior): chosen on validation after training when use_visit_prior.
+    use_visit_prior: bool = True
+    visit_prior_weight: float = 0.0
+    visit_prior_tau_days: float = 30.0
     geohash_precision: int = 6
     n_gap_buckets: int = 32
     n_distance_buckets: int = 32
@@ -60,6 +64,7 @@ class ClickcastConfig:
             use_geo=False,
             use_text=False,
             use_repeat=False,
+            use_visit_prior=False,
             pretrain_epochs=0,
             adversarial=False,
         )

@@ -1,12 +1,14 @@
 """`ClickcastRecommender`: the clickcast transformer behind the trainer's Recommender protocol.
 
 fit = (optional) masked-item pre-training, then next-item fine-tuning with early stopping on validation MRR;
-the weights of the best validation epoch are kept.
+the weights of the best validation epoch are kept, then the visit prior's weight is chosen on validation. A fit
+without validation events (the final fit on train + validation) reuses the epochs and the prior chosen before.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ import torch
 from trainer.batches import HistoryBatch, history_batches
 from trainer.data import Checkins, Split
 from trainer.metrics import RankAccumulator
+from trainer.model import visit_prior
 from trainer.model.bundle import ClickcastModel
 from trainer.model.codes import CellVocab
 from trainer.model.config import ClickcastConfig
@@ -62,6 +65,10 @@ class ClickcastRecommender:
         self.chosen_epochs: int | None = None
 
     def fit(self, ck: Checkins, split: Split, progress: Progress | None = None) -> None:
+        val_mask = first_events(split.val, self.config.val_events)
+        validate = bool(val_mask.any())
+        if validate:  # the prior is chosen for the network this fit trains; until then the network alone counts
+            self.config = self.config.replace(visit_prior_weight=0.0)
         cfg = self.config
         started = time.perf_counter()
         torch.set_num_threads(cfg.threads)
@@ -82,8 +89,6 @@ class ClickcastRecommender:
         model = ClickcastModel(cfg, net, cells, list(vocab.ids), vocab.lat, vocab.lon)
         self.model = model
         data = build_training_set(ck, split.train, cfg, cells, vocab.lat, vocab.lon)
-        val_mask = first_events(split.val, cfg.val_events)
-        validate = bool(val_mask.any())
         n_epochs = cfg.finetune_epochs if validate or self.chosen_epochs is None else self.chosen_epochs
         epochs = cfg.pretrain_epochs + n_epochs
         self.history = {"pretrain_loss": [], "train_loss": [], "val_acc@10": [], "val_mrr": [], "epoch_seconds": []}
@@ -123,7 +128,26 @@ class ClickcastRecommender:
         if best_state is not None:
             net.load_state_dict(best_state)
         net.eval()
+        if validate and cfg.use_visit_prior:
+            report(f"{self.name}: choosing the visit prior on validation", 1.0)
+            self._choose_visit_prior(ck, val_mask)
         self.fit_seconds = time.perf_counter() - started
+
+    def _choose_visit_prior(self, ck: Checkins, mask: np.ndarray) -> None:
+        model = self._fitted()
+        batches = (
+            (model.network_log_probs(as_histories(b)), b.items, b.ts, b.targets)
+            for b in history_batches(ck, mask, model.cfg.max_len, model.cfg.eval_batch_size)
+        )
+        weight, tau, _ = visit_prior.choose(batches, ck.vocab.n_items)
+        self.config = self.config.replace(visit_prior_weight=weight, visit_prior_tau_days=tau)
+        model.cfg = self.config
+
+    def without_visit_prior(self) -> ClickcastRecommender:
+        """The same trained network scored without the visit prior (the ablation)."""
+        rec = ClickcastRecommender(self.config.replace(name=f"{self.name}_no_visit_prior", visit_prior_weight=0.0))
+        rec.model = dataclasses.replace(self._fitted(), cfg=rec.config)
+        return rec
 
     def _fitted(self) -> ClickcastModel:
         if self.model is None:

@@ -5,6 +5,7 @@ from trainer.batches import history_batches
 from trainer.data import PAD
 from trainer.evaluate import evaluate
 from trainer.model import ClickcastConfig, ClickcastRecommender
+from trainer.model.recommender import as_histories
 
 from .conftest import tiny_config
 
@@ -86,3 +87,18 @@ def test_the_final_fit_trains_the_epochs_validation_chose(habits):
     no_validation = type(split)(train=split.train | split.val, val=np.zeros_like(split.val), test=split.test)
     rec.fit(ck, no_validation)
     assert len(rec.history["train_loss"]) == best and rec.history["val_mrr"] == []
+
+
+def test_the_visit_prior_is_chosen_on_validation_and_saved_with_the_model(fitted, habits, tmp_path):
+    from trainer.model import visit_prior
+
+    cfg = fitted.config
+    assert cfg.visit_prior_weight in visit_prior.WEIGHTS and cfg.visit_prior_tau_days in visit_prior.TAU_DAYS
+    fitted.save(tmp_path / "m")
+    assert ClickcastRecommender.load(tmp_path / "m").config == cfg
+    ck, split = habits
+    batch = next(history_batches(ck, split.test, cfg.max_len, 32))
+    plain = fitted.without_visit_prior()
+    assert plain.config.visit_prior_weight == 0.0 and fitted.config.visit_prior_weight == cfg.visit_prior_weight
+    expected = fitted.model.network_log_probs(as_histories(batch)).numpy()
+    np.testing.assert_allclose(plain.score(batch), expected, rtol=1e-6)
