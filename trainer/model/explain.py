@@ -2,7 +2,8 @@
 
 For the top-scored item, |<d log p / d x_j, x_j>| per history position j (x_j its input embedding),
 normalised to sum to 1 over the real events. It covers both paths, the softmax and the repeat path, because
-both are computed from the encoder states of the history events.
+both are computed from the encoder states of the history events. The top item is the served one (visit prior
+included); the prior itself holds no embedding, so the weights say which events moved the network.
 """
 
 from __future__ import annotations
