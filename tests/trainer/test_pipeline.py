@@ -76,6 +76,7 @@ def test_quick_run_skips_sasrec_and_ablations_and_tests_robustness_on_the_model(
     write_csv(csv, habitual_frame(n_users=6, days=15, seed=1))
     metrics = run_training(csv, tmp_path / "out", quick=True, config=tiny_config())
     assert set(metrics["baselines"]) == BASELINES and metrics["ablations"] == {}
+    assert metrics["train_only"] == {}  # one fit each: no final fit in quick runs
     robustness = metrics["robustness"]
     assert set(robustness) == {"noise_fraction", "seed", "events", "standard"}
     assert robustness["events"] == metrics["data"]["test_events"]  # fewer than the quick cap here
