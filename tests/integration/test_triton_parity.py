@@ -1,11 +1,15 @@
 """Triton serves exactly the trainer's model: same top-k items and scores (within 1e-4) for the same histories.
 
-The test re-exports the newest version in the served repository as a new version (same weights, so the stack
-keeps serving the same model), waits for Triton's repository poll to load it, then compares.
+The test re-exports the newest version in the served repository as a new version (same weights, with the visit
+prior switched on if validation chose weight 0, so that its part of the scores is compared too), waits for
+Triton's repository poll to load it, compares, then re-exports the original so the stack serves it again.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,13 +18,14 @@ import pytest
 
 from deploy.stack.triton import model_versions
 from trainer.data import PAD, UNK
-from trainer.model.bundle import ClickcastModel
+from trainer.model.bundle import CONFIG_FILE, ClickcastModel
 from trainer.model.explain import attribution
 from trainer.model.inputs import Histories
-from trainer.serving.export import export_model
+from trainer.serving.export import MODEL_FILES, export_model
 
 LOAD_TIMEOUT_S = 180.0
 TOLERANCE = 1e-4
+PRIOR_WEIGHT = 0.3  # used when the served version's own weight is 0
 
 
 def sample_histories(model: ClickcastModel, n_rows: int = 12, seed: int = 0) -> tuple[np.ndarray, Histories]:
@@ -74,17 +79,30 @@ def infer(client, name: str, version: int, raw: np.ndarray, h: Histories, output
     return client.infer(name, inputs, model_version=str(version), outputs=requested)
 
 
-def check_parity(grpc_url: str, repository: Path, name: str) -> int:
-    """Export the newest version again, wait for it, compare Triton to the torch forward; returns the version."""
+def with_visit_prior(source: Path, target: Path) -> Path:
+    """A copy of the model files in `source` whose visit prior is on."""
+    for file in MODEL_FILES:
+        shutil.copy2(source / file, target / file)
+    config = json.loads((source / CONFIG_FILE).read_text())
+    config["visit_prior_weight"] = config.get("visit_prior_weight") or PRIOR_WEIGHT
+    (target / CONFIG_FILE).write_text(json.dumps(config))
+    return target
+
+
+def check_parity(grpc_url: str, repository: Path, name: str) -> None:
+    """Export the newest version again (prior on), wait for it, compare Triton to the torch forward, restore."""
     import tritonclient.grpc as grpcclient
 
     served = model_versions(repository, name)
     assert served, f"no version of {name} in {repository} to re-export"
-    version = export_model(repository / name / str(served[-1]), repository, name)
+    original = repository / name / str(served[-1])
+    with tempfile.TemporaryDirectory() as tmp:
+        version = export_model(with_visit_prior(original, Path(tmp)), repository, name)
     client = grpcclient.InferenceServerClient(grpc_url)
     try:
         wait_ready(client, name, version)
         model = ClickcastModel.load(repository / name / str(version))
+        assert model.cfg.visit_prior_weight > 0
         raw, h = sample_histories(model)
         expected = model.log_probs(h).numpy()
         k = int(client.get_model_config(name).config.output[0].dims[0])
@@ -103,7 +121,7 @@ def check_parity(grpc_url: str, repository: Path, name: str) -> int:
         weights = explained.as_numpy("ATTRIBUTION")
         np.testing.assert_allclose(weights, attribution(model, h), atol=TOLERANCE, rtol=0)
         assert (weights[h.items == PAD] == 0).all()
-        return version
+        wait_ready(client, name, export_model(original, repository, name))
     finally:
         client.close()
 
