@@ -11,6 +11,8 @@ from pathlib import Path
 from streams.cli import CliError
 from streams.settings import PROJECT_ROOT
 
+HEALTH_WAIT_S = 30.0  # how long a benchmark waits for an unhealthy service before giving up
+
 
 def _numbers(kind):
     def parse(text: str) -> list:
@@ -84,7 +86,10 @@ def _settings(args: argparse.Namespace):
     from streams.settings import get_settings
 
     settings = get_settings()
-    down = [s.name for s in status(settings) if s.state != "healthy"]
+    # Triton reports not ready for a moment while it swaps model versions (e.g. right after `export --wait`).
+    deadline = time.monotonic() + HEALTH_WAIT_S
+    while (down := [s.name for s in status(settings) if s.state != "healthy"]) and time.monotonic() < deadline:
+        time.sleep(1.0)
     if down:
         raise CliError(f"{', '.join(down)} not healthy: start the stack with `clickcast stack up`")
     if args.online_store:
