@@ -84,15 +84,15 @@ def model_dir(path: Path) -> Path:
 def train_command(args: argparse.Namespace) -> int:
     from schemas.csv_source import read_events_frame
     from streams.cli import CliError
-    from trainer.data import from_frame
     from trainer.pipeline import run_training
 
     data, mapping = _data_inputs(args)
     try:
         frame = read_events_frame(data, mapping, limit=args.max_events)
-        from_frame(frame)  # a file too small to split fails here, as one line
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    if frame.empty:  # what from_frame would refuse; checked here so the pipeline splits the data only once
+        raise CliError(f"no events in {data}")
     run_training(data, args.out, quick=args.quick, mapping=mapping, max_events=args.max_events, frame=frame)
     return 0
 

@@ -120,7 +120,7 @@ def run_training(
     index = UserIndex.build(ck.user, ck.n_users)
     stats = data_stats(ck, split)
     stats["path"] = str(data)
-    final_stats = data_stats(final_ck, final_split)
+    final_stats = data_stats(final_ck, final_split) if final_fit else stats
     stats["final_items_known"] = final_stats["items_known"]
     stats["final_test_unk_share"] = final_stats["test_unk_share"]
     timings["load_s"] = time.perf_counter() - started
