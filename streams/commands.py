@@ -86,8 +86,17 @@ def run_worker(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     reset_stale_tables(settings)
     app = create_app(settings)
+    _tune_gc(settings.stream.gc_threshold)
     Worker(app, loglevel=args.loglevel).execute_from_commandline()
     return 0
+
+
+def _tune_gc(threshold: int) -> None:
+    import gc
+
+    gc.collect()
+    gc.freeze()  # modules, the app and its clients live as long as the process: stop rescanning them
+    gc.set_threshold(threshold, *gc.get_threshold()[1:])
 
 
 def _load_events(path: Path | None, columns: str | None, limit: int | None):
