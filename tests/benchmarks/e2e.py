@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deploy.stack.stack import status
 from streams.producer import ClickProducer
 from streams.settings import Settings
 from tests.benchmarks import components, report
+from tests.benchmarks.cpu import CpuMeter
 from tests.benchmarks.measure import PhaseResult, decode_click, decode_prediction, run_phase
 from tests.benchmarks.processes import Relay, WorkerGroup, delete_topics, wait_for_leaders
 from tests.benchmarks.profile import Profiler, triton_model_pids
@@ -154,6 +156,8 @@ class _Run:
                     f"pipeline x{count} prefill", start, predictions, decode_prediction, None, 200.0, 20.0, prefill
                 )
             profiler = self._profiler(group, count)
+            meter = self._cpu_meter(group)
+            meter.start()
             measured = self.workload.payloads(o.events, prefix, start)
             full = self._phase(
                 f"pipeline x{count} throughput",
@@ -164,8 +168,10 @@ class _Run:
                 500.0,
                 payloads=measured,
             )
+            cpu = meter.stop(len(full.answers))
             profile = profiler.stop() if profiler else None
             eps = throughput(full.answers)
+            self.progress(f"pipeline x{count} CPU ms per event: {cpu}")
             out: dict[str, Any] = {
                 "eps": round(eps, 1),
                 "events": full.sent,
@@ -174,6 +180,7 @@ class _Run:
                 "partitions_per_member": members,
                 "balanced": bool(members) and max(members) - min(members) <= 1,
                 "stages": stage_breakdown(full.answers),
+                "cpu_ms_per_event": cpu,
                 # The model's input length (newest event included): phases start with empty histories.
                 "prefill_events": start,
                 "history_events": _history_figures(self.workload.history_lengths(full.sent, MODEL_HISTORY, start)),
@@ -184,6 +191,18 @@ class _Run:
             if with_loads:
                 out["loads"] = self._loads(eps)
         return out
+
+    def _cpu_meter(self, group: WorkerGroup) -> CpuMeter:
+        stack = {s.name: [s.pid] for s in status(self.settings) if s.pid}
+        return CpuMeter(
+            {
+                "workers": group.pids(),
+                "triton_model": triton_model_pids(self.settings.triton.model_name),
+                "triton_server": stack.get("triton", []),
+                "kafka": stack.get("kafka", []),
+                "benchmark_client": [os.getpid()],  # its producer and the reader of predictions
+            }
+        )
 
     def _profiler(self, group: WorkerGroup, count: int) -> Profiler | None:
         if self.options.profile_dir is None:
