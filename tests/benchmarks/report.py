@@ -102,6 +102,9 @@ def plot_latency(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+CPU_PARTS = ("workers", "triton_model", "triton_server", "kafka", "benchmark_client", "total")
+
+
 def markdown_table(result: dict[str, Any]) -> str:
     """The README's table: the three pipelines, latency per load, components, and where it ran."""
     m = result["machine"]
@@ -121,6 +124,14 @@ def markdown_table(result: dict[str, Any]) -> str:
         ),
         f"| naive loop (push + batch-1 Triton per event) | {result['naive_eps']:,.0f} |",
         f"| Kafka pass-through (no work) | {result['kafka_passthrough_eps']:,.0f} |",
+        "",
+        "| CPU ms per event at full speed | " + " | ".join(CPU_PARTS) + " |",
+        "|---|" + "---:|" * len(CPU_PARTS),
+        *(
+            f"| {k} worker(s) | " + " | ".join(f"{v['cpu_ms_per_event'].get(p, 0):.2f}" for p in CPU_PARTS) + " |"
+            for k, v in result["scaling"].items()
+            if "cpu_ms_per_event" in v
+        ),
         "",
         "| offered load (events/s) | achieved | p50 ms | p95 ms | p99 ms | sustained |",
         "|---|---:|---:|---:|---:|---|",

@@ -57,3 +57,14 @@ def test_table_lists_pipelines_loads_and_targets():
     assert "| clickcast (1 worker(s)) | 2,500 |" in table
     assert "| 1000 | 99 | 5.0 | 8.0 | 40.0 | yes |" in table
     assert "x6.0" in table
+
+
+def test_table_shows_cpu_per_event_of_each_worker_count():
+    result = _result(2500.0, 12.0, 40.0, 6000.0, 1000.0)
+    cpu = {"workers": 0.5, "triton_model": 0.25, "kafka": 0.125, "total": 0.875}
+    result["scaling"]["1"]["cpu_ms_per_event"] = cpu
+    result["scaling"]["2"] = {"eps": 3000.0, "partitions_per_member": [2, 2]}  # an older report: no CPU figures
+    result["targets"] = targets(result)
+    table = markdown_table(result)
+    assert "| 1 worker(s) | 0.50 | 0.25 | 0.00 | 0.12 | 0.00 | 0.88 |" in table
+    assert "| 2 worker(s) |" not in table

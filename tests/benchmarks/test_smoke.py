@@ -37,6 +37,10 @@ def test_e2e_smoke(stack, tmp_path):
 
     assert result["scaling"]["1"]["answered"] == 200
     assert result["scaling"]["1"]["partitions_per_member"] == [stack.topics.partitions]
+    cpu = result["scaling"]["1"]["cpu_ms_per_event"]
+    # The worker and Triton's model did the work; the figures add up.
+    assert cpu["workers"] > 0 and cpu["triton_model"] > 0
+    assert cpu["total"] == pytest.approx(sum(v for k, v in cpu.items() if k != "total"), abs=0.01)
     assert result["naive"]["answered"] == 20
     assert result["passthrough"]["answered"] == 200
     assert result["passthrough"]["loads"]["50"]["answered"] == 100
