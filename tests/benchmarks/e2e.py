@@ -105,6 +105,9 @@ class _Run:
         self.versions: set[str] = set()
         self.producer = ClickProducer(self.settings)
         self._phases = 0
+        # Where the replay of the current worker group's users stands: latency loads continue the users of
+        # the throughput run, so the model sees the histories those built up, not empty ones.
+        self._cursor: tuple[str, int] | None = None
 
     def _prefix(self) -> str:
         self._phases += 1
@@ -171,6 +174,7 @@ class _Run:
             cpu = meter.stop(len(full.answers))
             profile = profiler.stop() if profiler else None
             eps = throughput(full.answers)
+            self._cursor = (prefix, start + o.events)
             self.progress(f"pipeline x{count} CPU ms per event: {cpu}")
             out: dict[str, Any] = {
                 "eps": round(eps, 1),
@@ -217,10 +221,21 @@ class _Run:
 
     def _load(self, rate: float, expected_eps: float) -> dict[str, Any]:
         n = max(20, int(rate * self.options.load_seconds))
+        prefix, start = self._cursor
+        self._cursor = (prefix, start + n)
+        payloads = self.workload.payloads(n, prefix, start)
         phase = self._phase(
-            f"pipeline at {rate:g}/s", n, self.settings.topics.predictions, decode_prediction, rate, expected_eps
+            f"pipeline at {rate:g}/s",
+            n,
+            self.settings.topics.predictions,
+            decode_prediction,
+            rate,
+            expected_eps,
+            payloads=payloads,
         )
-        return _figures(phase)
+        out = _figures(phase)
+        out["history_events"] = _history_figures(self.workload.history_lengths(n, MODEL_HISTORY, start))
+        return out
 
     def _loads(self, full_speed_eps: float) -> dict[str, Any]:
         loads = {f"{rate:g}": self._load(rate, full_speed_eps) for rate in self.options.loads}
