@@ -82,14 +82,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace):
-    from deploy.stack.stack import status
+    from deploy.stack.stack import not_healthy
     from streams.settings import get_settings
 
     settings = get_settings()
-    # Triton reports not ready for a moment while it swaps model versions (e.g. right after `export --wait`).
-    deadline = time.monotonic() + HEALTH_WAIT_S
-    while (down := [s.name for s in status(settings) if s.state != "healthy"]) and time.monotonic() < deadline:
-        time.sleep(1.0)
+    down = not_healthy(settings, HEALTH_WAIT_S)
     if down:
         raise CliError(f"{', '.join(down)} not healthy: start the stack with `clickcast stack up`")
     if args.online_store:

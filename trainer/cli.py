@@ -110,7 +110,8 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def _wait_served(name: str, version: int, timeout_s: float) -> float:
-    """Seconds until Triton's repository poll has loaded `version`; a CliError past `timeout_s`."""
+    """Seconds until Triton's repository poll has loaded `version` and the server is ready; a CliError past
+    `timeout_s`."""
     import time
 
     import tritonclient.http as httpclient
@@ -122,7 +123,8 @@ def _wait_served(name: str, version: int, timeout_s: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
         try:
-            if client.is_model_ready(name, str(version)):
+            # The server as a whole is not ready for a moment while it unloads the previous version.
+            if client.is_model_ready(name, str(version)) and client.is_server_ready():
                 return time.monotonic() - started
         except Exception:  # not loaded yet, or the server is still starting: it answers with an error
             pass

@@ -52,6 +52,11 @@ def status(settings: Settings) -> list[ServiceStatus]:
     return [service_status(s) for s in services(settings)]
 
 
+def not_healthy(settings: Settings, grace_s: float) -> list[str]:
+    """Services not healthy within `grace_s` each (a running one may be briefly not ready); stopped ones at once."""
+    return [s.name for s in services(settings) if not _settles(s, grace_s)]
+
+
 def prepare(settings: Settings, report: Callable[[str], None] = print) -> None:
     """Everything `up` needs that takes a download (Kafka's jars, the Triton stub's numpy<2 env)."""
     for service in services(settings):

@@ -185,7 +185,8 @@ class _Run:
                 "balanced": bool(members) and max(members) - min(members) <= 1,
                 "stages": stage_breakdown(full.answers),
                 "cpu_ms_per_event": cpu,
-                # The model's input length (newest event included): phases start with empty histories.
+                # The model's input length (newest event included): a phase's users start with empty histories
+                # unless prefilled.
                 "prefill_events": start,
                 "history_events": _history_figures(self.workload.history_lengths(full.sent, MODEL_HISTORY, start)),
                 "worker_logs": [str(p) for p in group.log_files],
