@@ -13,6 +13,7 @@ holds ``edges[k-2] <= x < edges[k-1]`` (with ``edges[-1] = 0`` and ``edges[n-2] 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,10 +30,14 @@ HOURS_PER_WEEK = 168
 _EPOCH_HOUR_OF_WEEK = 3 * 24
 
 
+@functools.cache
 def _log_edges(low: float, high: float, n_buckets: int) -> npt.NDArray[np.float64]:
+    """Cached (read-only): the model encodes every request's history with the same few edge arrays."""
     if n_buckets < 4:
         raise ValueError("n_buckets must be >= 4 (padding, below-range, in-range, above-range)")
-    return np.geomspace(low, high, n_buckets - 2)
+    edges = np.geomspace(low, high, n_buckets - 2)
+    edges.flags.writeable = False
+    return edges
 
 
 def gap_bucket_edges(n_buckets: int = 32) -> npt.NDArray[np.float64]:

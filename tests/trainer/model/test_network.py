@@ -79,6 +79,21 @@ def test_causal_prediction_ignores_later_events():
     assert not torch.allclose(a[:, -1], b[:, -1])
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_encode_equals_the_bert_model_forward(training):
+    """encode calls BertModel's embeddings and layers directly; a transformers upgrade must not change a bit."""
+    cfg, net, cells, h, *_ = build(layers=2, dropout=0.2)
+    codes = {name: c[:, 2:] for name, c in history_codes(h, cells, cfg).items()}  # as if trimmed: column 0 = position 2
+    net.train(training)
+    torch.manual_seed(1)  # the same dropout masks for both
+    x, states = net.encode(codes, causal=True, first_position=2)
+    torch.manual_seed(1)
+    mask = attention_mask(codes["items"] != PAD, causal=True)
+    positions = torch.arange(2, cfg.max_len)[None, :]
+    reference = net.encoder(inputs_embeds=x, attention_mask=mask, position_ids=positions).last_hidden_state
+    assert torch.equal(states, reference)
+
+
 def test_attention_mask_hides_padding_and_the_future():
     real = torch.tensor([[False, True, True]])
     allowed = attention_mask(real, causal=True)[0, 0] == 0
