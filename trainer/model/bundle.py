@@ -54,8 +54,8 @@ class ClickcastModel:
         weight = self.cfg.visit_prior_weight
         if weight == 0.0:
             return log_p
-        log_share = visit_prior.log_visit_share(h.items, h.ts, len(self.item_ids), self.cfg.visit_prior_tau_days)
-        return visit_prior.apply(log_p, log_share, weight)
+        shares = visit_prior.visit_shares(h.items, h.ts, self.cfg.visit_prior_tau_days)
+        return visit_prior.apply(log_p, h.items, shares, weight)
 
     def network_log_probs(self, h: Histories) -> torch.Tensor:
         """log_probs without the visit prior."""

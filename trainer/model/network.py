@@ -106,8 +106,11 @@ class ClickcastNet(nn.Module):
             log_repeat = repeat.clamp_min(REPEAT_FLOOR).log()
             log_gen = log_gen.gather(1, targets[:, None]).squeeze(1)
             return torch.logaddexp(log_gate[:, 0] + log_gen, log_gate[:, 1] + log_repeat)
-        repeat = torch.zeros_like(log_gen).scatter_add_(1, history, weights)
-        return torch.logaddexp(log_gate[:, :1] + log_gen, log_gate[:, 1:] + repeat.log())
+        # Items outside the history have no repeat mass: only the history's columns need the mixture.
+        repeat = torch.zeros_like(log_gen).scatter_add_(1, history, weights).gather(1, history)
+        log_p = log_gate[:, :1] + log_gen
+        mixed = torch.logaddexp(log_p.gather(1, history), log_gate[:, 1:] + repeat.log())
+        return log_p.scatter_(1, history, mixed)  # repeated items write equal values
 
     def masked_items(self, h: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
         """Logits [M, n_items] of the items at masked positions (pre-training head, softmax over all items)."""

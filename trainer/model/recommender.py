@@ -139,7 +139,7 @@ class ClickcastRecommender:
             (model.network_log_probs(as_histories(b)), b.items, b.ts, b.targets)
             for b in history_batches(ck, mask, model.cfg.max_len, model.cfg.eval_batch_size)
         )
-        weight, tau, _ = visit_prior.choose(batches, ck.vocab.n_items)
+        weight, tau, _ = visit_prior.choose(batches)
         self.config = self.config.replace(visit_prior_weight=weight, visit_prior_tau_days=tau)
         model.cfg = self.config
 

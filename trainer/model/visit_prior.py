@@ -27,32 +27,41 @@ TAU_DAYS = (3.0, 30.0, 180.0)
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8)
 
 
-def log_visit_share(items: np.ndarray, ts: np.ndarray, n_items: int, tau_days: float) -> torch.Tensor:
-    """log(share + FLOOR) [B, n_items] from [B, L] histories (left-padded item indices, unix seconds)."""
-    items_t = torch.from_numpy(np.ascontiguousarray(items))
+def visit_shares(items: np.ndarray, ts: np.ndarray, tau_days: float) -> np.ndarray:
+    """share(item at each position) [B, L] float64 from [B, L] histories (left-padded item indices, unix seconds);
+    0 at padding and unknown items."""
     age = ts[:, -1:] - ts
     weight = np.where(items > UNK, np.exp(-np.maximum(age, 0.0) / (tau_days * DAY_S)), 0.0)
-    share = torch.zeros(len(items), n_items, dtype=torch.float64).scatter_add_(1, items_t, torch.from_numpy(weight))
-    share /= share.sum(1, keepdim=True).clamp_min(1e-300)
-    return (share + FLOOR).log().float()
+    # Per-item sums through a [B, n] table indexed by item: n only needs to exceed the row's largest index.
+    items_t = torch.from_numpy(np.ascontiguousarray(items))
+    n = int(items.max(initial=UNK)) + 1
+    totals = torch.zeros(len(items), n, dtype=torch.float64).scatter_add_(1, items_t, torch.from_numpy(weight))
+    share = totals.gather(1, items_t).numpy() / np.maximum(weight.sum(1, keepdims=True), 1e-300)
+    return np.where(items > UNK, share, 0.0)
 
 
-def apply(log_p: torch.Tensor, log_share: torch.Tensor, weight: float) -> torch.Tensor:
+def apply(log_p: torch.Tensor, items: np.ndarray, shares: np.ndarray, weight: float) -> torch.Tensor:
+    """log p' [B, n_items] from the network's log p and the `visit_shares` of the same histories. Only the
+    history's items get more than FLOOR, and a common factor cancels in the normalisation, so only their
+    columns change before it: the same result as the dense formula at the cost of the history, not of n_items."""
     if weight == 0.0:
         return log_p
-    return (log_p + weight * log_share).log_softmax(-1)
+    items_t = torch.from_numpy(np.ascontiguousarray(items))
+    lift = torch.from_numpy(weight * (np.log(shares + FLOOR) - np.log(FLOOR))).to(log_p.dtype)
+    # Repeated items write equal values.
+    return log_p.scatter(1, items_t, log_p.gather(1, items_t) + lift).log_softmax(-1)
 
 
 def choose(
-    batches: Iterable[tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray]], n_items: int
+    batches: Iterable[tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray]],
 ) -> tuple[float, float, dict[tuple[float, float], float]]:
     """(weight, tau_days) of the best MRR over (network log p, items, ts, targets) batches, and every MRR."""
     ranks = {(w, tau): RankAccumulator() for tau in TAU_DAYS for w in WEIGHTS}
     for log_p, items, ts, targets in batches:
         for tau in TAU_DAYS:
-            log_share = log_visit_share(items, ts, n_items, tau)
+            shares = visit_shares(items, ts, tau)
             for w in WEIGHTS:
-                ranks[(w, tau)].add(apply(log_p, log_share, w).numpy(), targets)
+                ranks[(w, tau)].add(apply(log_p, items, shares, w).numpy(), targets)
     mrr = {key: acc.result()["mrr"] for key, acc in ranks.items()}
     # Ties (e.g. every tau at weight 0) go to the first key: the smallest weight.
     weight, tau = max(mrr, key=lambda key: (mrr[key], -key[0]))
