@@ -16,6 +16,11 @@ from streams.settings import PROJECT_ROOT, Settings, TritonSettings
 
 SERVING_CODE = PROJECT_ROOT / "trainer" / "serving" / "triton_model.py"  # what export copies as model.py
 
+# glibc malloc for the model instances: a batch's tensors (up to tens of MB) come from the heap and stay there
+# when freed, instead of being mapped and unmapped on every request; the default re-faulted ~20 MB a batch-64
+# request (~5,000 page faults), ~20% of its time. An operator's own values in the environment win.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(64 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
+
 # Seconds between repository scans: a newly exported model version goes live without a restart.
 REPOSITORY_POLL_S = 5
 SHM_PREFIX = "triton_python_backend_shm_region_"
@@ -81,7 +86,7 @@ def server_args(triton: TritonSettings, repository: Path, backend_dir: Path) -> 
 def server_env(base: dict[str, str], venv_bin: Path, python_libdir: str, bundled_libs: Path) -> dict[str, str]:
     """The python-backend stub finds its venv through PATH (PYTHONPATH is ignored) and needs our
     Python's own libpython before the wheel's bundled libraries (else `undefined symbol: _PyModule_Add`)."""
-    env = dict(base)
+    env = MALLOC_ENV | base
     env["PATH"] = f"{venv_bin}{os.pathsep}{base.get('PATH', '')}"
     env["LD_LIBRARY_PATH"] = f"{python_libdir}{os.pathsep}{bundled_libs}"
     return env

@@ -38,6 +38,13 @@ def test_server_env_puts_the_stub_venv_and_python_libdir_first(tmp_path):
     assert env["HOME"] == "/root"
 
 
+def test_server_env_keeps_model_tensors_on_the_heap_unless_the_operator_says_otherwise(tmp_path):
+    env = server_env({"PATH": "/usr/bin"}, tmp_path / "bin", "/py/lib", tmp_path / "libs")
+    assert int(env["MALLOC_MMAP_THRESHOLD_"]) >= 32 << 20
+    own = server_env({"MALLOC_MMAP_THRESHOLD_": "131072"}, tmp_path / "bin", "/py/lib", tmp_path / "libs")
+    assert own["MALLOC_MMAP_THRESHOLD_"] == "131072"
+
+
 def test_model_versions_lists_numeric_folders_only(tmp_path):
     assert model_versions(tmp_path, "clickcast") == []
     write_tiny_model(tmp_path, version=2)
