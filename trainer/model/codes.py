@@ -134,10 +134,12 @@ class ItemDistanceMemo:
 
     def lookup(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         points = list(zip(np.asarray(lat).tolist(), np.asarray(lon).tolist(), strict=True))
-        missing = list(set(points).difference(self._rows))
+        missing = set(points).difference(self._rows)
+        if len(self._rows) + len(missing) > self.limit:
+            self._rows.clear()  # this call's remembered points go too: all of them are computed again
+            missing = set(points)
         if missing:
-            if len(self._rows) + len(missing) > self.limit:
-                self._rows.clear()
+            missing = list(missing)
             codes = item_distance_codes(
                 np.array([p[0] for p in missing]),
                 np.array([p[1] for p in missing]),

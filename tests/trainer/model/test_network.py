@@ -131,6 +131,13 @@ def test_item_distance_memo_equals_direct_codes():
     memo = ItemDistanceMemo(item_lat, item_lon, cfg, limit=3)
     for lat, lon in ((h.lat[:, -1], h.lon[:, -1]), (h.lat[:, 2], h.lon[:, 2]), (h.lat[:, -1], h.lon[:, -1])):
         np.testing.assert_array_equal(memo.lookup(lat, lon), item_distance_codes(lat, lon, item_lat, item_lon, cfg))
+    # A call that overflows the memo while it holds some of the call's points (they are cleared too).
+    memo = ItemDistanceMemo(item_lat, item_lon, cfg, limit=3)
+    lat, lon = h.lat[:, -1], h.lon[:, -1]
+    memo.lookup(lat[:2], lon[:2])
+    np.testing.assert_array_equal(
+        memo.lookup(lat[1:], lon[1:]), item_distance_codes(lat[1:], lon[1:], item_lat, item_lon, cfg)
+    )
 
 
 def test_joined_item_ids_fill_the_newest_columns():
