@@ -76,10 +76,8 @@ class FeastSettings(BaseModel):
 class StreamSettings(BaseModel):
     app_id: str = "clickcast"  # also the Kafka consumer group: workers with the same id share the partitions
     store: str = "rocksdb://"  # table store; "memory://" keeps state in RAM (rebuilt from the changelog on start)
+    # Largest micro-batch: clicks that arrive while every in-flight slot is busy are carried into the next.
     batch_max: int = Field(256, ge=1)
-    # Short: while every in-flight slot is busy, clicks are carried into the next batch anyway
-    # (streams.inflight), so this only bounds how long an idle worker waits for company.
-    batch_within_s: float = Field(0.001, gt=0)
     # Batches whose model call / feature write / sends overlap: keeps every Triton instance busy while the
     # worker prepares the next batch. 1 = one batch at a time.
     max_batches_in_flight: int = Field(2, ge=1)
