@@ -206,7 +206,7 @@ class _Run:
             if profile:
                 out["profile"] = profile
             if with_loads:
-                out["loads"] = self._loads(eps)
+                out["loads"] = self._loads(eps, group)
         return out
 
     def _cpu_meter(self, group: WorkerGroup) -> CpuMeter:
@@ -232,11 +232,13 @@ class _Run:
         self.progress(f"profiling {', '.join(profiler.pids)} with py-spy into {profiler.directory}")
         return profiler
 
-    def _load(self, rate: float, expected_eps: float) -> dict[str, Any]:
+    def _load(self, rate: float, expected_eps: float, group: WorkerGroup) -> dict[str, Any]:
         n = max(20, int(rate * self.options.load_seconds))
         prefix, start = self._cursor
         self._cursor = (prefix, start + n)
         payloads = self.workload.payloads(n, prefix, start)
+        meter = self._cpu_meter(group)
+        meter.start()
         phase = self._phase(
             f"pipeline at {rate:g}/s",
             n,
@@ -247,11 +249,13 @@ class _Run:
             payloads=payloads,
         )
         out = _figures(phase)
+        # Includes the idle wait for the last answers: an upper bound, comparable between loads.
+        out["cpu_ms_per_event"] = meter.stop(len(phase.answers))
         out["history_events"] = _history_figures(self.workload.history_lengths(n, MODEL_HISTORY, start))
         return out
 
-    def _loads(self, full_speed_eps: float) -> dict[str, Any]:
-        loads = {f"{rate:g}": self._load(rate, full_speed_eps) for rate in self.options.loads}
+    def _loads(self, full_speed_eps: float, group: WorkerGroup) -> dict[str, Any]:
+        loads = {f"{rate:g}": self._load(rate, full_speed_eps, group) for rate in self.options.loads}
         if not self.options.find_max:
             return loads
         sustained = [v["offered_eps"] for v in loads.values() if v["sustained"]]
@@ -260,7 +264,7 @@ class _Run:
         for _ in range(MAX_SEARCH_STEPS):
             if candidate <= (best or 0) or candidate < 50:
                 break
-            figures = self._load(candidate, full_speed_eps)
+            figures = self._load(candidate, full_speed_eps, group)
             if figures["sustained"]:
                 loads["max"] = figures
                 return loads

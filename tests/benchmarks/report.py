@@ -133,19 +133,21 @@ def markdown_table(result: dict[str, Any]) -> str:
             if "cpu_ms_per_event" in v
         ),
         "",
-        "| offered load (events/s) | achieved | p50 ms | p95 ms | p99 ms | sustained |",
-        "|---|---:|---:|---:|---:|---|",
+        "| offered load (events/s) | achieved | p50 ms | p95 ms | p99 ms | sustained | CPU ms/event: workers / all |",
+        "|---|---:|---:|---:|---:|---|---:|",
     ]
     for name, v in result["loads"].items():
         label = f"max ({v['offered_eps']:g})" if name == "max" else name
+        cpu = v.get("cpu_ms_per_event")
         lines.append(
             f"| {label} | {v['achieved_eps']:,.0f} | {v['p50_ms']:.1f} | {v['p95_ms']:.1f} | {v['p99_ms']:.1f} "
-            f"| {'yes' if v['sustained'] else 'no'} |"
+            f"| {'yes' if v['sustained'] else 'no'} | "
+            + (f"{cpu['workers']:.2f} / {cpu['total']:.2f} |" if cpu else "|")
         )
     for rate, v in result["passthrough"].get("loads", {}).items():
         lines.append(
             f"| Kafka pass-through at {rate} | {v['achieved_eps']:,.0f} | {v['p50_ms']:.1f} | {v['p95_ms']:.1f} "
-            f"| {v['p99_ms']:.1f} | {'yes' if v['sustained'] else 'no'} |"
+            f"| {v['p99_ms']:.1f} | {'yes' if v['sustained'] else 'no'} | |"
         )
     components = result.get("components")
     if components:

@@ -48,6 +48,7 @@ def test_e2e_smoke(stack, tmp_path):
     load = result["loads"]["50"]
     assert load["answered"] == 100 and 0 < load["p50_ms"] <= load["p95_ms"] <= load["p99_ms"]
     assert set(load["stages"]) == STAGES
+    assert load["cpu_ms_per_event"]["workers"] > 0
     assert set(result["naive"]["stages"]) == STAGES
     assert result["model"]["versions"]
     assert set(result["components"]["triton"]) == {"1", "64"}
