@@ -54,11 +54,11 @@ def sequence_arrays(histories: Sequence[Sequence[Visit]], seq_len: int) -> dict[
     for row, visits in enumerate(histories):
         recent = visits[-seq_len:]
         items[row, 0] = " ".join(v.item_id for v in recent).encode()
-        start = seq_len - len(recent)
-        for col, visit in enumerate(recent, start):
-            ts[row, col] = visit.ts
-            lat[row, col] = visit.lat
-            lon[row, col] = visit.lon
+        if recent:  # one slice assignment per array: numpy converts the lists in C
+            start = seq_len - len(recent)
+            ts[row, start:] = [v.ts for v in recent]
+            lat[row, start:] = [v.lat for v in recent]
+            lon[row, start:] = [v.lon for v in recent]
     return {"ITEM_IDS": items, "TIMESTAMPS": ts, "LATITUDES": lat, "LONGITUDES": lon}
 
 

@@ -68,3 +68,18 @@ def test_predictions_come_back_in_request_order_after_length_sorted_chunks():
     got = asyncio.run(predictor.predict(histories))
     assert [p.items[0] for p in got] == [f"len{n}" for n in lengths]
     assert len(chunks) == 2 and max(chunks[0]) <= min(chunks[1])  # short histories share a request
+
+
+def test_sequence_arrays_keep_the_newest_visits_right_aligned():
+    import numpy as np
+
+    from features.history import Visit
+    from streams.predictor import sequence_arrays
+
+    visits = [Visit(f"e{i}", 1000.0 + i, f"i{i}", 40.0 + i, -73.0 - i) for i in range(5)]
+    arrays = sequence_arrays([visits, visits[:2], []], seq_len=3)
+    assert arrays["ITEM_IDS"][:, 0].tolist() == [b"i2 i3 i4", b"i0 i1", b""]
+    np.testing.assert_array_equal(arrays["TIMESTAMPS"], [[1002.0, 1003.0, 1004.0], [0.0, 1000.0, 1001.0], [0, 0, 0]])
+    np.testing.assert_array_equal(arrays["LATITUDES"][1], np.float32([0.0, 40.0, 41.0]))
+    np.testing.assert_array_equal(arrays["LONGITUDES"][0], np.float32([-75.0, -76.0, -77.0]))
+    assert arrays["LATITUDES"].dtype == np.float32 and arrays["TIMESTAMPS"].dtype == np.float64
