@@ -139,15 +139,15 @@ class ItemDistanceMemo:
             self._rows.clear()  # this call's remembered points go too: all of them are computed again
             missing = set(points)
         if missing:
-            missing = list(missing)
+            new = list(missing)
             codes = item_distance_codes(
-                np.array([p[0] for p in missing]),
-                np.array([p[1] for p in missing]),
+                np.array([p[0] for p in new]),
+                np.array([p[1] for p in new]),
                 self.item_lat,
                 self.item_lon,
                 self.cfg,
             )
-            self._rows.update(zip(missing, codes, strict=True))
+            self._rows.update(zip(new, codes, strict=True))
         return np.stack([self._rows[p] for p in points])
 
 

@@ -10,7 +10,7 @@ from transformers import BertConfig, BertModel
 from trainer.data import PAD, UNK
 from trainer.model.config import ClickcastConfig
 from trainer.model.embeddings import EventEmbedding
-from trainer.model.repeat import RepeatHead
+from trainer.model.repeat import RepeatHead, same_item_totals
 
 NEG_INF = float("-inf")
 REPEAT_FLOOR = 1e-30
@@ -107,7 +107,7 @@ class ClickcastNet(nn.Module):
             log_gen = log_gen.gather(1, targets[:, None]).squeeze(1)
             return torch.logaddexp(log_gate[:, 0] + log_gen, log_gate[:, 1] + log_repeat)
         # Items outside the history have no repeat mass: only the history's columns need the mixture.
-        repeat = torch.zeros_like(log_gen).scatter_add_(1, history, weights).gather(1, history)
+        repeat = same_item_totals(history, weights)
         log_p = log_gate[:, :1] + log_gen
         mixed = torch.logaddexp(log_p.gather(1, history), log_gate[:, 1:] + repeat.log())
         return log_p.scatter_(1, history, mixed)  # repeated items write equal values

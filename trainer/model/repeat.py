@@ -27,6 +27,13 @@ def first_occurrence(items: torch.Tensor) -> torch.Tensor:
     return torch.where(same, torch.arange(length, device=items.device), length).amin(-1)
 
 
+def same_item_totals(items: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """[B, L]: for each position, the sum of `values` over the positions of its row that hold the same item
+    (through a [B, largest index + 1] table, not a column for every item)."""
+    width = int(items.max()) + 1 if items.numel() else 1
+    return torch.zeros(len(items), width, dtype=values.dtype).scatter_add_(1, items, values).gather(1, items)
+
+
 class RepeatHead(nn.Module):
     def __init__(self, cfg: ClickcastConfig):
         super().__init__()

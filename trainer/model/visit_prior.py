@@ -20,6 +20,7 @@ import torch
 
 from trainer.data import UNK
 from trainer.metrics import RankAccumulator
+from trainer.model.repeat import same_item_totals
 
 DAY_S = 86400.0
 FLOOR = 1e-3  # share given to places the user never went to: softens the prior instead of ruling them out
@@ -32,11 +33,8 @@ def visit_shares(items: np.ndarray, ts: np.ndarray, tau_days: float) -> np.ndarr
     0 at padding and unknown items."""
     age = ts[:, -1:] - ts
     weight = np.where(items > UNK, np.exp(-np.maximum(age, 0.0) / (tau_days * DAY_S)), 0.0)
-    # Per-item sums through a [B, n] table indexed by item: n only needs to exceed the row's largest index.
-    items_t = torch.from_numpy(np.ascontiguousarray(items))
-    n = int(items.max(initial=UNK)) + 1
-    totals = torch.zeros(len(items), n, dtype=torch.float64).scatter_add_(1, items_t, torch.from_numpy(weight))
-    share = totals.gather(1, items_t).numpy() / np.maximum(weight.sum(1, keepdims=True), 1e-300)
+    totals = same_item_totals(torch.from_numpy(np.ascontiguousarray(items)), torch.from_numpy(weight)).numpy()
+    share = totals / np.maximum(weight.sum(1, keepdims=True), 1e-300)
     return np.where(items > UNK, share, 0.0)
 
 
