@@ -65,8 +65,8 @@ class ClickcastModel:
         with torch.no_grad():
             q = last_position_queries(h, self.cfg, self.item_lat, self.item_lon, self._distances)
             codes = history_codes(h, self.cells, self.cfg)
-            _, states = self.net.encode(codes, causal=True, first_position=first)
-            return self.net.next_item(states, torch.from_numpy(h.items), q.rows, q.cols, q.pairs, q.item_dist)
+            memory, hq = self.net.encode_newest(codes, first_position=first)
+            return self.net.next_item(memory, hq, torch.from_numpy(h.items), q.rows, q.cols, q.pairs, q.item_dist)
 
     def save(self, out_dir: str | Path) -> None:
         out = Path(out_dir)

@@ -25,9 +25,10 @@ def attribution(model: ClickcastModel, h: Histories) -> np.ndarray:
     delta = torch.zeros((*h.items.shape, model.cfg.hidden), requires_grad=True)
     top = model.log_probs(h).argmax(-1)
     with torch.enable_grad():
-        x, states = net.encode(codes, causal=True, delta=delta)
+        x, memory, states = net.encode(codes, causal=True, delta=delta)
         # The per-target path: the full distribution's -inf columns would turn the gradient into NaN.
-        log_p = net.next_item(states, codes["items"], q.rows, q.cols, q.pairs, q.item_dist, targets=top)
+        hq = states[q.rows, q.cols]
+        log_p = net.next_item(memory, hq, codes["items"], q.rows, q.cols, q.pairs, q.item_dist, targets=top)
         (grad,) = torch.autograd.grad(log_p.sum(), delta)
     weight = (grad * x.detach()).sum(-1).abs() * torch.from_numpy(h.items != PAD)
     total = weight.sum(-1, keepdim=True)

@@ -33,8 +33,9 @@ def window_batch(data: TrainingSet, windows: np.ndarray, cfg: ClickcastConfig, i
 
 
 def next_item_loss(net: ClickcastNet, codes, q, targets, delta: torch.Tensor | None = None) -> torch.Tensor:
-    _, states = net.encode(codes, causal=True, delta=delta)
-    log_p = net.next_item(states, codes["items"], q.rows, q.cols, q.pairs, q.item_dist, targets=targets)
+    _, memory, states = net.encode(codes, causal=True, delta=delta)
+    hq = states[q.rows, q.cols]
+    log_p = net.next_item(memory, hq, codes["items"], q.rows, q.cols, q.pairs, q.item_dist, targets=targets)
     return -log_p.mean()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers import BertConfig, BertModel
+from transformers.models.bert.modeling_bert import BertLayer
 
 from trainer.data import PAD, UNK
 from trainer.model.config import ClickcastConfig
@@ -14,6 +15,20 @@ from trainer.model.repeat import RepeatHead, same_item_totals
 
 NEG_INF = float("-inf")
 REPEAT_FLOOR = 1e-30
+
+
+def newest_state(layer: BertLayer, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`layer(h, full_mask)[:, -1]` [B, d] with the query, attention and feed-forward of column L-1 alone
+    (`mask`: that column's row of the additive mask, [B, 1, 1, L])."""
+    attention = layer.attention.self
+    heads = (len(h), -1, attention.num_attention_heads, attention.attention_head_size)
+    newest = h[:, -1:]
+    query = attention.query(newest).view(heads).transpose(1, 2)
+    key = attention.key(h).view(heads).transpose(1, 2)
+    value = attention.value(h).view(heads).transpose(1, 2)
+    context = nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=attention.scaling)
+    out = layer.attention.output(context.transpose(1, 2).reshape(len(h), 1, -1), newest)
+    return layer.output(layer.intermediate(out), out)[:, 0]
 
 
 def attention_mask(real: torch.Tensor, causal: bool) -> torch.Tensor:
@@ -57,21 +72,46 @@ class ClickcastNet(nn.Module):
         masked: torch.Tensor | None = None,
         delta: torch.Tensor | None = None,
         first_position: int = 0,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Input embeddings [B, L, d] (before the encoder's position/LayerNorm) and contextual states [B, L, d].
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Input embeddings [B, L, d] (before the encoder's position/LayerNorm), memory [B, L, d] (the last
+        layer's input: what the repeat path matches the query against) and contextual states [B, L, d].
         `delta` is added to the input embeddings (adversarial perturbation, attribution); `first_position` is
         the position of column 0 when leading padding columns were trimmed off."""
+        mask = attention_mask(codes["items"] != PAD, causal)
+        x, memory = self._below_last_layer(codes, mask, masked, delta, first_position)
+        return x, memory, self.encoder.encoder.layer[-1](memory, mask)
+
+    def encode_newest(
+        self, codes: dict[str, torch.Tensor], first_position: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Memory [B, L, d] and the causal state of each row's newest event (column L-1) [B, d], as `encode`
+        gives them, with the last layer run at that column only: a served prediction needs no other state."""
+        real = codes["items"] != PAD
+        below = attention_mask(real, causal=True) if len(self.encoder.encoder.layer) > 1 else None
+        _, memory = self._below_last_layer(codes, below, None, None, first_position)
+        # The newest event sees every real event: its row of the causal mask is the padding mask.
+        newest = torch.where(real[:, None, None, :], 0.0, torch.finfo(torch.float32).min)
+        return memory, newest_state(self.encoder.encoder.layer[-1], memory, newest)
+
+    def _below_last_layer(
+        self,
+        codes: dict[str, torch.Tensor],
+        mask: torch.Tensor | None,
+        masked: torch.Tensor | None,
+        delta: torch.Tensor | None,
+        first_position: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Input embeddings and the last layer's input (`mask` is needed only below the last layer)."""
         x = self.embed(codes, masked)
         if delta is not None:
             x = x + delta
-        mask = attention_mask(codes["items"] != PAD, causal)
         positions = None
         if first_position:
             positions = torch.arange(first_position, first_position + x.shape[1], device=x.device)[None, :]
         # BertModel.forward's embeddings and layers, called directly: its wrappers (output capture, config
         # merging, mask conversion of an already additive 4-D mask) cost a batch-1 request ~10% of its time.
         h = self.encoder.embeddings(inputs_embeds=x, position_ids=positions)
-        for layer in self.encoder.encoder.layer:
+        for layer in self.encoder.encoder.layer[:-1]:
             h = layer(h, mask)
         return x, h
 
@@ -85,7 +125,8 @@ class ClickcastNet(nn.Module):
 
     def next_item(
         self,
-        h: torch.Tensor,
+        memory: torch.Tensor,
+        hq: torch.Tensor,
         items: torch.Tensor,
         rows: torch.Tensor,
         cols: torch.Tensor,
@@ -93,12 +134,12 @@ class ClickcastNet(nn.Module):
         item_dist: torch.Tensor | None,
         targets: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Log p(next item) for the query events (rows, cols): [P] at `targets` if given, else [P, n_items]."""
-        hq = h[rows, cols]
+        """Log p(next item) for the query events (rows, cols) with states `hq` [P, d]: [P] at `targets` if
+        given, else [P, n_items]."""
         log_gen = self._generation_logits(hq, item_dist).log_softmax(-1)
         if self.repeat is None or pairs is None:
             return log_gen if targets is None else log_gen.gather(1, targets[:, None]).squeeze(1)
-        weights, log_gate = self.repeat(h, items, rows, cols, hq, pairs)
+        weights, log_gate = self.repeat(memory, items, rows, cols, hq, pairs)
         history = items[rows]
         if targets is not None:
             repeat = (weights * (history == targets[:, None])).sum(-1)

@@ -42,7 +42,7 @@ def pretrain_epoch(
         idx = order[lo : lo + batch_size]
         codes = {k: v[idx] for k, v in data.codes.items()}
         masked = mask_positions(codes["items"], mask_prob, generator)
-        _, states = net.encode(codes, causal=False, masked=masked)
+        _, _, states = net.encode(codes, causal=False, masked=masked)
         loss = nn.functional.cross_entropy(net.masked_items(states, masked), codes["items"][masked])
         optimizer.zero_grad()
         loss.backward()

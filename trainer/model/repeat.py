@@ -5,7 +5,8 @@ Each distinct history item is scored from statistics of its visits relative to t
 the visits: how long ago (recency bucket), at what hour-of-day and day-of-week offset, whether the visit came
 right after the place the user is at now, and how many; plus the item's distance bucket from the current place
 and whether it is the current place. A small MLP maps these, with the encoder's state of the query, to a score,
-and a learned attention match between the query and the item's visits is added.
+and a learned attention match between the query and the item's visits is added. The visits' keys come from the
+last encoder layer's input, so serving runs that layer at the query alone.
 """
 
 from __future__ import annotations
@@ -21,17 +22,21 @@ from trainer.model.config import ClickcastConfig
 
 
 def first_occurrence(items: torch.Tensor) -> torch.Tensor:
-    """[B, L] -> for each position, the first position in its row holding the same item."""
-    length = items.shape[1]
-    same = items[:, :, None] == items[:, None, :]
-    return torch.where(same, torch.arange(length, device=items.device), length).amin(-1)
+    """[B, L] -> for each position, the first position in its row holding the same item (through a
+    [B, largest index + 1] table, not an L x L comparison)."""
+    positions = torch.arange(items.shape[1], device=items.device).expand_as(items)
+    table = torch.full((len(items), _width(items)), items.shape[1], dtype=torch.long, device=items.device)
+    return table.scatter_reduce_(1, items, positions, "amin").gather(1, items)
 
 
 def same_item_totals(items: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """[B, L]: for each position, the sum of `values` over the positions of its row that hold the same item
     (through a [B, largest index + 1] table, not a column for every item)."""
-    width = int(items.max()) + 1 if items.numel() else 1
-    return torch.zeros(len(items), width, dtype=values.dtype).scatter_add_(1, items, values).gather(1, items)
+    return torch.zeros(len(items), _width(items), dtype=values.dtype).scatter_add_(1, items, values).gather(1, items)
+
+
+def _width(items: torch.Tensor) -> int:
+    return int(items.max()) + 1 if items.numel() else 1
 
 
 class RepeatHead(nn.Module):
@@ -53,7 +58,7 @@ class RepeatHead(nn.Module):
 
     def forward(
         self,
-        h: torch.Tensor,
+        memory: torch.Tensor,
         items: torch.Tensor,
         rows: torch.Tensor,
         cols: torch.Tensor,
@@ -92,7 +97,7 @@ class RepeatHead(nn.Module):
         )
         score = self.out(self.features(x) + self.context(hq)[cq]).squeeze(-1)
         # + log of the summed attention over the item's visits (a grouped logsumexp, shifted by the query's max).
-        match = (self.query(hq)[vq] * self.key(h)[rows[vq], vpos]).sum(-1) * self.scale
+        match = (self.query(hq)[vq] * self.key(memory)[rows[vq], vpos]).sum(-1) * self.scale
         shift = torch.zeros(n_queries).scatter_reduce(0, vq, match.detach(), "amax", include_self=False)
         mass = torch.zeros(len(keys)).index_add(0, of_visit, (match - shift[vq]).exp())
         score = score + mass.log() + shift[cq]

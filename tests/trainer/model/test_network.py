@@ -39,8 +39,9 @@ def test_next_item_is_a_distribution_over_known_items(use_repeat):
     cfg, net, cells, h, item_lat, item_lon = build(use_repeat=use_repeat)
     q = last_position_queries(h, cfg, item_lat, item_lon)
     with torch.no_grad():
-        _, states = net.encode(history_codes(h, cells, cfg), causal=True)
-        log_p = net.next_item(states, torch.from_numpy(h.items), q.rows, q.cols, q.pairs, q.item_dist)
+        _, memory, states = net.encode(history_codes(h, cells, cfg), causal=True)
+        hq = states[q.rows, q.cols]
+        log_p = net.next_item(memory, hq, torch.from_numpy(h.items), q.rows, q.cols, q.pairs, q.item_dist)
     assert log_p.shape == (len(h.items), N_ITEMS)
     assert torch.isinf(log_p[:, [PAD, UNK]]).all()
     torch.testing.assert_close(log_p.exp().sum(-1), torch.ones(len(h.items)))
@@ -51,8 +52,8 @@ def test_target_path_equals_the_full_distribution_at_the_target():
     q = last_position_queries(h, cfg, item_lat, item_lon)
     targets = torch.tensor([int(h.items[0, -1]), 3, int(h.items[2, 5]), 19])  # repeats and a new item
     with torch.no_grad():
-        _, states = net.encode(history_codes(h, cells, cfg), causal=True)
-        args = (states, torch.from_numpy(h.items), q.rows, q.cols, q.pairs, q.item_dist)
+        _, memory, states = net.encode(history_codes(h, cells, cfg), causal=True)
+        args = (memory, states[q.rows, q.cols], torch.from_numpy(h.items), q.rows, q.cols, q.pairs, q.item_dist)
         full = net.next_item(*args)
         at_target = net.next_item(*args, targets=targets)
     torch.testing.assert_close(at_target, full.gather(1, targets[:, None]).squeeze(1))
@@ -68,14 +69,15 @@ def test_causal_prediction_ignores_later_events():
     for hist in (h, changed):
         q = queries(hist, rows, cols, cfg, item_lat, item_lon)
         with torch.no_grad():
-            _, states = net.encode(history_codes(hist, cells, cfg), causal=True)
-            out.append(net.next_item(states, torch.from_numpy(hist.items), q.rows, q.cols, q.pairs, q.item_dist))
+            _, memory, states = net.encode(history_codes(hist, cells, cfg), causal=True)
+            hq = states[q.rows, q.cols]
+            out.append(net.next_item(memory, hq, torch.from_numpy(hist.items), q.rows, q.cols, q.pairs, q.item_dist))
     torch.testing.assert_close(out[0], out[1])
     # ... while the newest position does see them.
     q = last_position_queries(h, cfg, item_lat, item_lon)
     with torch.no_grad():
-        _, a = net.encode(history_codes(h, cells, cfg), causal=True)
-        _, b = net.encode(history_codes(changed, cells, cfg), causal=True)
+        _, _, a = net.encode(history_codes(h, cells, cfg), causal=True)
+        _, _, b = net.encode(history_codes(changed, cells, cfg), causal=True)
     assert not torch.allclose(a[:, -1], b[:, -1])
 
 
@@ -86,12 +88,24 @@ def test_encode_equals_the_bert_model_forward(training):
     codes = {name: c[:, 2:] for name, c in history_codes(h, cells, cfg).items()}  # as if trimmed: column 0 = position 2
     net.train(training)
     torch.manual_seed(1)  # the same dropout masks for both
-    x, states = net.encode(codes, causal=True, first_position=2)
+    x, _, states = net.encode(codes, causal=True, first_position=2)
     torch.manual_seed(1)
     mask = attention_mask(codes["items"] != PAD, causal=True)
     positions = torch.arange(2, cfg.max_len)[None, :]
     reference = net.encoder(inputs_embeds=x, attention_mask=mask, position_ids=positions).last_hidden_state
     assert torch.equal(states, reference)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_newest_state_alone_equals_the_full_encoding(layers):
+    """Serving runs the last layer at the newest column only; the other columns' states are never used."""
+    cfg, net, cells, h, *_ = build(layers=layers)
+    codes = {name: c[:, 3:] for name, c in history_codes(h, cells, cfg).items()}  # trimmed: column 0 = position 3
+    with torch.no_grad():
+        _, memory, states = net.encode(codes, causal=True, first_position=3)
+        newest_memory, newest = net.encode_newest(codes, first_position=3)
+    assert torch.equal(newest_memory, memory)
+    torch.testing.assert_close(newest, states[:, -1], rtol=1e-5, atol=1e-6)
 
 
 def test_attention_mask_hides_padding_and_the_future():
@@ -118,8 +132,9 @@ def test_trimming_leading_padding_leaves_the_prediction_unchanged():
     model = ClickcastModel(cfg, net, cells, [f"i{k}" for k in range(N_ITEMS)], item_lat, item_lon)
     q = last_position_queries(short, cfg, item_lat, item_lon)
     with torch.no_grad():
-        _, states = net.encode(history_codes(short, cells, cfg), causal=True)
-        untrimmed = net.next_item(states, torch.from_numpy(short.items), q.rows, q.cols, q.pairs, q.item_dist)
+        _, memory, states = net.encode(history_codes(short, cells, cfg), causal=True)
+        hq = states[q.rows, q.cols]
+        untrimmed = net.next_item(memory, hq, torch.from_numpy(short.items), q.rows, q.cols, q.pairs, q.item_dist)
     torch.testing.assert_close(model.log_probs(short), untrimmed, rtol=1e-5, atol=1e-5)
     assert trim_padding(h)[1] == 0  # a full row keeps every column
 

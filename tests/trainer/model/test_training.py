@@ -61,8 +61,8 @@ def test_fgsm_perturbs_real_event_embeddings_within_eps(habits):
     torch.testing.assert_close(loss, next_item_loss(net, codes, q, targets))  # the clean loss (no dropout)
     assert delta.abs().max() <= 0.05 + 1e-7
     assert (delta[real].abs() > 0).any() and (delta[~real] == 0).all()
-    clean, _ = net.encode(codes, causal=True)
-    perturbed, _ = net.encode(codes, causal=True, delta=delta)
+    clean, _, _ = net.encode(codes, causal=True)
+    perturbed, _, _ = net.encode(codes, causal=True, delta=delta)
     change = (perturbed - clean).abs()
     assert change.max() <= 0.05 + 1e-6 and change[real].max() > 0
     # To first order the step is the worst case: the loss goes up.
