@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -75,6 +77,8 @@ class EventEmbedding(nn.Module):
             nn.init.normal_(table.weight, std=0.02)
 
     def forward(self, codes: dict[str, torch.Tensor], masked: torch.Tensor | None = None) -> torch.Tensor:
+        if masked is None and not torch.is_grad_enabled():
+            return self._scoring_sum(codes)
         x = self.items(codes["items"])
         if masked is not None:
             x = torch.where(masked.unsqueeze(-1), self.mask, x)
@@ -84,3 +88,17 @@ class EventEmbedding(nn.Module):
                 c = c.masked_fill(masked, 0)
             x = x + table(c)
         return x
+
+    def _scoring_sum(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The same sum through one `embedding_bag` over all tables stacked (cached like the item table):
+        one pass instead of a lookup and a [B, L, d] addition per table."""
+        key = tuple(t._version for t in (*self.parameters(), *self.buffers()))
+        if getattr(self, "_stack_key", None) != key:
+            tables = [self.items.all_items(), *(table.weight for table in self.codes.values())]
+            self._stack = torch.cat(tables)
+            self._offsets = torch.tensor([0, *itertools.accumulate(len(t) for t in tables[:-1])])
+            self._stack_key = key
+        names = ["items", *self.codes]
+        rows = torch.stack([codes[name] for name in names], dim=-1) + self._offsets
+        summed = nn.functional.embedding_bag(rows.view(-1, len(names)), self._stack, mode="sum")
+        return summed.view(*rows.shape[:-1], -1)

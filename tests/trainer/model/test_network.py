@@ -108,6 +108,19 @@ def test_newest_state_alone_equals_the_full_encoding(layers):
     torch.testing.assert_close(newest, states[:, -1], rtol=1e-5, atol=1e-6)
 
 
+def test_scoring_embedding_sum_equals_the_training_path_and_follows_updates():
+    cfg, net, cells, h, *_ = build()
+    codes = history_codes(h, cells, cfg)
+    for _ in range(2):
+        with torch.no_grad():
+            fused = net.embed(codes)
+        plain = net.embed(codes).detach()  # grad enabled: one lookup per table
+        torch.testing.assert_close(fused, plain, rtol=1e-6, atol=1e-6)
+        with torch.no_grad():  # an optimizer step changes the tables in place: the cached stack must follow
+            net.embed.codes["gap"].weight.add_(0.5)
+            net.embed.items.item.weight.mul_(2.0)
+
+
 def test_attention_mask_hides_padding_and_the_future():
     real = torch.tensor([[False, True, True]])
     allowed = attention_mask(real, causal=True)[0, 0] == 0
