@@ -114,16 +114,18 @@ def markdown_table(result: dict[str, Any]) -> str:
         f"version(s) {', '.join(result['model']['versions']) or '-'}, Feast {result['online_store']}, "
         f"{result['workers']} worker(s), {result['events']} events per full-speed run.",
         "",
-        "| pipeline | events/s |",
-        "|---|---:|",
-        f"| clickcast ({result['workers']} worker(s)) | {result['pipeline_eps']:,.0f} |",
+        "| pipeline | events/s | vs naive |",
+        "|---|---:|---:|",
+        f"| clickcast ({result['workers']} worker(s)) | {result['pipeline_eps']:,.0f} | "
+        f"{_times(result.get('speedup_vs_naive'))} |",
         *(
-            f"| clickcast, {k} worker(s) (partitions per worker {v['partitions_per_member']}) | {v['eps']:,.0f} |"
+            f"| clickcast, {k} worker(s) (partitions per worker {v['partitions_per_member']}) | {v['eps']:,.0f} | "
+            f"{_times(v.get('speedup_vs_naive'))} |"
             for k, v in result["scaling"].items()
             if int(k) != result["workers"]
         ),
-        f"| naive loop (push + batch-1 Triton per event) | {result['naive_eps']:,.0f} |",
-        f"| Kafka pass-through (no work) | {result['kafka_passthrough_eps']:,.0f} |",
+        f"| naive loop (push + batch-1 Triton per event) | {result['naive_eps']:,.0f} | |",
+        f"| Kafka pass-through (no work) | {result['kafka_passthrough_eps']:,.0f} | |",
         "",
         "| CPU ms per event at full speed | " + " | ".join(CPU_PARTS) + " |",
         "|---|" + "---:|" * len(CPU_PARTS),
@@ -168,3 +170,7 @@ def markdown_table(result: dict[str, Any]) -> str:
     for name, t in result["targets"].items():
         lines.append(f"| {name} {t['target']} | {t['value']} | {t['met']} |")
     return "\n".join(lines) + "\n"
+
+
+def _times(speedup: float | None) -> str:
+    return "-" if speedup is None else f"x{speedup}"

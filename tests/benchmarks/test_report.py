@@ -68,3 +68,13 @@ def test_table_shows_cpu_per_event_of_each_worker_count():
     table = markdown_table(result)
     assert "| 1 worker(s) | 0.50 | 0.25 | 0.00 | 0.12 | 0.00 | 0.88 |" in table
     assert "| 2 worker(s) |" not in table
+
+
+def test_table_gives_each_worker_count_its_speedup_over_the_naive_loop():
+    result = _result(2500.0, 12.0, 40.0, 6000.0, 1000.0)
+    result["scaling"]["1"]["speedup_vs_naive"] = 50.0
+    result["scaling"]["2"] = {"eps": 3000.0, "partitions_per_member": [2, 2], "speedup_vs_naive": 60.0}
+    result["targets"] = targets(result)
+    table = markdown_table(result)
+    assert "| clickcast (1 worker(s)) | 2,500 | x50.0 |" in table
+    assert "| clickcast, 2 worker(s) (partitions per worker [2, 2]) | 3,000 | x60.0 |" in table

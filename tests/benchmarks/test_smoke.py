@@ -45,6 +45,7 @@ def test_e2e_smoke(stack, tmp_path):
     assert result["passthrough"]["answered"] == 200
     assert result["passthrough"]["loads"]["50"]["answered"] == 100
     assert all(result[k] > 0 for k in ("pipeline_eps", "naive_eps", "kafka_passthrough_eps"))
+    assert result["scaling"]["1"]["speedup_vs_naive"] == result["speedup_vs_naive"] > 0
     load = result["loads"]["50"]
     assert load["answered"] == 100 and 0 < load["p50_ms"] <= load["p95_ms"] <= load["p99_ms"]
     assert set(load["stages"]) == STAGES
