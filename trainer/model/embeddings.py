@@ -12,6 +12,12 @@ from trainer.model.config import ClickcastConfig
 from trainer.model.text import TEXT_DIM
 
 
+def _versions(module: nn.Module) -> tuple[int, ...]:
+    """In-place version counters of a module's tensors: a cache keyed by them is stale once an optimizer step
+    or load_state_dict changes any of them."""
+    return tuple(t._version for t in (*module.parameters(), *module.buffers()))
+
+
 class ItemRepresentation(nn.Module):
     """Item id embedding + projected sentence vector of its text (a learned "no text" vector when it has none).
 
@@ -52,7 +58,7 @@ class ItemRepresentation(nn.Module):
         every = torch.arange(self.item.num_embeddings, device=self.item.weight.device)
         if torch.is_grad_enabled():
             return self._represent(every)
-        key = tuple(t._version for t in (*self.parameters(), *self.buffers()))
+        key = _versions(self)
         if getattr(self, "_cache_key", None) != key:
             self._cache = self._represent(every)
             self._cache_key = key
@@ -92,7 +98,7 @@ class EventEmbedding(nn.Module):
     def _scoring_sum(self, codes: dict[str, torch.Tensor]) -> torch.Tensor:
         """The same sum through one `embedding_bag` over all tables stacked (cached like the item table):
         one pass instead of a lookup and a [B, L, d] addition per table."""
-        key = tuple(t._version for t in (*self.parameters(), *self.buffers()))
+        key = _versions(self)
         if getattr(self, "_stack_key", None) != key:
             tables = [self.items.all_items(), *(table.weight for table in self.codes.values())]
             self._stack = torch.cat(tables)

@@ -37,7 +37,12 @@ def attention_mask(real: torch.Tensor, causal: bool) -> torch.Tensor:
     allowed = real[:, None, None, :].expand(-1, 1, length, length)
     if causal:
         allowed = allowed & torch.ones(length, length, dtype=torch.bool, device=real.device).tril()
-    zero = torch.zeros((), dtype=torch.float32, device=real.device)
+    return _additive(allowed)
+
+
+def _additive(allowed: torch.Tensor) -> torch.Tensor:
+    """0 where attention is allowed, the most negative float32 elsewhere (what BERT's layers add to scores)."""
+    zero = torch.zeros((), dtype=torch.float32, device=allowed.device)
     return torch.where(allowed, zero, torch.finfo(torch.float32).min)
 
 
@@ -90,7 +95,7 @@ class ClickcastNet(nn.Module):
         below = attention_mask(real, causal=True) if len(self.encoder.encoder.layer) > 1 else None
         _, memory = self._below_last_layer(codes, below, None, None, first_position)
         # The newest event sees every real event: its row of the causal mask is the padding mask.
-        newest = torch.where(real[:, None, None, :], 0.0, torch.finfo(torch.float32).min)
+        newest = _additive(real[:, None, None, :])
         return memory, newest_state(self.encoder.encoder.layer[-1], memory, newest)
 
     def _below_last_layer(
