@@ -2,7 +2,7 @@
 
 Per micro-batch: parse + validate, update per-user history in a changelog-backed table and compute
 features (in arrival order), then, overlapping with the next batches, write the features to Feast and ask
-Triton (concurrently) and send predictions and dead letters in arrival order. Batches form naturally
+Triton (concurrently) and send predictions and dead letters in arrival order (`streams.output`). Batches form naturally
 (`streams.inflight`): a click starts at once when a slot is free, and clicks wait only while every slot
 is busy, then go as one larger batch. Each message holds an extra reference until its batch's answers
 are delivered, so its offset is committed only then: at-least-once end to end.
@@ -27,6 +27,7 @@ from features.history import UserHistory
 from streams.feature_sink import FeastSink
 from streams.inflight import InFlight
 from streams.kafka_config import faust_broker_options
+from streams.output import OutputProducer
 from streams.predictor import TritonPredictor
 from streams.processor import ClickProcessor, RawMessage
 from streams.retry import retry_forever
@@ -76,8 +77,6 @@ def create_app(settings: Settings) -> faust.App:
         broker_max_poll_interval=300.0,
     )
     clicks = app.topic(settings.topics.clicks, key_serializer="raw", value_serializer="raw")
-    predictions = app.topic(settings.topics.predictions, key_serializer="raw", value_serializer="raw")
-    dead_letters = app.topic(settings.topics.dead_letters, key_serializer="raw", value_serializer="raw")
     users = app.Table(
         "user-history",
         partitions=settings.topics.partitions,
@@ -90,6 +89,8 @@ def create_app(settings: Settings) -> faust.App:
     state = TableState(users)
     processor = ClickProcessor(state, sink, predictor, stream)
     stats = WorkerStats()
+    output = OutputProducer(settings.kafka)
+    topics = settings.topics
 
     @app.task
     async def connect_triton() -> None:
@@ -131,15 +132,12 @@ def create_app(settings: Settings) -> faust.App:
         result = await processor.complete(prepared)
         if previous_sent is not None:
             await previous_sent  # answers leave in the order the clicks came
-        sends = [
-            predictions.send(key=p.user_id.encode(), value=p.to_wire(), timestamp=time.time())
-            for p in result.predictions
-        ]
-        sends += [dead_letters.send(value=d.to_wire()) for d in result.dead_letters]
-        delivered = await asyncio.gather(*sends)
+        messages = [(topics.predictions, p.user_id.encode(), p.to_wire()) for p in result.predictions]
+        messages += [(topics.dead_letters, None, d.to_wire()) for d in result.dead_letters]
+        delivered = output.send(messages)
         sent.set_result(None)
         # Wait for delivery, so a crash before this point cannot lose an answer.
-        await asyncio.gather(*delivered)
+        await delivered
         for event in events:
             event.ack()
         stats.record(result)
@@ -157,6 +155,12 @@ def create_app(settings: Settings) -> faust.App:
         expired = state.expire(horizon)
         if expired:
             log.info("expired %d idle users (no event since %.0f)", expired, horizon)
+
+    @app.on_before_shutdown.connect
+    async def flush_answers(app: faust.App, **kwargs) -> None:
+        undelivered = await asyncio.get_running_loop().run_in_executor(None, output.close)
+        if undelivered:  # their clicks were not acknowledged: the group hands them out again
+            log.warning("%d answers undelivered at shutdown", undelivered)
 
     app.clickcast_stats = stats  # for tests and the live view
     return app

@@ -1,0 +1,64 @@
+"""The worker's answer producer: delivery futures settle once per batch, and messages arrive in order."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from streams.output import OutputProducer, _Batch
+
+
+def _settle(reports: list[KafkaError | None]) -> asyncio.Future:
+    async def run() -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        batch = _Batch(loop, done, len(reports))
+        for err in reports:
+            assert not done.done()  # nothing settles before the last report
+            await asyncio.to_thread(batch.on_delivery, err, None)  # reports arrive on another thread
+        await asyncio.wait([done], timeout=5)
+        return done
+
+    return asyncio.run(run())
+
+
+def test_batch_resolves_after_its_last_delivery_report():
+    assert _settle([None, None, None]).result() is None
+
+
+def test_batch_fails_with_its_first_delivery_error():
+    first = KafkaError(KafkaError._MSG_TIMED_OUT)
+    done = _settle([None, first, KafkaError(KafkaError._TRANSPORT), None])
+    with pytest.raises(KafkaException) as failure:
+        done.result()
+    assert failure.value.args[0].code() == KafkaError._MSG_TIMED_OUT
+
+
+@pytest.mark.integration
+def test_answers_reach_the_broker_in_order(stack):
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from streams.consumer import TopicReader
+
+    topic = f"output-test-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
+    values = [f"answer-{i}".encode() for i in range(500)]
+    output = OutputProducer(stack.kafka)
+
+    async def send() -> None:
+        first = output.send([(topic, b"u", v) for v in values[:250]])
+        second = output.send([(topic, None, v) for v in values[250:]])
+        empty = output.send([])
+        await asyncio.wait_for(asyncio.gather(first, second, empty), 30)
+
+    try:
+        asyncio.run(send())
+    finally:
+        assert output.close(10) == 0
+    with TopicReader(stack, topic, from_beginning=True) as reader:
+        got = [m.value() for _, m in zip(values, reader.messages(idle_timeout=20), strict=False)]
+    assert got == values
