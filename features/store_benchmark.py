@@ -30,11 +30,18 @@ def sample_rows(n: int, n_users: int = 1000, prefix: str = "user") -> list[tuple
     return rows
 
 
-def _rate(fn, batches) -> float:
-    start = time.perf_counter()
-    for batch in batches:
-        fn(batch)
-    return sum(len(b) for b in batches) / (time.perf_counter() - start)
+def _rates(paths: dict, batches: dict[str, list], rounds: int = 10) -> dict[str, float]:
+    """Rows/s of each write path. The paths take turns, each writing the next tenth of its batches in
+    every round, so a machine whose speed drifts during the run (a shared VM) slows every path alike."""
+    elapsed = dict.fromkeys(paths, 0.0)
+    for r in range(rounds):
+        for name, write in paths.items():
+            mine = batches[name]
+            start = time.perf_counter()
+            for batch in mine[r * len(mine) // rounds : (r + 1) * len(mine) // rounds]:
+                write(batch)
+            elapsed[name] += time.perf_counter() - start
+    return {name: sum(len(b) for b in batches[name]) / elapsed[name] for name in paths}
 
 
 def run(online_store: str, n_rows: int) -> dict[str, dict]:
@@ -75,9 +82,8 @@ def run(online_store: str, n_rows: int) -> dict[str, dict]:
             # Fewer single-row calls: they are slow on the push path and the rate settles quickly.
             usable = max(size, min(n_rows, 200 * size))
             batches = {path: [r[i : i + size] for i in range(0, usable, size)] for path, r in rows.items()}
-            w = _rate(writer.write, batches["writer"])
-            a = _rate(feast_api.write, batches["api"])
-            p = _rate(push, batches["push"])
+            rates = _rates({"writer": writer.write, "api": feast_api.write, "push": push}, batches)
+            w, a, p = rates["writer"], rates["api"], rates["push"]
             print(
                 f"batch {size:4d}: writer {w:9.0f} rows/s   online_write_batch {a:9.0f} rows/s   "
                 f"push {p:9.0f} rows/s   x{w / p:.1f}"

@@ -113,3 +113,21 @@ def test_older_row_never_replaces_a_newer_one(store):
     (got,) = read_features(store, ["erin"])
     assert got["geohash6"] == same_time["geohash6"]
     writer.close()
+
+
+def test_sqlite_batch_larger_than_one_statement_lands_whole(tmp_path, monkeypatch):
+    """A batch is split into several multi-row statements (here 7 rows each, across users' features)."""
+    from features.writers import sqlite as sqlite_writer
+
+    monkeypatch.setattr(sqlite_writer, "ROWS_PER_STATEMENT", 7)
+    settings = Settings(run_dir=tmp_path)
+    store = build_store(settings)
+    apply_definitions(store)
+    writer = open_writer(store)
+    users = [f"user{i}" for i in range(5)]
+    rows = [(u, TS_2012 + i, features_at(f"e{i}", TS_2012 + i, 40.70 + i / 100, -74.00)) for i, u in enumerate(users)]
+    assert len(rows) * len(FEATURE_FIELDS) % 7 != 0  # the last statement is a partial one
+    assert writer.write(rows) == len(users)
+    for got, (_, _, expected) in zip(read_features(store, users), rows, strict=True):
+        assert {name: got[name] for name, _ in FEATURE_FIELDS} == expected
+    writer.close()
