@@ -35,7 +35,9 @@ class SqliteWriter(OnlineWriter):
             self.config.project, self.view, self.config.registry.enable_online_feature_view_versioning
         )
         quoted = '"' + table.replace('"', '""') + '"'
-        self._insert = f"INSERT INTO {quoted} (entity_key, feature_name, value, value_text, event_ts, created_ts) VALUES "
+        self._insert = (
+            f"INSERT INTO {quoted} (entity_key, feature_name, value, value_text, event_ts, created_ts) VALUES "
+        )
         self._upsert = (
             " ON CONFLICT(entity_key, feature_name) DO UPDATE SET "
             "value = excluded.value, value_text = excluded.value_text, event_ts = excluded.event_ts, "
