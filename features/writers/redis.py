@@ -1,13 +1,65 @@
 """Feast's Redis layout (one hash per entity key + project: a murmur3 field per feature, `_ts:<view>` holding
-the event time), written in two pipelined round trips per micro-batch: read the stored event times, then
-HSET the rows that are at least as new. Feast's own writer does the same, but rebuilds every field name
-hash and Value in Python per row; here they are computed once."""
+the event time), written by one Lua script call per micro-batch: for each row the script reads the stored
+event time and HSETs the row only if it is at least as new, so a batch is one round trip and one command.
+Feast's own writer reads, compares and writes row by row from Python, and rebuilds every field name hash and
+Value per row; here they are computed once. The script needs every key on one node: Redis cluster and
+sentinel setups go through Feast's own writer (`features.writers.open_writer`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from features.writers.base import OnlineWriter, Row
+
+# KEYS: one hash per row. ARGV: the time field, the TTL (0: none), the number of features F, the F field names,
+# then per row: seconds, nanos, the serialized Timestamp, the F serialized Values.
+# The stored time is a protobuf Timestamp: field 1 (seconds) and field 2 (nanos) as varints, zeros omitted
+# (event times before 1970 are refused by the event schema, so seconds are never negative).
+_WRITE_NEWER = """
+local function varint(s, i)
+  local n, scale = 0, 1
+  while true do
+    local b = string.byte(s, i)
+    n = n + (b % 128) * scale
+    i = i + 1
+    if b < 128 then return n, i end
+    scale = scale * 128
+  end
+end
+local function stored_time(s)
+  local sec, nanos, i = 0, 0, 1
+  while i <= #s do
+    local tag = string.byte(s, i)
+    local v
+    v, i = varint(s, i + 1)
+    if tag == 8 then sec = v elseif tag == 16 then nanos = v end
+  end
+  return sec, nanos
+end
+local ts_field, ttl, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local at, written = 4 + n, 0
+for k = 1, #KEYS do
+  local sec, nanos = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
+  local prev = redis.call('HGET', KEYS[k], ts_field)
+  local newer_stored = false
+  if prev then
+    local ps, pn = stored_time(prev)
+    newer_stored = ps > sec or (ps == sec and pn > nanos)
+  end
+  if not newer_stored then
+    local args = {ts_field, ARGV[at + 2]}
+    for f = 1, n do
+      args[2 * f + 1] = ARGV[3 + f]
+      args[2 * f + 2] = ARGV[at + 2 + f]
+    end
+    redis.call('HSET', KEYS[k], unpack(args))
+    if ttl > 0 then redis.call('EXPIRE', KEYS[k], ttl) end
+    written = written + 1
+  end
+  at = at + 3 + n
+end
+return written
+"""
 
 
 class RedisWriter(OnlineWriter):
@@ -19,33 +71,25 @@ class RedisWriter(OnlineWriter):
         super().__init__(store)
         online = self.config.online_store
         view = compute_versioned_name(self.view, self.config.registry.enable_online_feature_view_versioning)
-        self._ts_field = f"_ts:{view}"
-        self._fields = {name: _mmh3(f"{view}:{name}") for name in self.serializers}
+        fields = {name: _mmh3(f"{view}:{name}") for name in self.serializers}
         self._project = self.config.project.encode()
-        self._ttl = online.key_ttl_seconds
+        self._head = [f"_ts:{view}", online.key_ttl_seconds or 0, len(fields), *fields.values()]
         # The connection string means what it means to Feast (host:port,password=...,ssl=true).
         nodes, params = RedisOnlineStore._parse_connection_string(online.connection_string)
         self._client = redis.Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **params)
+        self._script = self._client.register_script(_WRITE_NEWER)  # EVALSHA, loading the script when missing
 
     def _write(self, rows: list[Row]) -> None:
         from google.protobuf.timestamp_pb2 import Timestamp
 
-        keys = [self.entity_key(user_id) + self._project for user_id, _, _ in rows]
-        with self._client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hget(key, self._ts_field)
-            stored = pipe.execute()
-            for key, previous, (_, event_ts, features) in zip(keys, stored, rows, strict=True):
-                ts = Timestamp()
-                ts.FromDatetime(datetime.fromtimestamp(event_ts, UTC))
-                if previous is not None and Timestamp.FromString(previous).ToNanoseconds() > ts.ToNanoseconds():
-                    continue
-                mapping = {self._ts_field: ts.SerializeToString()}
-                mapping.update((field, self.serializers[name](features[name])) for name, field in self._fields.items())
-                pipe.hset(key, mapping=mapping)
-                if self._ttl:
-                    pipe.expire(key, self._ttl)
-            pipe.execute()
+        keys, args = [], list(self._head)
+        for user_id, event_ts, features in rows:
+            keys.append(self.entity_key(user_id) + self._project)
+            ts = Timestamp()
+            ts.FromDatetime(datetime.fromtimestamp(event_ts, UTC))
+            args += (ts.seconds, ts.nanos, ts.SerializeToString())
+            args += [serialize(features[name]) for name, serialize in self.serializers.items()]  # the fields' order
+        self._script(keys=keys, args=args)
 
     def close(self) -> None:
         self._client.close()

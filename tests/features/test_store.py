@@ -131,3 +131,20 @@ def test_sqlite_batch_larger_than_one_statement_lands_whole(tmp_path, monkeypatc
     for got, (_, _, expected) in zip(read_features(store, users), rows, strict=True):
         assert {name: got[name] for name, _ in FEATURE_FIELDS} == expected
     writer.close()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("store", ["redis"], indirect=True)
+def test_redis_orders_rows_within_a_second(store):
+    """Same-time events are written microseconds apart (streams.processor); Redis keeps the sub-second order."""
+    writer = open_writer(store)
+    newer = features_at("n", TS_2012, 40.80, -73.90)
+    older = features_at("o", TS_2012, 40.70, -74.00)
+    writer.write([("fay", TS_2012 + 2e-6, newer)])
+    writer.write([("fay", TS_2012 + 1e-6, older)])
+    (got,) = read_features(store, ["fay"])
+    assert got["geohash6"] == newer["geohash6"]
+    writer.write([("fay", TS_2012 + 3e-6, older)])
+    (got,) = read_features(store, ["fay"])
+    assert got["geohash6"] == older["geohash6"]
+    writer.close()
