@@ -33,8 +33,13 @@ def double_value(x: Any) -> bytes:
     return _DOUBLE_TAG + _pack_double(float(x))
 
 
+# Counts, seconds-since and the like are mostly small: their encodings are looked up, not built.
+_SMALL_INT64 = [_INT64_TAG + _varint(n) for n in range(4096)]
+
+
 def int64_value(x: Any) -> bytes:
-    return _INT64_TAG + _varint(int(x))
+    n = int(x)
+    return _SMALL_INT64[n] if 0 <= n < 4096 else _INT64_TAG + _varint(n)
 
 
 def string_value(x: Any) -> bytes:

@@ -7,7 +7,7 @@ from features.compute import FEATURE_FIELDS
 from features.writers.wire import double_value, feature_serializers, int64_value, string_value
 
 
-@pytest.mark.parametrize("x", [0, 1, 127, 128, 300, 2**31, 2**63 - 1, -1, -128, -(2**63)])
+@pytest.mark.parametrize("x", [0, 1, 127, 128, 300, 4095, 4096, 2**31, 2**63 - 1, -1, -128, -(2**63)])
 def test_int64_matches_protobuf(x):
     assert int64_value(x) == Value(int64_val=x).SerializeToString()
 
