@@ -7,6 +7,7 @@ means "padding / no value"; every embedding table reserves row 0 for it.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,30 +126,42 @@ def item_distance_codes(
 
 
 class ItemDistanceMemo:
-    """`item_distance_codes` of query positions, remembered per position up to `limit` positions (serving:
-    a user's current place recurs, and this is P x n_items haversines a call otherwise)."""
+    """`item_distance_codes` of query positions, remembered per position (serving: a user's current place recurs,
+    and this is P x n_items haversines a call otherwise). Least recently used positions go first once the rows
+    would exceed `budget_bytes` (one byte an item a row): a catalogue's places usually fit (the NYC check-ins hold
+    ~5,000 positions, 25 MB), and a working set larger than the budget still keeps its most frequent places,
+    where dropping everything at once would recompute them all."""
 
-    def __init__(self, item_lat: np.ndarray, item_lon: np.ndarray, cfg: ClickcastConfig, limit: int = 4096):
-        self.item_lat, self.item_lon, self.cfg, self.limit = item_lat, item_lon, cfg, limit
-        self._rows: dict[tuple[float, float], np.ndarray] = {}
+    def __init__(
+        self, item_lat: np.ndarray, item_lon: np.ndarray, cfg: ClickcastConfig, budget_bytes: int = 64 * 2**20
+    ):
+        self.item_lat, self.item_lon, self.cfg = item_lat, item_lon, cfg
+        self.limit = max(1, budget_bytes // max(1, len(item_lat)))
+        self._rows: OrderedDict[tuple[float, float], np.ndarray] = OrderedDict()
 
     def lookup(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         points = list(zip(np.asarray(lat).tolist(), np.asarray(lon).tolist(), strict=True))
-        missing = set(points).difference(self._rows)
-        if len(self._rows) + len(missing) > self.limit:
-            self._rows.clear()  # this call's remembered points go too: all of them are computed again
-            missing = set(points)
+        rows, found, missing = self._rows, {}, []
+        for p in dict.fromkeys(points):
+            row = rows.get(p)
+            if row is None:
+                missing.append(p)
+            else:
+                rows.move_to_end(p)
+                found[p] = row
         if missing:
-            new = list(missing)
             codes = item_distance_codes(
-                np.array([p[0] for p in new]),
-                np.array([p[1] for p in new]),
+                np.array([p[0] for p in missing]),
+                np.array([p[1] for p in missing]),
                 self.item_lat,
                 self.item_lon,
                 self.cfg,
             )
-            self._rows.update(zip(new, codes, strict=True))
-        return np.stack([self._rows[p] for p in points])
+            found.update(zip(missing, codes, strict=True))
+            rows.update(zip(missing, codes, strict=True))
+            while len(rows) > self.limit:
+                rows.popitem(last=False)
+        return np.stack([found[p] for p in points])
 
 
 class ItemDistanceTable:

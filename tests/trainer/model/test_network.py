@@ -156,16 +156,33 @@ def test_item_distance_memo_equals_direct_codes():
     from trainer.model.codes import ItemDistanceMemo, item_distance_codes
 
     cfg, _, _, h, item_lat, item_lon = build()
-    memo = ItemDistanceMemo(item_lat, item_lon, cfg, limit=3)
+    three_rows = 3 * len(item_lat)  # the budget holds the rows of three positions
+    memo = ItemDistanceMemo(item_lat, item_lon, cfg, budget_bytes=three_rows)
+    assert memo.limit == 3
     for lat, lon in ((h.lat[:, -1], h.lon[:, -1]), (h.lat[:, 2], h.lon[:, 2]), (h.lat[:, -1], h.lon[:, -1])):
         np.testing.assert_array_equal(memo.lookup(lat, lon), item_distance_codes(lat, lon, item_lat, item_lon, cfg))
-    # A call that overflows the memo while it holds some of the call's points (they are cleared too).
-    memo = ItemDistanceMemo(item_lat, item_lon, cfg, limit=3)
+        assert len(memo._rows) <= 3
+    # A call with more positions than the memo holds, some of them remembered before.
+    memo = ItemDistanceMemo(item_lat, item_lon, cfg, budget_bytes=three_rows)
     lat, lon = h.lat[:, -1], h.lon[:, -1]
     memo.lookup(lat[:2], lon[:2])
     np.testing.assert_array_equal(
         memo.lookup(lat[1:], lon[1:]), item_distance_codes(lat[1:], lon[1:], item_lat, item_lon, cfg)
     )
+
+
+def test_item_distance_memo_evicts_the_least_recently_used_position():
+    from trainer.model.codes import ItemDistanceMemo
+
+    cfg, _, _, _, item_lat, item_lon = build()
+    memo = ItemDistanceMemo(item_lat, item_lon, cfg, budget_bytes=2 * len(item_lat))
+    a, b, c = (np.array([40.70 + i / 100]) for i in range(3))
+    lon = np.array([-74.0])
+    memo.lookup(a, lon)
+    memo.lookup(b, lon)
+    memo.lookup(a, lon)  # a is now the most recently used
+    memo.lookup(c, lon)
+    assert set(memo._rows) == {(float(a[0]), -74.0), (float(c[0]), -74.0)}
 
 
 def test_joined_item_ids_fill_the_newest_columns():
