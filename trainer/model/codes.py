@@ -45,18 +45,22 @@ class CellVocab:
 
     def encode(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         """int64 codes with the shape of `lat`. Points are places that recur, so each one's code is remembered
-        (geohashing in Python is most of the cost of encoding a history)."""
+        (geohashing in Python is most of the cost of encoding a history), and each distinct point of a call is
+        looked up once (as a complex number, numpy finds the distinct points without a Python tuple each)."""
         lat, lon = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
+        distinct, where = np.unique(lat.ravel() + 1j * lon.ravel(), return_inverse=True)
+        points = list(zip(distinct.real.tolist(), distinct.imag.tolist(), strict=True))
         memo: dict[tuple[float, float], int] = self._memo  # type: ignore[attr-defined]
-        points = list(zip(lat.ravel().tolist(), lon.ravel().tolist(), strict=True))
-        missing = list(set(points).difference(memo))
+        missing = [p for p in points if p not in memo]
         if missing:
             if len(memo) + len(missing) > MEMO_LIMIT:
                 memo.clear()
+                missing = points
             index = self._index  # type: ignore[attr-defined]
             cells = geohash_cells([p[0] for p in missing], [p[1] for p in missing], self.precision)
             memo.update((p, index.get(c, UNKNOWN_CELL)) for p, c in zip(missing, cells, strict=True))
-        return np.fromiter((memo[p] for p in points), dtype=np.int64, count=len(points)).reshape(lat.shape)
+        codes = np.fromiter((memo[p] for p in points), dtype=np.int64, count=len(points))
+        return codes[where.ravel()].reshape(lat.shape)
 
 
 def _unique_points(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

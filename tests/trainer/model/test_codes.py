@@ -35,6 +35,22 @@ def test_cells_unseen_in_training_get_the_unknown_code():
     assert codes[0, 0] == 2 and codes[0, 1] == UNKNOWN_CELL
 
 
+def test_cell_codes_survive_the_memo_filling_up(monkeypatch):
+    """Codes of repeated points equal a fresh encoding's, also when a call overflows the remembered points
+    while some of its points were remembered before."""
+    from features.geo import geohash_encode
+    from trainer.model import codes as codes_module
+
+    monkeypatch.setattr(codes_module, "MEMO_LIMIT", 3)
+    lat = np.array([40.70, 40.71, 40.72, 40.73, 40.70])
+    lon = np.array([-74.00, -74.01, -74.02, -74.03, -74.00])
+    cells = CellVocab.build(lat, lon, 6)
+    expected = [cells.cells.index(geohash_encode(a, b, 6)) for a, b in zip(lat, lon, strict=True)]
+    cells.encode(lat[:2], lon[:2])  # two points remembered
+    assert cells.encode(lat, lon).tolist() == expected  # four distinct points: more than the memo holds
+    assert cells.encode(lat[::-1], lon[::-1]).tolist() == expected[::-1]
+
+
 def test_pair_codes_only_cover_real_known_events_up_to_the_query():
     items, ts, lat, lon = history()
     rows, cols = np.array([0, 1, 1]), np.array([4, 4, 1])
