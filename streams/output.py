@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -49,7 +50,8 @@ class _Batch:
 
 
 class OutputProducer:
-    """Idempotent, acks=all producer; one background thread serves its delivery reports."""
+    """Idempotent, acks=all producer; one background thread serves its delivery reports (only that thread polls:
+    a batch's countdown is not safe against two threads serving reports at once)."""
 
     def __init__(self, kafka: KafkaSettings, **config: object) -> None:
         self._producer = Producer(
@@ -86,13 +88,12 @@ class OutputProducer:
                 try:
                     produce(topic, value, key, on_delivery=batch.on_delivery)
                     break
-                except BufferError:  # librdkafka's queue is full: the broker is slow; wait for room
-                    self._producer.poll(0.01)
+                except BufferError:  # librdkafka's queue is full: the broker is slow; the poller makes room
+                    time.sleep(0.01)
         return done
 
     def close(self, timeout_s: float = 30.0) -> int:
         """Deliver what is queued (up to `timeout_s`); returns how many messages are still undelivered."""
-        remaining = self._producer.flush(timeout_s)
         self._stopping.set()
-        self._poller.join()
-        return remaining
+        self._poller.join()  # first, so that delivery reports are never served by two threads at once
+        return self._producer.flush(timeout_s)

@@ -38,7 +38,9 @@ def test_batch_fails_with_its_first_delivery_error():
 
 
 @pytest.mark.integration
-def test_answers_reach_the_broker_in_order(stack):
+# A queue of 50 messages makes `send` wait for room (BufferError) many times over 500 messages.
+@pytest.mark.parametrize("config", [{}, {"queue.buffering.max.messages": 50}], ids=["default", "small-queue"])
+def test_answers_reach_the_broker_in_order(stack, config):
     from confluent_kafka.admin import AdminClient, NewTopic
 
     from streams.consumer import TopicReader
@@ -47,7 +49,7 @@ def test_answers_reach_the_broker_in_order(stack):
     admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap})
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
     values = [f"answer-{i}".encode() for i in range(500)]
-    output = OutputProducer(stack.kafka)
+    output = OutputProducer(stack.kafka, **config)
 
     async def send() -> None:
         first = output.send([(topic, b"u", v) for v in values[:250]])
