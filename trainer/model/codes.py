@@ -162,7 +162,8 @@ class ItemDistanceMemo:
                 self.cfg,
             )
             found.update(zip(missing, codes, strict=True))
-            rows.update(zip(missing, codes, strict=True))
+            # Copies: a view would keep this call's whole [P, n_items] array alive as long as any of its rows.
+            rows.update((p, row.copy()) for p, row in zip(missing, codes, strict=True))
             while len(rows) > self.limit:
                 rows.popitem(last=False)
         return np.stack([found[p] for p in points])
