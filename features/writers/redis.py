@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from features.writers.base import OnlineWriter, Row
 
 # KEYS: one hash per row. ARGV: the time field, the TTL (0: none), the number of features F, the F field names,
-# then per row: seconds, nanos, the serialized Timestamp, the F serialized Values.
+# then per row: the serialized Timestamp and the F serialized Values.
 # The stored time is a protobuf Timestamp: field 1 (seconds) and field 2 (nanos) as varints, zeros omitted
 # (event times before 1970 are refused by the event schema, so seconds are never negative).
 _WRITE_NEWER = """
@@ -26,7 +26,7 @@ local function varint(s, i)
     scale = scale * 128
   end
 end
-local function stored_time(s)
+local function seconds_nanos(s)
   local sec, nanos, i = 0, 0, 1
   while i <= #s do
     local tag = string.byte(s, i)
@@ -39,24 +39,24 @@ end
 local ts_field, ttl, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local at, written = 4 + n, 0
 for k = 1, #KEYS do
-  local sec, nanos = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
   local prev = redis.call('HGET', KEYS[k], ts_field)
   local newer_stored = false
   if prev then
-    local ps, pn = stored_time(prev)
+    local sec, nanos = seconds_nanos(ARGV[at])
+    local ps, pn = seconds_nanos(prev)
     newer_stored = ps > sec or (ps == sec and pn > nanos)
   end
   if not newer_stored then
-    local args = {ts_field, ARGV[at + 2]}
+    local args = {ts_field, ARGV[at]}
     for f = 1, n do
       args[2 * f + 1] = ARGV[3 + f]
-      args[2 * f + 2] = ARGV[at + 2 + f]
+      args[2 * f + 2] = ARGV[at + f]
     end
     redis.call('HSET', KEYS[k], unpack(args))
     if ttl > 0 then redis.call('EXPIRE', KEYS[k], ttl) end
     written = written + 1
   end
-  at = at + 3 + n
+  at = at + 1 + n
 end
 return written
 """
@@ -87,7 +87,7 @@ class RedisWriter(OnlineWriter):
             keys.append(self.entity_key(user_id) + self._project)
             ts = Timestamp()
             ts.FromDatetime(datetime.fromtimestamp(event_ts, UTC))
-            args += (ts.seconds, ts.nanos, ts.SerializeToString())
+            args.append(ts.SerializeToString())
             args += [serialize(features[name]) for name, serialize in self.serializers.items()]  # the fields' order
         self._script(keys=keys, args=args)
 
