@@ -68,7 +68,10 @@ class ClickEvent(_Wire):
     @field_validator("event_time")
     @classmethod
     def _not_far_in_future(cls, value: datetime) -> datetime:
-        value = value.astimezone(UTC)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:00-05:00: pydantic passes only ValueError on as an error
+            raise ValueError("event_time out of range") from None
         if value > datetime.now(UTC) + MAX_FUTURE_SKEW:
             raise ValueError(f"event_time {value.isoformat()} is in the future")
         if value.year < 1970:
@@ -115,8 +118,9 @@ class PredictionEvent(_Wire):
 
 class DeadLetter(_Wire):
     schema_version: Literal[1] = SCHEMA_VERSION
-    payload: str
+    payload: str  # the first MAX_PAYLOAD_BYTES bytes of the message: an oversized one must still fit a message
     payload_encoding: Literal["utf-8", "base64"] = "utf-8"
+    payload_bytes: int | None = None  # the message's full size, when `payload` holds only its start
     error: str
     source_topic: str
     source_partition: int
@@ -128,13 +132,15 @@ class DeadLetter(_Wire):
         import base64
 
         raw = raw or b""
+        kept = raw[:MAX_PAYLOAD_BYTES]
         try:
-            text, encoding = raw.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            text, encoding = base64.b64encode(raw).decode(), "base64"
+            text, encoding = kept.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:  # not UTF-8, or cut inside a character
+            text, encoding = base64.b64encode(kept).decode(), "base64"
         return cls(
             payload=text,
             payload_encoding=encoding,
+            payload_bytes=len(raw) if len(kept) < len(raw) else None,
             error=error[:2000],
             source_topic=topic,
             source_partition=partition,

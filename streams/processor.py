@@ -108,6 +108,8 @@ def parse(message: RawMessage) -> ClickEvent | DeadLetter:
         reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in exc.errors())
     except ValueError as exc:
         reason = str(exc)
+    except Exception as exc:  # whatever else a payload can trigger is still the payload's fault, not the worker's
+        reason = f"{type(exc).__name__}: {exc}"
     return DeadLetter.for_payload(message.value, reason, message.topic, message.partition, message.offset)
 
 

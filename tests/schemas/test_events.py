@@ -1,3 +1,4 @@
+import base64
 import json
 import math
 from datetime import UTC, datetime, timedelta
@@ -69,6 +70,13 @@ def test_timestamps_far_in_the_future_are_rejected_but_skew_is_tolerated():
         ClickEvent.from_wire(wire(event_time=later))
 
 
+@pytest.mark.parametrize("when", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:00"])
+def test_timestamps_beyond_the_calendar_in_utc_are_validation_errors(when):
+    # Converting these to UTC overflows; an OverflowError would escape validation and crash the worker.
+    with pytest.raises(ValidationError, match="out of range"):
+        ClickEvent.from_wire(wire(event_time=when))
+
+
 def test_naive_timestamps_and_unknown_fields_are_rejected():
     with pytest.raises(ValidationError):
         ClickEvent.from_wire(wire(event_time="2012-04-03T18:00:00"))
@@ -88,12 +96,21 @@ def test_oversized_payloads_are_rejected_before_parsing():
 
 
 def test_dead_letter_keeps_binary_payloads_intact():
-    import base64
-
     letter = DeadLetter.for_payload(b"\x00\xff", "bad", "clicks", 2, 7)
     assert letter.payload_encoding == "base64"
     assert base64.b64decode(letter.payload) == b"\x00\xff"
     assert DeadLetter.from_wire(letter.to_wire()) == letter
+
+
+@pytest.mark.parametrize("raw", [b"\x00" * 170_000, bytes(range(256)) * 3000], ids=["escaped", "binary"])
+def test_dead_letter_of_an_oversized_payload_keeps_its_start_and_size(raw):
+    # JSON escaping or base64 grows a payload; whole, these would exceed Kafka's 1 MB message limit.
+    letter = DeadLetter.for_payload(raw, "too big", "clicks", 0, 1)
+    assert letter.payload_bytes == len(raw)
+    assert len(letter.to_wire()) < 200_000
+    kept = base64.b64decode(letter.payload) if letter.payload_encoding == "base64" else letter.payload.encode()
+    assert kept == raw[:MAX_PAYLOAD_BYTES]
+    assert DeadLetter.for_payload(b"{}", "small", "clicks", 0, 1).payload_bytes is None
 
 
 def test_committed_json_schemas_match_the_models():

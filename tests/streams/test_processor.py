@@ -68,16 +68,20 @@ def test_malformed_events_become_dead_letters_with_reasons(parts):
     good = click("a", "u", "x", 0)
     bad_lat = json.loads(good.to_wire()) | {"event_id": "b", "latitude": 91.0}
     future = json.loads(good.to_wire()) | {"event_id": "c", "event_time": "2999-01-01T00:00:00Z"}
-    raws = [b"{not json", json.dumps(bad_lat).encode(), json.dumps(future).encode(), b"\xff\xfe", good]
+    overflow = json.loads(good.to_wire()) | {"event_id": "d", "event_time": "9999-12-31T23:00:00-05:00"}
+    raws = [b"{not json", json.dumps(bad_lat).encode(), json.dumps(future).encode(), b"\xff\xfe"]
+    raws += [json.dumps(overflow).encode(), b"\x00" * 170_000, good]
     result = run(processor, messages_from(raws))
     assert [p.event_id for p in result.predictions] == ["a"]
     letters = result.dead_letters
-    assert len(letters) == 4
+    assert len(letters) == 6
     assert all(isinstance(d, DeadLetter) for d in letters)
     assert "latitude" in letters[1].error
     assert "future" in letters[2].error
     assert letters[3].payload_encoding == "base64"
-    assert [d.source_offset for d in letters] == [0, 1, 2, 3]
+    assert "out of range" in letters[4].error
+    assert "exceeds" in letters[5].error and letters[5].payload_bytes == 170_000
+    assert [d.source_offset for d in letters] == [0, 1, 2, 3, 4, 5]
 
 
 def test_duplicates_are_answered_but_not_counted_twice(parts):
