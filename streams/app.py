@@ -113,9 +113,19 @@ def create_app(settings: Settings) -> faust.App:
         state.bind(events, _set_current_event)
         return functools.partial(finish, processor.prepare(batch), events)
 
+    crashing: list[asyncio.Future] = []
+
+    def stop_worker(exc: BaseException) -> None:
+        """After a failed batch. faust would restart the agent on the same stream, reading on past the failed
+        batch's clicks: never acknowledged, they would hold their partitions' committed offsets back for good.
+        A worker that stops (with an error) leaves them to the group, which hands them out again."""
+        if not crashing:
+            log.critical("a batch failed (%r); stopping the worker so that its clicks are read again", exc)
+            crashing.append(asyncio.ensure_future(app.crash(exc)))
+
     @app.agent(clicks)
     async def process_clicks(stream_):
-        inflight = InFlight(start, depth=stream.max_batches_in_flight, batch_max=stream.batch_max)
+        inflight = InFlight(start, depth=stream.max_batches_in_flight, batch_max=stream.batch_max, on_error=stop_worker)
         try:
             # One event at a time, not faust's take_events: that wakes every `within` even when idle (1 ms:
             # 15% of a core for an idle worker) and holds a lone click until the next wake-up.
@@ -125,6 +135,9 @@ def create_app(settings: Settings) -> faust.App:
                 # back until its answer is on the broker.
                 event.message.incref()
                 await inflight.add((event,))
+        except Exception as exc:
+            stop_worker(exc)
+            raise
         finally:
             inflight.cancel()  # unacknowledged: the group hands those clicks out again
 

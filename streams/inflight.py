@@ -20,10 +20,19 @@ Completion = Callable[[asyncio.Future | None, asyncio.Future], Awaitable[None]]
 
 
 class InFlight:
-    def __init__(self, start: Callable[[list[Any]], Completion], depth: int, batch_max: int) -> None:
+    def __init__(
+        self,
+        start: Callable[[list[Any]], Completion],
+        depth: int,
+        batch_max: int,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """`on_error` hears of the first failed batch at once: `add` re-raises it only when the next items
+        arrive, which may be never once the source has delivered everything it had."""
         if depth < 1 or batch_max < 1:
             raise ValueError("depth and batch_max must be >= 1")
         self._start = start
+        self._on_error = on_error
         self.depth = depth
         self.batch_max = batch_max
         self._carry: list[Any] = []
@@ -77,7 +86,7 @@ class InFlight:
             try:
                 completion = self._start(batch)
             except Exception as exc:
-                self._error = exc
+                self._fail(exc)
                 break
             previous, sent = self._last_sent, asyncio.get_running_loop().create_future()
             sent.add_done_callback(_retrieve)  # failures surface through `add`; no 'never retrieved' noise
@@ -88,10 +97,16 @@ class InFlight:
 
     def _on_done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None and self._error is None:
-            self._error = task.exception()
+        if not task.cancelled() and task.exception() is not None:
+            self._fail(task.exception())
         self._dispatch()  # a free slot takes whatever was carried meanwhile
         self._changed.set()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._error is None:
+            self._error = exc
+            if self._on_error is not None:
+                self._on_error(exc)
 
 
 def _retrieve(future: asyncio.Future) -> None:

@@ -116,6 +116,29 @@ def test_an_error_while_starting_a_batch_surfaces_on_add():
     asyncio.run(main())
 
 
+def test_a_failure_is_reported_at_once_even_if_nothing_more_arrives():
+    # The batch that fails is started from a completion callback, after the last `add`: only `on_error` hears.
+    failures = []
+
+    def start(batch):
+        if "bad" in batch:
+            raise ValueError("bad click")
+        return Recorder().start(batch)
+
+    async def main():
+        inflight = InFlight(start, depth=1, batch_max=4, on_error=failures.append)
+        for name in ["a", "b", "bad", "c"]:
+            await inflight.add([name])
+        for _ in range(50):
+            if failures:
+                break
+            await asyncio.sleep(0.01)
+        inflight.cancel()
+
+    asyncio.run(main())
+    assert [str(f) for f in failures] == ["bad click"]  # reported once, though carried clicks stay undone
+
+
 def test_limits_must_be_positive():
     with pytest.raises(ValueError):
         InFlight(lambda batch: None, depth=0, batch_max=1)
