@@ -31,6 +31,14 @@ def newest_state(layer: BertLayer, h: torch.Tensor, mask: torch.Tensor) -> torch
     return layer.output(layer.intermediate(out), out)[:, 0]
 
 
+def attendable(items: torch.Tensor) -> torch.Tensor:
+    """[B, L] columns a row's events may attend to: its real events; a row without any (a cold user) attends to
+    its newest column alone, so its state does not depend on how many padding columns its batch carries."""
+    real = items != PAD
+    real[:, -1] |= ~real.any(dim=1)
+    return real
+
+
 def attention_mask(real: torch.Tensor, causal: bool) -> torch.Tensor:
     """Additive [B, 1, L, L] mask: a query sees real events, and with `causal` only those not after it."""
     length = real.shape[1]
@@ -82,7 +90,7 @@ class ClickcastNet(nn.Module):
         layer's input: what the repeat path matches the query against) and contextual states [B, L, d].
         `delta` is added to the input embeddings (adversarial perturbation, attribution); `first_position` is
         the position of column 0 when leading padding columns were trimmed off."""
-        mask = attention_mask(codes["items"] != PAD, causal)
+        mask = attention_mask(attendable(codes["items"]), causal)
         x, memory = self._below_last_layer(codes, mask, masked, delta, first_position)
         return x, memory, self.encoder.encoder.layer[-1](memory, mask)
 
@@ -91,7 +99,7 @@ class ClickcastNet(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Memory [B, L, d] and the causal state of each row's newest event (column L-1) [B, d], as `encode`
         gives them, with the last layer run at that column only: a served prediction needs no other state."""
-        real = codes["items"] != PAD
+        real = attendable(codes["items"])
         below = attention_mask(real, causal=True) if len(self.encoder.encoder.layer) > 1 else None
         _, memory = self._below_last_layer(codes, below, None, None, first_position)
         # The newest event sees every real event: its row of the causal mask is the padding mask.

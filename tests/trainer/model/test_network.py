@@ -152,6 +152,28 @@ def test_trimming_leading_padding_leaves_the_prediction_unchanged():
     assert trim_padding(h)[1] == 0  # a full row keeps every column
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+def test_a_cold_users_scores_do_not_depend_on_its_batch(layers):
+    """A history without events is scored as a cold user (eval); alone it is trimmed to one column, beside a
+    full history it keeps them all, and both must give the same scores."""
+    from trainer.model.bundle import ClickcastModel
+
+    cfg, net, cells, h, item_lat, item_lon = build(layers=layers)
+    with torch.no_grad():  # weights far from their initial values make any dependence visible
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    model = ClickcastModel(cfg, net, cells, [f"i{k}" for k in range(N_ITEMS)], item_lat, item_lon)
+    empty = lambda a: np.zeros_like(a[:1])  # noqa: E731
+    cold = Histories(items=empty(h.items), ts=empty(h.ts), lat=empty(h.lat), lon=empty(h.lon))
+    beside = Histories(
+        items=np.concatenate([cold.items, h.items[2:3]]),
+        ts=np.concatenate([cold.ts, h.ts[2:3]]),
+        lat=np.concatenate([cold.lat, h.lat[2:3]]),
+        lon=np.concatenate([cold.lon, h.lon[2:3]]),
+    )
+    torch.testing.assert_close(model.log_probs(cold)[0], model.log_probs(beside)[0], rtol=1e-5, atol=1e-5)
+
+
 def test_item_distance_memo_equals_direct_codes():
     from trainer.model.codes import ItemDistanceMemo, item_distance_codes
 
