@@ -43,7 +43,9 @@ class UserHistory:
     - An event older than ``newest - allowed_lateness_s`` is refused (TOO_LATE); so is one that the
       ``max_events`` cap would evict at once. Otherwise late events are inserted in time order
       (after any retained events with the same timestamp).
-    - Eviction drops events with ``ts < newest - retention_s``, then the oldest beyond ``max_events``.
+    - Eviction drops events with ``ts < newest - retention_s`` but the newest of them (the previous event of
+      the next one: its gap and distance features look past every window), then the oldest beyond
+      ``max_events``.
     - Deduplication covers retained events only: an id evicted by the count cap could be re-added.
     """
 
@@ -103,7 +105,7 @@ class UserHistory:
         n_old = 0
         while n_old < len(self._times) and self._times[n_old] < cutoff:
             n_old += 1
-        n_drop = max(n_old, len(self._times) - self.max_events)
+        n_drop = max(n_old - 1, len(self._times) - self.max_events, 0)
         if n_drop:
             for v in self._visits[:n_drop]:
                 self._ids.discard(v.event_id)

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from features.compute import MISSING, compute_features
 from features.history import AddOutcome, UserHistory, Visit
 
 
@@ -64,10 +65,23 @@ def test_eviction_by_retention():
     h.add(visit("b", 50.0))
     h.add(visit("c", 100.0))  # cutoff 0: "a" at exactly newest - retention stays
     assert ids(h) == ["a", "b", "c"]
-    h.add(visit("d", 100.5))
-    assert ids(h) == ["b", "c", "d"]
+    h.add(visit("d", 100.5))  # cutoff 0.5: "a" is older, but the newest such event stays
+    assert ids(h) == ["a", "b", "c", "d"]
+    h.add(visit("e", 151.0))  # cutoff 51: "b" stays in its place
+    assert ids(h) == ["b", "c", "d", "e"]
     # Dedupe memory is bounded too: the evicted id is forgotten (and is too late anyway).
     assert h.add(visit("a", 0.0)) is AddOutcome.TOO_LATE
+
+
+def test_the_previous_event_outlives_retention():
+    # A user back after longer than the retention still has a previous event: its gap, distance and speed.
+    h = UserHistory(allowed_lateness_s=10.0, retention_s=100.0)
+    h.add(visit("a", 0.0, lat=40.70, lon=-74.00))
+    h.add(visit("b", 500.0, lat=40.71, lon=-74.00))
+    assert ids(h) == ["a", "b"]
+    full = [visit("a", 0.0, lat=40.70, lon=-74.00), visit("b", 500.0, lat=40.71, lon=-74.00)]
+    for name in ("seconds_since_prev", "dist_prev_km", "speed_prev_kmh"):
+        assert compute_features(h.visits, h.visits[-1])[name] == compute_features(full, full[-1])[name] != MISSING
 
 
 def test_eviction_by_count_keeps_newest():
@@ -88,7 +102,7 @@ def test_eviction_bounds_under_long_stream():
     for i in range(5000):
         h.add(visit(f"e{i}", 30.0 * i))
         assert len(h) <= 50
-        assert h.visits[0].ts >= h.last_event_ts - 3600.0
+        assert all(v.ts >= h.last_event_ts - 3600.0 for v in h.visits[1:])
 
 
 @pytest.mark.parametrize(
