@@ -103,7 +103,11 @@ def parse(message: RawMessage) -> ClickEvent | DeadLetter:
     try:
         if message.value is None:
             raise ValueError("empty message")
-        return ClickEvent.from_wire(message.value)
+        event = ClickEvent.from_wire(message.value)
+        # State is per partition: a user's events must all land in one, which their key decides.
+        if message.key != event.user_id.encode():
+            raise ValueError(f"message key {message.key!r:.80} is not the user_id {event.user_id!r}")
+        return event
     except ValidationError as exc:
         reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in exc.errors())
     except ValueError as exc:

@@ -24,7 +24,14 @@ class ClickProducer:
         self._producer = Producer(
             confluent_config(
                 self.settings.kafka,
-                **{"linger.ms": 5, "enable.idempotence": True, "compression.type": "lz4", **config},
+                **{
+                    "linger.ms": 5,
+                    "enable.idempotence": True,
+                    "compression.type": "lz4",
+                    # Java clients' hash: their events and ours for one user land in the same partition.
+                    "partitioner": "murmur2_random",
+                    **config,
+                },
             )
         )
 

@@ -1,5 +1,6 @@
 import asyncio
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -82,6 +83,17 @@ def test_malformed_events_become_dead_letters_with_reasons(parts):
     assert "out of range" in letters[4].error
     assert "exceeds" in letters[5].error and letters[5].payload_bytes == 170_000
     assert [d.source_offset for d in letters] == [0, 1, 2, 3, 4, 5]
+
+
+def test_events_not_keyed_by_their_user_become_dead_letters(parts):
+    # Keyed otherwise, a user's events could spread over partitions, each with a history of its own.
+    _, _, _, processor = parts
+    good = messages_from([click("a", "u", "x", 0)])[0]
+    raws = [replace(good, key=None, offset=1), replace(good, key=b"someone-else", offset=2), good]
+    result = run(processor, raws)
+    assert [p.event_id for p in result.predictions] == ["a"]
+    assert [d.source_offset for d in result.dead_letters] == [1, 2]
+    assert all("is not the user_id" in d.error for d in result.dead_letters)
 
 
 def test_duplicates_are_answered_but_not_counted_twice(parts):
