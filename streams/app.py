@@ -147,7 +147,7 @@ def create_app(settings: Settings) -> faust.App:
             await previous_sent  # answers leave in the order the clicks came
         messages = [(topics.predictions, p.user_id.encode(), p.to_wire()) for p in result.predictions]
         messages += [(topics.dead_letters, None, d.to_wire()) for d in result.dead_letters]
-        delivered = output.send(messages)
+        delivered = await output.send(messages)
         sent.set_result(None)
         # Wait for delivery, so a crash before this point cannot lose an answer.
         await delivered

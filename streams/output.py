@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Sequence
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -73,9 +72,9 @@ class OutputProducer:
         while not self._stopping.is_set():
             self._producer.poll(0.1)
 
-    def send(self, messages: Sequence[OutputMessage]) -> asyncio.Future:
-        """Enqueue `messages` in order (call from the event loop); the returned future resolves when every one
-        is on the broker and fails with the first delivery error."""
+    async def send(self, messages: Sequence[OutputMessage]) -> asyncio.Future:
+        """Enqueue `messages` in order; the returned future resolves when every one is on the broker and fails
+        with the first delivery error. Waits (without blocking the loop) while librdkafka's queue is full."""
         loop = asyncio.get_running_loop()
         done = loop.create_future()
         if not messages:
@@ -89,7 +88,7 @@ class OutputProducer:
                     produce(topic, value, key, on_delivery=batch.on_delivery)
                     break
                 except BufferError:  # librdkafka's queue is full: the broker is slow; the poller makes room
-                    time.sleep(0.01)
+                    await asyncio.sleep(0.01)  # the loop keeps heartbeats and commits going meanwhile
         return done
 
     def close(self, timeout_s: float = 30.0) -> int:

@@ -51,16 +51,32 @@ def test_answers_reach_the_broker_in_order(stack, config):
     values = [f"answer-{i}".encode() for i in range(500)]
     output = OutputProducer(stack.kafka, **config)
 
-    async def send() -> None:
-        first = output.send([(topic, b"u", v) for v in values[:250]])
-        second = output.send([(topic, None, v) for v in values[250:]])
-        empty = output.send([])
+    ticks = 0
+
+    async def tick() -> None:  # counts how often the loop ran something else
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async def send() -> int:
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0)
+        before = ticks
+        first = await output.send([(topic, b"u", v) for v in values[:250]])
+        second = await output.send([(topic, None, v) for v in values[250:]])
+        during = ticks - before
+        empty = await output.send([])
         await asyncio.wait_for(asyncio.gather(first, second, empty), 30)
+        ticker.cancel()
+        return during
 
     try:
-        asyncio.run(send())
+        during = asyncio.run(send())
     finally:
         assert output.close(10) == 0
+    if config:  # waiting for room in a full queue must leave the event loop free
+        assert during > 0
     with TopicReader(stack, topic, from_beginning=True) as reader:
         got = [m.value() for _, m in zip(values, reader.messages(idle_timeout=20), strict=False)]
     assert got == values
