@@ -3,7 +3,9 @@
 The version folder holds the python-backend `model.py`, the model files (config, vocab, weights) and a snapshot
 of the code that scores them (the `trainer`, `features` and `schemas` packages, in `code/`), so a version keeps
 working when the project's code changes after it was exported. The model's `config.pbtxt` is (re)written next to
-the versions. Both appear atomically (written aside, then renamed), so a polling Triton never sees half a version.
+the versions. Each appears atomically (written aside, then renamed), so a polling Triton never sees half of one.
+A first export writes the config before its version, so the version never shows up without one; later exports
+write a changed config after the new version: until a poll sees both, Triton keeps serving the old version.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ def export_model(
     target = Path(repository) / model_name
     target.mkdir(parents=True, exist_ok=True)
     version = max(model_versions(Path(repository), model_name), default=0) + 1
+    config = triton_config(model_name, cfg.max_len, top_k, max_batch_size, instances)
+    config_path = target / "config.pbtxt"
+    if not config_path.exists():
+        _replace(config_path, config)
     # A non-numeric folder name: Triton ignores it while it is being filled.
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target))
     staging.chmod(0o755)
@@ -66,10 +72,12 @@ def export_model(
         os.rename(staging, target / str(version))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    config = triton_config(model_name, cfg.max_len, top_k, max_batch_size, instances)
-    config_path = target / "config.pbtxt"
-    if not config_path.exists() or config_path.read_text() != config:
-        tmp = config_path.with_name(".config.pbtxt.tmp")
-        tmp.write_text(config)
-        os.replace(tmp, config_path)
+    if config_path.read_text() != config:
+        _replace(config_path, config)
     return version
+
+
+def _replace(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -37,6 +37,22 @@ def test_each_export_adds_the_next_version_with_model_files_and_config(fitted, t
     assert f'name: "TIMESTAMPS" data_type: TYPE_FP64 dims: [ {fitted.config.max_len} ]' in config
 
 
+def test_a_first_version_never_appears_without_its_config(fitted, tmp_path, monkeypatch):
+    import trainer.serving.export as export
+
+    fitted.save(tmp_path / "trained")
+    config = tmp_path / "repo" / "clickcast" / "config.pbtxt"
+    rename, seen = export.os.rename, []
+
+    def watched(src, dst):  # the version folder appears here, all at once
+        seen.append(config.exists())
+        rename(src, dst)
+
+    monkeypatch.setattr(export.os, "rename", watched)
+    export_model(tmp_path / "trained", tmp_path / "repo")
+    assert seen == [True]
+
+
 def test_a_folder_without_a_model_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a trained model"):
         export_model(tmp_path, tmp_path / "repo")
