@@ -4,8 +4,9 @@ The version folder holds the python-backend `model.py`, the model files (config,
 of the code that scores them (the `trainer`, `features` and `schemas` packages, in `code/`), so a version keeps
 working when the project's code changes after it was exported. The model's `config.pbtxt` is (re)written next to
 the versions. Each appears atomically (written aside, then renamed), so a polling Triton never sees half of one.
-A first export writes the config before its version, so the version never shows up without one; later exports
-write a changed config after the new version: until a poll sees both, Triton keeps serving the old version.
+A first export writes the config before its version, so the version never shows up without one. A later export
+that changes the config (only a new history length does) writes it after the new version, and a poll between the
+two can still see one without the other.
 """
 
 from __future__ import annotations
