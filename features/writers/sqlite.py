@@ -10,11 +10,15 @@ per (user, feature) a write of a few hundred users took ~130 ms inside the worke
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from features.writers.base import OnlineWriter, Row
+
+log = logging.getLogger(__name__)
 
 PARAMS_PER_ROW = 5
 # Rows (user x feature) per statement, at most: a batch of ~100 users goes as one statement. Lowered to the
@@ -47,6 +51,10 @@ class SqliteWriter(OnlineWriter):
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        if time.daylight:
+            # Feast stores naive UTC times read as local time, which runs backwards across a DST change; the
+            # newer-row check below then refuses newer rows for up to an hour. Under UTC the two agree.
+            log.warning("local time zone %s has daylight saving: run workers with TZ=UTC", time.tzname)
         limit = self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self._chunk = min(ROWS_PER_STATEMENT, limit // PARAMS_PER_ROW) * PARAMS_PER_ROW
 
