@@ -46,8 +46,9 @@ system-packages:
 		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
 
+# A venv that failed half-way (no ensurepip, say) must not pass for a finished one on the next run.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 
 # Re-installed when pyproject.toml changes. nvidia-pytriton carries the Triton server binary; its
 # Python API pins numpy<2, which we do not use, hence --no-deps.
@@ -76,12 +77,13 @@ stack-down:
 stack-status:
 	$(CLICKCAST) stack status
 
-# pytest exits 5 when it collected nothing: that is a failure here, not a pass.
+# pytest exits 5 when it collected nothing: that is a failure here, not a pass. The stack goes down however the
+# recipe ends, also when it is killed (a cancelled CI job): its services run in sessions of their own.
 test: setup model
-	@status=0; \
+	@trap '$(CLICKCAST) stack down' EXIT; trap 'exit 143' TERM INT; \
+	status=0; \
 	$(CLICKCAST) stack up || status=$$?; \
 	if [ $$status -eq 0 ]; then $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; fi; \
-	$(CLICKCAST) stack down; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; status=1; fi; \
 	exit $$status
 

@@ -1,6 +1,7 @@
 """A one-agent faust app for the stack test: upper-cases every value from one topic into another.
 
-Run as a worker: `RELAY_TAG=x RELAY_BROKER=host:port python -m tests.integration.faust_relay worker`.
+Run as a worker: `RELAY_TAG=x RELAY_BROKER=host:port RELAY_DATA=dir python -m tests.integration.faust_relay worker`
+(faust keeps a data directory even for memory tables; by default it would land in the working directory).
 It uses faust's `kafka://` transport (aiokafka), the one the stream workers use.
 """
 
@@ -15,6 +16,7 @@ app = faust.App(
     f"relay-{TAG}",
     broker=f"kafka://{os.environ['RELAY_BROKER']}",
     store="memory://",
+    datadir=os.environ["RELAY_DATA"],
     web_enabled=False,
     topic_partitions=1,
 )

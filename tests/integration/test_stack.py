@@ -96,10 +96,10 @@ def test_confluent_kafka_round_trip(stack):
     assert _consume(stack.kafka.bootstrap, topic, len(sent), timeout_s=30) == sent
 
 
-def test_faust_agent_consumes_and_produces(stack):
+def test_faust_agent_consumes_and_produces(stack, tmp_path):
     tag = uuid.uuid4().hex[:8]
     _create_topics(stack.kafka.bootstrap, [f"relay-in-{tag}", f"relay-out-{tag}"])
-    env = {**os.environ, "RELAY_TAG": tag, "RELAY_BROKER": stack.kafka.bootstrap}
+    env = {**os.environ, "RELAY_TAG": tag, "RELAY_BROKER": stack.kafka.bootstrap, "RELAY_DATA": str(tmp_path)}
     worker = subprocess.Popen(
         [sys.executable, "-m", "tests.integration.faust_relay", "worker", "--without-web", "-l", "warn"],
         cwd=PROJECT_ROOT,
