@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -23,10 +23,26 @@ class KafkaSettings(BaseModel):
     heap: str = "512m"
     # Security for later deployments; PLAINTEXT on the local stack.
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: str | None = None
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: str | None = None
     ssl_cafile: str | None = None
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> KafkaSettings:
+        """Refuse settings that a client would drop in silence (confluent-kafka, aiokafka and faust each read
+        them differently): SASL needs a mechanism and credentials, and other protocols take none."""
+        sasl = {"sasl_mechanism": self.sasl_mechanism, "sasl_username": self.sasl_username}
+        sasl["sasl_password"] = self.sasl_password
+        if self.security_protocol.startswith("SASL_"):
+            missing = [name for name, value in sasl.items() if not value]
+            if missing:
+                raise ValueError(f"security_protocol {self.security_protocol} needs {', '.join(missing)}")
+        elif any(sasl.values()):
+            raise ValueError(f"sasl_* settings need a SASL security_protocol, not {self.security_protocol}")
+        if self.ssl_cafile and not self.security_protocol.endswith("SSL"):
+            raise ValueError(f"ssl_cafile needs SSL or SASL_SSL, not {self.security_protocol}")
+        return self
 
     @property
     def bootstrap(self) -> str:
