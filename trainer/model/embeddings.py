@@ -67,7 +67,8 @@ class ItemRepresentation(nn.Module):
 
 class EventEmbedding(nn.Module):
     """Sum of the item representation and the enabled time/geo code embeddings; [MASK] replaces the item
-    and its cell at masked positions (masked item modelling)."""
+    and its cell at masked positions (masked item modelling), and the hops into and out of a masked event are
+    hidden too: the distance from a visible neighbour would tell where the masked place is."""
 
     def __init__(self, cfg: ClickcastConfig, n_items: int, n_cells: int):
         super().__init__()
@@ -86,12 +87,15 @@ class EventEmbedding(nn.Module):
         if masked is None and not torch.is_grad_enabled():
             return self._scoring_sum(codes)
         x = self.items(codes["items"])
+        hidden = {}
         if masked is not None:
             x = torch.where(masked.unsqueeze(-1), self.mask, x)
+            # An event's hop is the distance from the event before it.
+            hidden = {"cell": masked, "hop": masked | nn.functional.pad(masked[:, :-1], (1, 0))}
         for name, table in self.codes.items():
             c = codes[name]
-            if masked is not None and name == "cell":
-                c = c.masked_fill(masked, 0)
+            if name in hidden:
+                c = c.masked_fill(hidden[name], 0)
             x = x + table(c)
         return x
 

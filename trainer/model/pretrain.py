@@ -1,6 +1,6 @@
 """Self-supervised pre-training: masked item modelling (BERT4Rec-style cloze) over the training windows.
 
-Bidirectional attention; a random share of real events has its item (and geohash cell) replaced by [MASK]
+Bidirectional attention; a random share of real events has its item replaced by [MASK] (and its place hidden)
 and the encoder predicts it with the softmax over all items, learning item, time and place context before
 fine-tuning for the next item.
 """

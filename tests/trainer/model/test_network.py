@@ -121,6 +121,24 @@ def test_scoring_embedding_sum_equals_the_training_path_and_follows_updates():
             net.embed.items.item.weight.mul_(2.0)
 
 
+def test_masked_items_leave_no_trace_of_where_they_were():
+    """Pre-training's cloze: moving a masked event elsewhere changes no input embedding (item, cell and the
+    hops into and out of it are hidden), while an unmasked move does."""
+    cfg, net, cells, h, *_ = build()
+    moved = Histories(items=h.items, ts=h.ts, lat=h.lat.copy(), lon=h.lon.copy())
+    moved.lat[:, 6] += 0.05
+    masked = torch.zeros(h.items.shape, dtype=torch.bool)
+    masked[:, 6] = True
+    with torch.no_grad():
+        before = net.embed(history_codes(h, cells, cfg), masked)
+        after = net.embed(history_codes(moved, cells, cfg), masked)
+        assert torch.equal(before, after)
+        unmasked = torch.zeros_like(masked)
+        assert not torch.equal(
+            net.embed(history_codes(h, cells, cfg), unmasked), net.embed(history_codes(moved, cells, cfg), unmasked)
+        )
+
+
 def test_attention_mask_hides_padding_and_the_future():
     real = torch.tensor([[False, True, True]])
     allowed = attention_mask(real, causal=True)[0, 0] == 0
