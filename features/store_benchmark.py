@@ -66,9 +66,12 @@ def run(online_store: str, n_rows: int) -> dict[str, dict]:
         apply_definitions(store)
         writer = open_writer(store)
         feast_api = FeastApiWriter(store)
-        # Each path writes users of its own: Redis skips rows no newer than the stored ones, so paths
-        # sharing users would measure skipped writes.
-        rows = {path: sample_rows(n_rows, prefix=f"{path}-user") for path in ("writer", "api", "push")}
+
+        # Each path and batch size writes users of its own: rows no newer than the stored ones are skipped
+        # (by Feast on Redis, by the project's writers everywhere), so shared users would measure skipped writes.
+        def rows_of(size: int) -> dict[str, list]:
+            return {path: sample_rows(n_rows, prefix=f"{path}-{size}-user") for path in ("writer", "api", "push")}
+
         figures: dict[str, dict] = {"write": {}, "read": {}}
 
         def push(batch):
@@ -77,8 +80,9 @@ def run(online_store: str, n_rows: int) -> dict[str, dict]:
             )
             store.push(PUSH_SOURCE_NAME, df, to=PushMode.ONLINE)
 
-        print(f"online store: {online_store}, {n_rows} rows, {len(rows['push'][0][2])} features")
+        print(f"online store: {online_store}, {n_rows} rows, {len(sample_rows(1)[0][2])} features")
         for size in BATCH_SIZES:
+            rows = rows_of(size)
             # Fewer single-row calls: they are slow on the push path and the rate settles quickly.
             usable = max(size, min(n_rows, 200 * size))
             batches = {path: [r[i : i + size] for i in range(0, usable, size)] for path, r in rows.items()}
@@ -96,7 +100,7 @@ def run(online_store: str, n_rows: int) -> dict[str, dict]:
             }
 
         for n_entities in (1, 64):
-            users = [f"writer-user{i}" for i in range(n_entities)]
+            users = [f"writer-{BATCH_SIZES[-1]}-user{i}" for i in range(n_entities)]
             read_features(store, users)  # warm the registry cache
             timings = []
             for _ in range(200):
