@@ -200,7 +200,7 @@ class _Run:
                 # The model's input length (newest event included): a phase's users start with empty histories
                 # unless prefilled.
                 "prefill_events": start,
-                "history_events": _history_figures(self.workload.history_lengths(full.sent, MODEL_HISTORY, start)),
+                "history_events": self._history(full.sent, start),
                 "worker_logs": [str(p) for p in group.log_files],
             }
             if profile:
@@ -220,6 +220,9 @@ class _Run:
                 "benchmark_client": [os.getpid()],  # its producer and the reader of predictions
             }
         )
+
+    def _history(self, n: int, start: int) -> dict:
+        return _history_figures(self.workload.history_lengths(n, MODEL_HISTORY, self.settings.stream, start))
 
     def _profiler(self, group: WorkerGroup, count: int) -> Profiler | None:
         if self.options.profile_dir is None:
@@ -251,7 +254,7 @@ class _Run:
         out = _figures(phase)
         # Includes the idle wait for the last answers: an upper bound, comparable between loads.
         out["cpu_ms_per_event"] = meter.stop(len(phase.answers))
-        out["history_events"] = _history_figures(self.workload.history_lengths(n, MODEL_HISTORY, start))
+        out["history_events"] = self._history(n, start)
         return out
 
     def _loads(self, full_speed_eps: float, group: WorkerGroup) -> dict[str, Any]:

@@ -4,6 +4,7 @@ import json
 
 from schemas.events import ClickEvent
 from streams.commands import SAMPLE_DATA
+from streams.settings import StreamSettings
 from tests.benchmarks.workload import Workload
 
 
@@ -24,3 +25,14 @@ def test_a_longer_run_replays_the_file_later_in_event_time_with_new_ids():
     assert replayed.user_id == first.user_id and replayed.item_id == first.item_id
     assert replayed.timestamp > events[9].timestamp
     assert json.loads(workload.payloads(1, "x")[0].value)["event_id"] == "x:" + workload.events[0]["event_id"]
+
+
+def test_history_lengths_follow_the_streams_buffer():
+    workload = Workload(SAMPLE_DATA, limit=2000)
+    users = [e["user_id"] for e in workload.events]
+    plain = StreamSettings(history_retention_s=1e12, history_max_events=10_000)
+    counts = workload.history_lengths(2000, 10_000, plain)
+    assert counts == [users[: i + 1].count(u) for i, u in enumerate(users)]  # every earlier event of the user
+    assert max(workload.history_lengths(2000, 100, plain)) == min(100, max(counts))
+    short = workload.history_lengths(2000, 10_000, StreamSettings(history_retention_s=3600.0, allowed_lateness_s=60.0))
+    assert all(s <= c for s, c in zip(short, counts, strict=True)) and sum(short) < sum(counts)

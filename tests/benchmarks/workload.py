@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from features.history import UserHistory, Visit
 from schemas.csv_source import iter_click_events, read_events_frame
+from streams.settings import StreamSettings
 
 
 @dataclass(frozen=True)
@@ -58,14 +60,24 @@ class Workload:
             out.append(Payload(event["event_id"], event["user_id"].encode(), value))
         return out
 
-    def history_lengths(self, n: int, cap: int, start: int = 0) -> list[int]:
+    def history_lengths(self, n: int, cap: int, stream: StreamSettings, start: int = 0) -> list[int]:
         """Per event start .. start+n of a replay: how many events of its user the model sees, itself included
-        (at most cap). A replay starts with empty histories, so short runs measure the model on short ones."""
-        seen: dict[str, int] = {}
+        (at most cap), replayed through the stream's own per-user buffer (its retention and event cap). A replay
+        starts with empty histories, so short runs measure the model on short ones."""
+        limits = {
+            "allowed_lateness_s": stream.allowed_lateness_s,
+            "retention_s": stream.history_retention_s,
+            "max_events": stream.history_max_events,
+        }
+        histories: dict[str, UserHistory] = {}
         out = []
         for i in range(start + n):
-            user = self._events[i % len(self._events)]["user_id"]
-            seen[user] = seen.get(user, 0) + 1
+            lap, row = divmod(i, len(self._events))
+            user = self._events[row]["user_id"]
+            history = histories.get(user)
+            if history is None:
+                history = histories[user] = UserHistory(**limits)
+            history.add(Visit(str(i), self._timestamps[row] + lap * self._span_s, "", 0.0, 0.0))
             if i >= start:
-                out.append(min(seen[user], cap))
+                out.append(min(len(history), cap))
         return out
