@@ -30,7 +30,7 @@ from tests.benchmarks.cpu import CpuMeter
 from tests.benchmarks.measure import PhaseResult, decode_click, decode_prediction, run_phase
 from tests.benchmarks.processes import Relay, WorkerGroup, delete_topics, wait_for_leaders
 from tests.benchmarks.profile import Profiler, triton_model_pids
-from tests.benchmarks.stats import is_sustained, percentiles, stage_breakdown, throughput
+from tests.benchmarks.stats import is_sustained, next_probe, percentiles, stage_breakdown, throughput
 from tests.benchmarks.workload import Workload
 
 Progress = Callable[[str], None]
@@ -261,20 +261,22 @@ class _Run:
         loads = {f"{rate:g}": self._load(rate, full_speed_eps, group) for rate in self.options.loads}
         if not self.options.find_max:
             return loads
-        sustained = [v["offered_eps"] for v in loads.values() if v["sustained"]]
-        best = max(sustained, default=None)
-        candidate = float(int(0.9 * full_speed_eps / 50) * 50)
+        # Bisect between the highest sustained load and the lowest failed one, the fixed loads included.
+        sustained = max((v["offered_eps"] for v in loads.values() if v["sustained"]), default=0.0)
+        failed = min((v["offered_eps"] for v in loads.values() if not v["sustained"]), default=full_speed_eps)
+        best = loads.get(f"{sustained:g}")
         for _ in range(MAX_SEARCH_STEPS):
-            if candidate <= (best or 0) or candidate < 50:
+            candidate = next_probe(sustained, min(failed, full_speed_eps))
+            if candidate is None:
                 break
             figures = self._load(candidate, full_speed_eps, group)
             if figures["sustained"]:
-                loads["max"] = figures
-                return loads
-            self.progress(f"{candidate:g} events/s not sustained")
-            candidate = float(int(candidate * 0.75 / 50) * 50)
+                sustained, best = candidate, figures
+            else:
+                self.progress(f"{candidate:g} events/s not sustained")
+                failed = candidate
         if best is not None:
-            loads["max"] = loads[f"{best:g}"]
+            loads["max"] = best
         return loads
 
     def relay(

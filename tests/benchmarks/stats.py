@@ -66,3 +66,10 @@ def is_sustained(answers: Sequence[Answer], offered_eps: float, expected: int) -
     head = float(np.median([a.latency_ms for a in ordered[:fifth]]))
     tail = float(np.median([a.latency_ms for a in ordered[-fifth:]]))
     return tail <= 2.0 * head + 20.0
+
+
+def next_probe(sustained: float, failed: float, step: float = 25.0) -> float | None:
+    """The load to try between the highest sustained and the lowest failed one (bisection on a `step` grid),
+    or None when no grid point lies strictly between them."""
+    middle = round((sustained + failed) / 2 / step) * step
+    return middle if sustained < middle < failed else None

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from tests.benchmarks.stats import Answer, is_sustained, percentiles, stage_breakdown, throughput
+from tests.benchmarks.stats import Answer, is_sustained, next_probe, percentiles, stage_breakdown, throughput
 
 
 def _answers(n: int, rate: float, latency_s, stages=None) -> list[Answer]:
@@ -50,3 +50,12 @@ def test_lost_events_or_a_lower_rate_are_not_sustained():
     answers = _answers(500, 100.0, lambda i: 0.005)
     assert not is_sustained(answers[:400], 100.0, 500)
     assert not is_sustained(answers, 200.0, 500)
+
+
+def test_the_load_search_bisects_on_a_grid_between_sustained_and_failed():
+    assert next_probe(100, 500) == 300
+    assert next_probe(300, 500) == 400
+    assert next_probe(400, 500) == 450
+    assert next_probe(450, 500) == 475
+    assert next_probe(475, 500) is None  # no grid point left between them
+    assert next_probe(0, 854) == 425
