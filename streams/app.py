@@ -116,9 +116,9 @@ def create_app(settings: Settings) -> faust.App:
     crashing: list[asyncio.Future] = []
 
     def stop_worker(exc: BaseException) -> None:
-        """After a failed batch. faust would restart the agent on the same stream, reading on past the failed
-        batch's clicks: never acknowledged, they would hold their partitions' committed offsets back for good.
-        A worker that stops (with an error) leaves them to the group, which hands them out again."""
+        """Stop the worker when a batch fails. faust would restart the agent on the same stream, reading on past
+        the failed batch's clicks: never acknowledged, they would hold their partitions' committed offsets back
+        for good. A worker that stops (with an error) leaves them to the group, which hands them out again."""
         if not crashing:
             log.critical("a batch failed (%r); stopping the worker so that its clicks are read again", exc)
             crashing.append(asyncio.ensure_future(app.crash(exc)))

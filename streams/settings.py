@@ -32,8 +32,11 @@ class KafkaSettings(BaseModel):
     def _security_is_complete(self) -> KafkaSettings:
         """Refuse settings that a client would drop in silence (confluent-kafka, aiokafka and faust each read
         them differently): SASL needs a mechanism and credentials, and other protocols take none."""
-        sasl = {"sasl_mechanism": self.sasl_mechanism, "sasl_username": self.sasl_username}
-        sasl["sasl_password"] = self.sasl_password
+        sasl = {
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_username": self.sasl_username,
+            "sasl_password": self.sasl_password,
+        }
         if self.security_protocol.startswith("SASL_"):
             missing = [name for name, value in sasl.items() if not value]
             if missing:
