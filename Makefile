@@ -11,6 +11,9 @@ QUICK_OUT ?= artifacts/quick
 PYTEST_ARGS ?=
 # Debian packages for the commands the stack runs: command:package.
 APT_NEEDS := redis-server:redis-server java:default-jre-headless mvn:maven
+# Debian packages with no command to look for: venv support, and the shared libpython that Triton's python-backend
+# stub loads (Debian's python3.11 itself is linked statically and brings neither).
+APT_LIBS := python3.11-venv libpython3.11
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # Exit status 0 when the model repository (settings.model_repository) holds a version of the served model.
 HAS_MODEL := $(BIN)/python -c 'import sys; from deploy.stack.triton import model_versions; \
@@ -25,7 +28,7 @@ STALE_MODEL := $(BIN)/python -c 'from deploy.stack.triton import stale_version; 
 .PHONY: help setup system-packages model stack-up stack-down stack-status test demo bench lint clean
 
 help:
-	@echo "make setup       system packages (redis, JRE, Maven), .venv, Kafka jars, Triton stub env"
+	@echo "make setup       system packages (redis, JRE, Maven, python3.11 venv + libpython), .venv, Kafka jars, Triton stub env"
 	@echo "make model       train a quick model and export it, unless a version exists already"
 	@echo "make stack-up    start Kafka, Redis and Triton (clickcast stack up); stack-down / stack-status"
 	@echo "make test        setup, model, stack up, pytest, stack down (even on failure)"
@@ -41,6 +44,9 @@ system-packages:
 	@missing=""; for need in $(APT_NEEDS); do \
 		command -v "$${need%%:*}" >/dev/null || missing="$$missing $${need#*:}"; \
 	done; \
+	if command -v dpkg >/dev/null; then for pkg in $(APT_LIBS); do \
+		dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; fi; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
