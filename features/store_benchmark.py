@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from features.compute import compute_features
+from features.compute import FEATURE_FIELDS, compute_features
 from features.history import Visit
 
 BATCH_SIZES = (1, 64, 500)
@@ -28,6 +28,11 @@ def sample_rows(n: int, n_users: int = 1000, prefix: str = "user") -> list[tuple
         at = Visit(f"e{i}", ts, f"poi{i % 97}", 40.70 + (i % 13) * 0.01, -74.00 + (i % 7) * 0.01)
         rows.append((f"{prefix}{i % n_users}", ts, compute_features([], at)))
     return rows
+
+
+def _users(path: str, size: int) -> str:
+    """The user id prefix of one write path at one batch size."""
+    return f"{path}-{size}-user"
 
 
 def _rates(paths: dict, batches: dict[str, list], rounds: int = 10) -> dict[str, float]:
@@ -70,7 +75,7 @@ def run(online_store: str, n_rows: int) -> dict[str, dict]:
         # Each path and batch size writes users of its own: rows no newer than the stored ones are skipped
         # (by Feast on Redis, by the project's writers everywhere), so shared users would measure skipped writes.
         def rows_of(size: int) -> dict[str, list]:
-            return {path: sample_rows(n_rows, prefix=f"{path}-{size}-user") for path in ("writer", "api", "push")}
+            return {path: sample_rows(n_rows, prefix=_users(path, size)) for path in ("writer", "api", "push")}
 
         figures: dict[str, dict] = {"write": {}, "read": {}}
 
@@ -80,7 +85,7 @@ def run(online_store: str, n_rows: int) -> dict[str, dict]:
             )
             store.push(PUSH_SOURCE_NAME, df, to=PushMode.ONLINE)
 
-        print(f"online store: {online_store}, {n_rows} rows, {len(sample_rows(1)[0][2])} features")
+        print(f"online store: {online_store}, {n_rows} rows, {len(FEATURE_FIELDS)} features")
         for size in BATCH_SIZES:
             rows = rows_of(size)
             # Fewer single-row calls: they are slow on the push path and the rate settles quickly.
@@ -100,7 +105,7 @@ def run(online_store: str, n_rows: int) -> dict[str, dict]:
             }
 
         for n_entities in (1, 64):
-            users = [f"writer-{BATCH_SIZES[-1]}-user{i}" for i in range(n_entities)]
+            users = [f"{_users('writer', BATCH_SIZES[-1])}{i}" for i in range(n_entities)]
             read_features(store, users)  # warm the registry cache
             timings = []
             for _ in range(200):

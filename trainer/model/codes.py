@@ -33,7 +33,7 @@ class CellVocab:
 
     @classmethod
     def build(cls, lat: np.ndarray, lon: np.ndarray, precision: int) -> CellVocab:
-        seen = sorted(set(geohash_cells(*_unique_points(lat, lon), precision)))
+        seen = sorted(set(geohash_cells(*_unique_points(lat, lon)[:2], precision)))
         return cls(cells=["<pad>", "<unknown>", *seen], precision=precision)
 
     def __post_init__(self) -> None:
@@ -46,10 +46,10 @@ class CellVocab:
     def encode(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         """int64 codes with the shape of `lat`. Points are places that recur, so each one's code is remembered
         (geohashing in Python is most of the cost of encoding a history), and each distinct point of a call is
-        looked up once (as a complex number, numpy finds the distinct points without a Python tuple each)."""
+        looked up once."""
         lat, lon = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
-        distinct, where = np.unique(lat.ravel() + 1j * lon.ravel(), return_inverse=True)
-        points = list(zip(distinct.real.tolist(), distinct.imag.tolist(), strict=True))
+        distinct_lat, distinct_lon, where = _unique_points(lat, lon)
+        points = list(zip(distinct_lat.tolist(), distinct_lon.tolist(), strict=True))
         memo: dict[tuple[float, float], int] = self._memo  # type: ignore[attr-defined]
         missing = [p for p in points if p not in memo]
         if missing:
@@ -60,12 +60,14 @@ class CellVocab:
             cells = geohash_cells([p[0] for p in missing], [p[1] for p in missing], self.precision)
             memo.update((p, index.get(c, UNKNOWN_CELL)) for p, c in zip(missing, cells, strict=True))
         codes = np.fromiter((memo[p] for p in points), dtype=np.int64, count=len(points))
-        return codes[where.ravel()].reshape(lat.shape)
+        return codes[where].reshape(lat.shape)
 
 
-def _unique_points(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    points = np.unique(np.stack([np.ravel(lat), np.ravel(lon)], axis=1), axis=0)
-    return points[:, 0], points[:, 1]
+def _unique_points(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (lat, lon) points, and for each input point the index of its distinct one. As complex
+    numbers, numpy finds them with one sort of a flat array instead of a row-wise one."""
+    distinct, where = np.unique(np.ravel(lat) + 1j * np.ravel(lon), return_inverse=True)
+    return distinct.real, distinct.imag, where.ravel()
 
 
 def event_codes(
