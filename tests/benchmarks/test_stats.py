@@ -46,6 +46,32 @@ def test_growing_backlog_is_not_sustained():
     assert not is_sustained(_answers(500, 100.0, lambda i: 0.005 + 0.004 * i), 100.0, 500)
 
 
+def _queue(n: int, rate: float, service_rate: float, base_s: float) -> list[Answer]:
+    """A single server answering at `service_rate` after `base_s` of fixed latency, offered `rate` events/s."""
+    out, free = [], 0.0
+    for i in range(n):
+        sent = 1000.0 + i / rate
+        free = max(sent + base_s, free + 1.0 / service_rate)
+        out.append(Answer(sent, free, free))
+    return out
+
+
+def test_a_pipeline_2pc_short_of_the_rate_is_not_sustained_however_high_its_latency():
+    # 400 events/s for 10 s into a pipeline at 98% of that: ~0.2 s of backlog by the end, on top of a 200 ms base.
+    assert not is_sustained(_queue(4000, 400.0, 0.98 * 400.0, 0.2), 400.0, 4000)
+    assert not is_sustained(_queue(4000, 400.0, 0.98 * 400.0, 0.02), 400.0, 4000)
+
+
+def test_a_pipeline_with_spare_capacity_is_sustained_despite_a_late_stall():
+    answers = _queue(4000, 400.0, 1.2 * 400.0, 0.1)
+    # A 150 ms stall in the last fifth: the tail's median is robust to it.
+    stalled = [
+        Answer(a.published, a.produced + 0.15, a.received + 0.15) if 3700 <= i < 3800 else a
+        for i, a in enumerate(answers)
+    ]
+    assert is_sustained(stalled, 400.0, 4000)
+
+
 def test_lost_events_or_a_lower_rate_are_not_sustained():
     answers = _answers(500, 100.0, lambda i: 0.005)
     assert not is_sustained(answers[:400], 100.0, 500)
