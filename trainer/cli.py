@@ -84,6 +84,7 @@ def model_dir(path: Path) -> Path:
 def train_command(args: argparse.Namespace) -> int:
     from schemas.csv_source import read_events_frame
     from streams.cli import CliError
+    from trainer.data import TooLittleData
     from trainer.pipeline import run_training
 
     data, mapping = _data_inputs(args)
@@ -93,7 +94,12 @@ def train_command(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if frame.empty:  # what from_frame would refuse; checked here so the pipeline splits the data only once
         raise CliError(f"no events in {data}")
-    run_training(data, args.out, quick=args.quick, mapping=mapping, max_events=args.max_events, frame=frame)
+    if args.out.exists() and not args.out.is_dir():
+        raise CliError(f"--out {args.out} is a file, not a folder")
+    try:
+        run_training(data, args.out, quick=args.quick, mapping=mapping, max_events=args.max_events, frame=frame)
+    except TooLittleData as exc:
+        raise CliError(f"{data}: {exc}") from None
     return 0
 
 

@@ -118,6 +118,19 @@ def build_vocab(item_ids: pd.Series, categories: pd.Series, lats: pd.Series, lon
     )
 
 
+class TooLittleData(ValueError):
+    """The events cannot train a model (a tiny file): a one-line message for the user, not a bug."""
+
+
+def drop_duplicate_events(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The events without repeats of an earlier row's (user, item, time), and how many were dropped. A copy
+    would be scored right after its original, with that original as the newest event of its history: a free
+    hit for every method that looks at the user's last place (NYC: 458 of 147,938 rows, same minute)."""
+    repeated = frame.duplicated(["user_id", "item_id", "ts"])
+    n = int(repeated.sum())
+    return (frame[~repeated].reset_index(drop=True) if n else frame), n
+
+
 def from_frame(
     frame: pd.DataFrame,
     train_frac: float = 0.8,
@@ -161,8 +174,9 @@ def load_dataset(
     max_events: int | None = None,
     vocab: ItemVocab | None = None,
 ) -> tuple[Checkins, Split]:
-    """Read a check-in/click CSV (optionally only its first `max_events` events in time) and split it."""
-    frame = read_events_frame(path, mapping, limit=max_events)
+    """Read a check-in/click CSV (optionally only its first `max_events` events in time), drop repeated events
+    and split it."""
+    frame, _ = drop_duplicate_events(read_events_frame(path, mapping, limit=max_events))
     return from_frame(frame, train_frac, val_frac, vocab)
 
 

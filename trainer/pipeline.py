@@ -18,7 +18,7 @@ import pandas as pd
 from schemas.csv_source import ColumnMapping, read_events_frame
 from trainer.baselines import all_baselines
 from trainer.batches import UserIndex, history_batches
-from trainer.data import Checkins, Split, data_stats, from_frame
+from trainer.data import Checkins, Split, data_stats, drop_duplicate_events, from_frame
 from trainer.evaluate import evaluate, history_length
 from trainer.metrics import METRICS
 from trainer.progress import ProgressLog
@@ -114,12 +114,14 @@ def run_training(
     log.line(f"loading {data}")
     if frame is None:
         frame = read_events_frame(data, mapping, limit=max_events)
+    frame, duplicates = drop_duplicate_events(frame)
     ck, split = from_frame(frame)
     final_fit = not quick
     final_ck, final_split = from_frame(frame, final=True) if final_fit else (ck, split)
     index = UserIndex.build(ck.user, ck.n_users)
     stats = data_stats(ck, split)
     stats["path"] = str(data)
+    stats["duplicates_dropped"] = duplicates
     final_stats = data_stats(final_ck, final_split) if final_fit else stats
     stats["final_items_known"] = final_stats["items_known"]
     stats["final_test_unk_share"] = final_stats["test_unk_share"]
@@ -127,7 +129,7 @@ def run_training(
     log.line(
         f"{stats['events']} events, {stats['users']} users, {stats['items_known']} known items "
         f"({stats['final_items_known']} with validation); test {stats['test_events']} events "
-        f"({100 * stats['final_test_unk_share']:.1f}% unseen items = misses)"
+        f"({100 * stats['final_test_unk_share']:.1f}% unseen items = misses); {duplicates} repeated rows dropped"
     )
 
     def timed_fit(rec: Recommender, ck: Checkins, split: Split) -> float:

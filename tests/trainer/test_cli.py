@@ -1,7 +1,7 @@
 import pytest
 
 from streams.cli import main
-from tests.trainer.synthetic import random_frame, write_csv
+from tests.trainer.synthetic import frame, random_frame, write_csv
 
 
 @pytest.fixture
@@ -35,3 +35,13 @@ def test_too_few_events_and_missing_model_are_errors(capsys, csv, tmp_path):
     assert code == 1 and "no trained model" in err
     code, err = run(capsys, "evaluate", "--model", str(tmp_path), "--data", str(csv))
     assert code == 1 and "no trained model" in err
+
+
+def test_a_file_too_small_to_train_on_is_a_one_line_error(capsys, csv, tmp_path):
+    tiny = tmp_path / "tiny.csv"
+    write_csv(tiny, frame([(f"u{i}", f"p{i % 3}", 60.0 * i) for i in range(12)]))  # no user has two events
+    code, err = run(capsys, "train", "--quick", "--data", str(tiny), "--out", str(tmp_path / "o"))
+    # Progress lines come first (the baselines train); the error is one line, without a traceback.
+    assert code == 1 and "too few events to train" in err.splitlines()[-1] and "Traceback" not in err
+    code, err = run(capsys, "train", "--quick", "--data", str(csv), "--out", str(tiny))
+    assert code == 1 and err.count("\n") == 1 and "is a file" in err

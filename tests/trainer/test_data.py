@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tests.trainer.synthetic import frame, random_frame
-from trainer.data import PAD, UNK, ItemVocab, chronological_split, data_stats, from_frame
+from trainer.data import PAD, UNK, ItemVocab, chronological_split, data_stats, drop_duplicate_events, from_frame
 
 
 def test_split_proportions_and_chronology():
@@ -69,3 +69,16 @@ def test_a_given_vocab_is_used_instead_of_the_training_one():
     ck2, _ = from_frame(frame([("u1", "a", 0), ("u1", "b", 1)] * 5), vocab=saved)
     assert ck2.vocab is saved
     assert set(ck2.item.tolist()) == {UNK, 2} and ck.vocab.n_items == 4
+
+
+def test_repeated_events_are_dropped_once_and_counted():
+    events = frame([("u1", "a", 0), ("u1", "a", 0), ("u1", "a", 60), ("u2", "a", 0), ("u1", "b", 0), ("u1", "a", 0)])
+    kept, dropped = drop_duplicate_events(events)
+    assert dropped == 2
+    assert list(zip(kept.user_id, kept.item_id, kept.ts, strict=True)) == [
+        ("u1", "a", 0.0),
+        ("u2", "a", 0.0),
+        ("u1", "b", 0.0),
+        ("u1", "a", 60.0),
+    ]
+    assert drop_duplicate_events(kept)[1] == 0

@@ -27,8 +27,8 @@ class MarkovFrequency:
         self._transitions = Transitions.from_train(ck, split)
         self._visits = PastVisits(ck)
         self._backoff = tie_break(popularity(ck, split))
-        if split.val.any():
-            val = validation_batch(ck, split, max_len=1, n_targets=self.tune_targets)
+        val = validation_batch(ck, split, max_len=1, n_targets=self.tune_targets)
+        if val is not None:
             parts = self._parts(val)
             _, (self.alpha, _), _ = best_weights(lambda _: parts, {}, val.targets, [(a, 1 - a) for a in ALPHAS])
 

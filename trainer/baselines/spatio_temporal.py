@@ -51,8 +51,8 @@ class SpatioTemporalHeuristic:
         self._transitions = Transitions.from_train(ck, split)
         self._visits = PastVisits(ck)
         self._backoff = tie_break(popularity(ck, split))
-        if split.val.any():
-            val = validation_batch(ck, split, max_len=1, n_targets=self.tune_targets)
+        val = validation_batch(ck, split, max_len=1, n_targets=self.tune_targets)
+        if val is not None:
             markov = self._markov(val)
             km = self._km(val)
             self.params, self.weights, _ = best_weights(

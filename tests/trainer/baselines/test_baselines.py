@@ -133,6 +133,20 @@ def test_spatio_temporal_tunes_on_validation_and_scores_all_rows():
     assert np.all(np.isfinite(scores)) and scores.shape[0] == len(batch)
 
 
+def test_tuned_heuristics_keep_their_defaults_when_validation_has_no_known_item():
+    # Validation holds only places the training events never visited (a small file): nothing to tune on.
+    events = [("u1", "a", 0), ("u1", "b", 10), ("u2", "a", 20), ("u2", "b", 30), ("u1", "a", 40), ("u2", "b", 50)]
+    events += [("u1", "new1", 60), ("u2", "new2", 70)]
+    ck, split = from_frame(frame(events), train_frac=0.75, val_frac=0.125)
+    assert split.val.sum() == 1
+    mixed, heuristic = MarkovFrequency(), SpatioTemporalHeuristic()
+    defaults = (mixed.alpha, heuristic.params, heuristic.weights)
+    mixed.fit(ck, split)
+    heuristic.fit(ck, split)
+    assert (mixed.alpha, heuristic.params, heuristic.weights) == defaults
+    assert np.all(np.isfinite(heuristic.score(only_batch(ck, split.test))))
+
+
 def test_every_baseline_is_a_recommender_and_beats_nothing_on_constant_ties():
     ck, split = from_frame(random_frame(n_events=300))
     batch = only_batch(ck, split.test)
