@@ -16,7 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     from schemas.json_schema import SCHEMA_DIR, export
+    from streams.cli import CliError
 
-    for path in export(args.out or SCHEMA_DIR):
+    try:
+        paths = export(args.out or SCHEMA_DIR)
+    except OSError as exc:  # a file in the way, no permission
+        raise CliError(f"cannot write the schemas: {exc}") from None
+    for path in paths:
         print(path)
     return 0

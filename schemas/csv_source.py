@@ -6,6 +6,7 @@ Defaults fit `foursquare_nyc/checkins.csv.gz`; other files map their own column 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas.events import ClickEvent
+
+log = logging.getLogger(__name__)
 
 CANONICAL_COLUMNS = ("event_id", "user_id", "item_id", "ts", "latitude", "longitude", "category")
 
@@ -44,22 +47,28 @@ class ColumnMapping(BaseModel):
             key, sep, value = part.partition("=")
             if not sep or not key.strip():
                 raise ValueError(f"column mapping '{part}' is not field=column")
+            if key.strip() in pairs:
+                raise ValueError(f"column mapping names {key.strip()} twice")
             pairs[key.strip()] = value.strip() or None
         unknown = set(pairs) - set(cls.model_fields)
         if unknown:
             raise ValueError(f"unknown field(s) in column mapping: {', '.join(sorted(unknown))}")
-        return cls(**pairs)
+        try:
+            return cls(**pairs)
+        except ValidationError as exc:  # e.g. `user_id=`: only optional fields may be mapped to nothing
+            first = exc.errors()[0]
+            raise ValueError(f"column mapping {first['loc'][0]}: {first['msg']}") from None
 
 
 def read_events_frame(path: str | Path, mapping: ColumnMapping | None = None, limit: int | None = None) -> pd.DataFrame:
     """Rows as canonical columns, sorted by event time (stable, so file order breaks ties).
 
-    Rows with unparseable time or coordinates are kept out here and reported by `clickcast produce`
-    as dead letters only when streamed; the trainer needs clean rows.
+    Rows with an unreadable time or coordinates are left out, counted in a warning; a time or coordinate
+    column that reads as nothing at all is a ValueError (a wrong mapping, not bad rows).
     """
     mapping = mapping or ColumnMapping()
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     wanted = [mapping.user_id, mapping.item_id, mapping.time, mapping.latitude, mapping.longitude]
     wanted += [c for c in (mapping.event_id, mapping.category) if c]
@@ -86,9 +95,30 @@ def read_events_frame(path: str | Path, mapping: ColumnMapping | None = None, li
         }
     )
     frame.loc[times.isna(), "ts"] = np.nan
+    _report_unreadable(path, mapping, raw, frame)
     frame = frame.dropna(subset=["ts", "latitude", "longitude"])
     frame = frame.sort_values("ts", kind="stable").reset_index(drop=True)
     return frame.head(limit) if limit else frame
+
+
+def _report_unreadable(path: Path, mapping: ColumnMapping, raw: pd.DataFrame, frame: pd.DataFrame) -> None:
+    """A column that reads as nothing is a mapping error (one line); a few unreadable rows are a warning."""
+    no_time = frame["ts"].isna()
+    no_place = frame["latitude"].isna() | frame["longitude"].isna()
+    if len(frame) and no_time.all():
+        raise ValueError(
+            f"{path.name}: no value of column {mapping.time} reads as a time (the first is "
+            f"{raw[mapping.time].iloc[0]!r}); it takes ISO 8601 text, or numbers with --columns time_unit=s or ms"
+        )
+    if len(frame) and no_place.all():
+        raise ValueError(f"{path.name}: no row has numeric {mapping.latitude} and {mapping.longitude}")
+    if no_time.any() or no_place.any():
+        log.warning(
+            "%s: %d rows without a readable time and %d without coordinates are left out",
+            path.name,
+            int(no_time.sum()),
+            int((no_place & ~no_time).sum()),
+        )
 
 
 def iter_click_events(

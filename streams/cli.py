@@ -44,8 +44,31 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"clickcast {args.command}: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        message = _settings_error(exc)
+        if message is None:
+            raise
+        print(f"clickcast {args.command}: {message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _settings_error(exc: Exception) -> str | None:
+    """One line for an invalid CLICKCAST_* environment variable, None for any other error."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    if isinstance(exc, SettingsError):
+        return f"invalid setting: {exc}"
+    if isinstance(exc, ValidationError) and exc.title == "Settings":
+        first = exc.errors()[0]
+        where = "__".join(str(part) for part in first["loc"]).upper()
+        value = first.get("input")
+        # A scalar is what the variable held; never echo a password.
+        shown = f"={value!r}" if isinstance(value, str | int | float) and "PASSWORD" not in where else ""
+        return f"invalid setting CLICKCAST_{where}{shown}: {first['msg']}"
+    return None
 
 
 if __name__ == "__main__":

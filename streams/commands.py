@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def _positive(kind):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-        if value <= 0:
+        if not math.isfinite(value) or value <= 0:
             raise argparse.ArgumentTypeError(f"must be positive, got {text}")
         return value
 
@@ -84,6 +85,7 @@ def run_worker(args: argparse.Namespace) -> int:
             update={"feast": settings.feast.model_copy(update={"online_store": args.online_store})}
         )
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _require_kafka(settings)
     reset_stale_tables(settings)
     app = create_app(settings)
     _tune_gc(settings.stream.gc_threshold)
@@ -106,7 +108,16 @@ def _load_events(path: Path | None, columns: str | None, limit: int | None):
     try:
         mapping = ColumnMapping.parse(columns)
         return read_events_frame(path, mapping, limit=limit)
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # missing, unreadable or not a CSV (e.g. a broken .gz)
+        raise CliError(str(exc)) from None
+
+
+def _require_kafka(settings) -> None:
+    from streams.kafka_config import ensure_reachable
+
+    try:
+        ensure_reachable(settings.kafka)
+    except ConnectionError as exc:
         raise CliError(str(exc)) from None
 
 
@@ -118,8 +129,10 @@ def run_produce(args: argparse.Namespace) -> int:
     from streams.settings import get_settings
 
     frame = _load_events(args.file, args.columns, args.limit)
+    settings = get_settings()
+    _require_kafka(settings)
     with tqdm(total=len(frame), unit="ev", desc="produce", file=sys.stderr) as bar:
-        producer = ClickProducer(get_settings(), topic=args.topic)
+        producer = ClickProducer(settings, topic=args.topic)
         summary = replay(
             iter_click_events(frame), producer, Pacer(speed=args.speed, rate=args.rate), on_sent=lambda n: bar.update(1)
         )
@@ -135,6 +148,7 @@ def run_tail(args: argparse.Namespace) -> int:
     from streams.settings import get_settings
 
     settings = get_settings()
+    _require_kafka(settings)
     topic = settings.topics.predictions if args.topic == "predictions" else settings.topics.dead_letters
     render = render_prediction if args.topic == "predictions" else render_dead_letter
     seen = 0

@@ -46,3 +46,20 @@ def faust_broker_options(kafka: KafkaSettings) -> dict[str, Any]:
     elif context is not None:
         options["broker_credentials"] = faust.SSLCredentials(context)
     return options
+
+
+def ensure_reachable(kafka: KafkaSettings, timeout_s: float = 10.0) -> None:
+    """Raise ConnectionError (one line) when no broker answers within `timeout_s`: commands check this first
+    instead of leaving librdkafka to retry and log every 100 ms for as long as they run."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    # log_level 0: the failed connection attempts are summed up in the one error below, not logged each.
+    admin = AdminClient(confluent_config(kafka, log_level=0))
+    try:
+        admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise ConnectionError(
+            f"no Kafka broker answers at {kafka.bootstrap} ({exc.args[0].str()}): is it running? "
+            "(`clickcast stack up` starts the local stack)"
+        ) from None

@@ -67,7 +67,7 @@ def _load(data: Path, mapping, max_events: int | None, vocab=None):
 
     try:
         return load_dataset(data, mapping, max_events=max_events, vocab=vocab)
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:  # missing, unreadable or not a CSV (e.g. a broken .gz)
         raise CliError(str(exc)) from None
 
 
@@ -90,12 +90,16 @@ def train_command(args: argparse.Namespace) -> int:
     data, mapping = _data_inputs(args)
     try:
         frame = read_events_frame(data, mapping, limit=args.max_events)
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:  # missing, unreadable or not a CSV (e.g. a broken .gz)
         raise CliError(str(exc)) from None
     if frame.empty:  # what from_frame would refuse; checked here so the pipeline splits the data only once
         raise CliError(f"no events in {data}")
     if args.out.exists() and not args.out.is_dir():
         raise CliError(f"--out {args.out} is a file, not a folder")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file above it, no permission
+        raise CliError(f"cannot use --out {args.out}: {exc.strerror}") from None
     try:
         run_training(data, args.out, quick=args.quick, mapping=mapping, max_events=args.max_events, frame=frame)
     except TooLittleData as exc:
@@ -105,9 +109,13 @@ def train_command(args: argparse.Namespace) -> int:
 
 def export_command(args: argparse.Namespace) -> int:
     source = model_dir(args.source)
+    from streams.cli import CliError
     from trainer.serving.export import export_model
 
-    version = export_model(source, args.repository, model_name=args.name)
+    try:
+        version = export_model(source, args.repository, model_name=args.name)
+    except (OSError, ValueError) as exc:  # an incomplete or corrupt model folder, a file as the repository
+        raise CliError(str(exc)) from None
     print(f"exported {source} as {args.repository / args.name / str(version)} (version {version})")
     if args.wait > 0:
         waited = _wait_served(args.name, version, args.wait)
@@ -141,11 +149,15 @@ def _wait_served(name: str, version: int, timeout_s: float) -> float:
 def evaluate_command(args: argparse.Namespace) -> int:
     source = model_dir(args.model)
     data, mapping = _data_inputs(args)
+    from streams.cli import CliError
     from trainer.data import ItemVocab, data_stats
     from trainer.evaluate import evaluate
     from trainer.model import ClickcastRecommender
 
-    model = ClickcastRecommender.load(source)
+    try:
+        model = ClickcastRecommender.load(source)
+    except (OSError, ValueError) as exc:  # an incomplete or corrupt model folder
+        raise CliError(f"cannot load the model in {source}: {exc}") from None
     saved = model.model
     vocab = ItemVocab.from_ids(saved.item_ids, saved.item_lat, saved.item_lon)
     ck, split = _load(data, mapping, args.max_events, vocab)

@@ -45,3 +45,23 @@ def test_a_file_too_small_to_train_on_is_a_one_line_error(capsys, csv, tmp_path)
     assert code == 1 and "too few events to train" in err.splitlines()[-1] and "Traceback" not in err
     code, err = run(capsys, "train", "--quick", "--data", str(csv), "--out", str(tiny))
     assert code == 1 and err.count("\n") == 1 and "is a file" in err
+    code, err = run(capsys, "train", "--quick", "--data", str(csv), "--out", str(tiny / "below"))
+    assert code == 1 and err.count("\n") == 1 and "cannot use --out" in err
+
+
+def test_a_folder_or_a_broken_gzip_as_data_is_a_one_line_error(capsys, tmp_path):
+    broken = tmp_path / "broken.csv.gz"
+    broken.write_text("this is not gzip")
+    for data in (tmp_path, broken):
+        code, err = run(capsys, "train", "--quick", "--data", str(data), "--out", str(tmp_path / "o"))
+        assert code == 1 and err.count("\n") == 1, err
+
+
+def test_an_incomplete_or_corrupt_model_folder_is_a_one_line_error(capsys, csv, tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{not json")
+    code, err = run(capsys, "export", "--from", str(model), "--repository", str(tmp_path / "repo"))
+    assert code == 1 and err.count("\n") == 1, err
+    code, err = run(capsys, "evaluate", "--model", str(model), "--data", str(csv))
+    assert code == 1 and err.count("\n") == 1 and "cannot load the model" in err, err

@@ -82,13 +82,14 @@ class ClickcastRecommender:
         cells = CellVocab.build(
             ck.lat[split.train].astype(np.float32), ck.lon[split.train].astype(np.float32), cfg.geohash_precision
         )
+        # Before the text encoder loads: a file too small to train on says so at once.
+        data = build_training_set(ck, split.train, cfg, cells, vocab.lat, vocab.lon)
         net = ClickcastNet(cfg, vocab.n_items, len(cells))
         if cfg.use_text:
             report(f"{self.name}: embedding item texts", 0.0)
             net.embed.items.set_text(torch.from_numpy(embed_texts(vocab.text)))
         model = ClickcastModel(cfg, net, cells, list(vocab.ids), vocab.lat, vocab.lon)
         self.model = model
-        data = build_training_set(ck, split.train, cfg, cells, vocab.lat, vocab.lon)
         n_epochs = cfg.finetune_epochs if validate or self.chosen_epochs is None else self.chosen_epochs
         epochs = cfg.pretrain_epochs + n_epochs
         self.history = {"pretrain_loss": [], "train_loss": [], "val_acc@10": [], "val_mrr": [], "epoch_seconds": []}

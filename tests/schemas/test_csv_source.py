@@ -1,0 +1,45 @@
+"""Reading event CSVs: column mappings and unreadable values are clear errors or counted warnings."""
+
+import logging
+
+import pytest
+
+from schemas.csv_source import ColumnMapping, read_events_frame
+
+HEADER = "user_id,poi_id,latitude,longitude,utc_time_approx,category_name\n"
+
+
+def test_a_mapping_names_each_field_once_and_only_optional_fields_map_to_nothing():
+    assert ColumnMapping.parse("category=").category is None
+    with pytest.raises(ValueError, match="names user_id twice"):
+        ColumnMapping.parse("user_id=a,user_id=b")
+    with pytest.raises(ValueError, match=r"^column mapping user_id: ") as error:
+        ColumnMapping.parse("user_id=")
+    assert "\n" not in str(error.value)
+
+
+def test_a_time_column_that_reads_as_nothing_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "tsmc.csv"
+    path.write_text(HEADER + "1,a,40.7,-74.0,Tue Apr 03 18:00:09 +0000 2012,Bar\n")
+    with pytest.raises(ValueError, match=r"no value of column utc_time_approx reads as a time.*time_unit"):
+        read_events_frame(path)
+
+
+def test_unreadable_rows_are_left_out_and_counted(tmp_path, caplog):
+    path = tmp_path / "mixed.csv"
+    rows = [
+        "1,a,40.7,-74.0,2012-04-03T18:00:00Z,Bar",
+        "1,b,40.7,-74.0,yesterday,Bar",
+        "2,c,north,-74.0,2012-04-03T18:01:00Z,Bar",
+        "2,d,40.8,-74.0,2012-04-03T18:02:00Z,Bar",
+    ]
+    path.write_text(HEADER + "\n".join(rows) + "\n")
+    with caplog.at_level(logging.WARNING):
+        frame = read_events_frame(path)
+    assert list(frame.item_id) == ["a", "d"]
+    assert "1 rows without a readable time and 1 without coordinates" in caplog.text
+
+
+def test_a_folder_is_not_a_data_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        read_events_frame(tmp_path)

@@ -1,0 +1,48 @@
+"""The `clickcast` front: bad settings, bad numbers and an unreachable broker are one-line errors."""
+
+import time
+
+import pytest
+
+from streams.cli import main
+from streams.settings import get_settings
+
+
+@pytest.fixture
+def fresh_settings():
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    return code, capsys.readouterr().err
+
+
+def test_an_invalid_environment_setting_is_one_line(capsys, monkeypatch, fresh_settings):
+    monkeypatch.setenv("CLICKCAST_KAFKA__PORT", "abc")
+    code, err = run(capsys, "tail", "predictions")
+    assert code == 1 and err.count("\n") == 1 and "CLICKCAST_KAFKA__PORT='abc'" in err
+
+
+def test_an_invalid_security_setting_names_the_problem_without_the_password(capsys, monkeypatch, fresh_settings):
+    monkeypatch.setenv("CLICKCAST_KAFKA__SASL_PASSWORD", "hunter2")  # SASL settings on a PLAINTEXT protocol
+    code, err = run(capsys, "tail", "predictions")
+    assert code == 1 and err.count("\n") == 1 and "SASL security_protocol" in err and "hunter2" not in err
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "x"])
+def test_rates_must_be_finite_positive_numbers(capsys, value):
+    with pytest.raises(SystemExit) as exit_:
+        main(["produce", "--rate", value])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and "--rate" in err
+
+
+def test_an_unreachable_broker_is_one_line_not_endless_retries(capsys, monkeypatch, fresh_settings):
+    monkeypatch.setenv("CLICKCAST_KAFKA__PORT", "9")  # the discard port: nothing listens
+    started = time.monotonic()
+    code, err = run(capsys, "tail", "predictions", "--limit", "1")
+    assert code == 1 and err.count("\n") == 1 and "no Kafka broker answers at 127.0.0.1:9" in err
+    assert time.monotonic() - started < 30
