@@ -16,7 +16,7 @@ import torch
 
 from trainer.batches import training_sequences
 from trainer.data import PAD, Checkins, TooLittleData
-from trainer.model.codes import CellVocab, ItemDistanceTable
+from trainer.model.codes import CellVocab, ItemDistanceMemo, ItemDistanceTable, item_distances
 from trainer.model.config import ClickcastConfig
 from trainer.model.inputs import Histories, history_codes
 
@@ -28,7 +28,7 @@ class TrainingSet:
     query_row: np.ndarray  # [Q] window of each next-item target, sorted
     query_col: np.ndarray  # [Q] position of the event after which the target came
     target: np.ndarray  # [Q] target item index
-    distances: ItemDistanceTable | None
+    distances: ItemDistanceTable | ItemDistanceMemo | None
 
     def __len__(self) -> int:
         return len(self.hist.items)
@@ -70,7 +70,7 @@ def build_training_set(
     distances = None
     if cfg.use_geo:
         real = hist.items != PAD
-        distances = ItemDistanceTable(hist.lat[real], hist.lon[real], item_lat, item_lon, cfg)
+        distances = item_distances(hist.lat[real], hist.lon[real], item_lat, item_lon, cfg)
     return TrainingSet(
         hist=hist,
         codes=history_codes(hist, cells, cfg),

@@ -3,7 +3,16 @@ import numpy as np
 from features.sequence import distance_bucket, gap_bucket
 from trainer.data import PAD, UNK
 from trainer.model import ClickcastConfig
-from trainer.model.codes import UNKNOWN_CELL, CellVocab, ItemDistanceTable, event_codes, item_distance_codes, pair_codes
+from trainer.model.codes import (
+    UNKNOWN_CELL,
+    CellVocab,
+    ItemDistanceMemo,
+    ItemDistanceTable,
+    event_codes,
+    item_distance_codes,
+    item_distances,
+    pair_codes,
+)
 
 CFG = ClickcastConfig()
 
@@ -72,8 +81,12 @@ def test_precomputed_item_distances_equal_the_direct_computation():
     item_lat, item_lon = rng.uniform(40.5, 40.9, 50), rng.uniform(-74.1, -73.7, 50)
     lat = rng.uniform(40.5, 40.9, 30).astype(np.float32)
     lon = rng.uniform(-74.1, -73.7, 30).astype(np.float32)
-    table = ItemDistanceTable(lat, lon, item_lat, item_lon, CFG)
     picks = rng.integers(0, 30, 12)
-    np.testing.assert_array_equal(
-        table.lookup(lat[picks], lon[picks]), item_distance_codes(lat[picks], lon[picks], item_lat, item_lon, CFG)
-    )
+    direct = item_distance_codes(lat[picks], lon[picks], item_lat, item_lon, CFG)
+    table = item_distances(lat, lon, item_lat, item_lon, CFG)
+    assert isinstance(table, ItemDistanceTable)
+    np.testing.assert_array_equal(table.lookup(lat[picks], lon[picks]), direct)
+    # 30 positions x 50 items exceed a 1,000-byte budget: a bounded memo instead, with the same codes.
+    memo = item_distances(lat, lon, item_lat, item_lon, CFG, budget_bytes=1000)
+    assert isinstance(memo, ItemDistanceMemo) and memo.limit == 20
+    np.testing.assert_array_equal(memo.lookup(lat[picks], lon[picks]), direct)
