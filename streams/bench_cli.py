@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -14,24 +15,30 @@ from streams.settings import PROJECT_ROOT
 HEALTH_WAIT_S = 30.0  # how long a benchmark waits for an unhealthy service before giving up
 
 
-def _numbers(kind):
+def _numbers(kind, allow_zero: bool = False):
     def parse(text: str) -> list:
         try:
-            values = [kind(part) for part in text.split(",") if part.strip()]
+            values = [kind(part) for part in text.split(",")]
         except ValueError:
             raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of numbers") from None
-        if not values or any(v <= 0 for v in values):
-            raise argparse.ArgumentTypeError(f"'{text}': give positive numbers")
+        if any(not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero) for v in values):
+            raise argparse.ArgumentTypeError(f"'{text}': give {'non-negative' if allow_zero else 'positive'} numbers")
         return values
 
     return parse
 
 
-def _positive_int(text: str) -> int:
-    value = _numbers(int)(text)
-    if len(value) != 1:
-        raise argparse.ArgumentTypeError(f"'{text}': give one number")
-    return value[0]
+def _one(kind, allow_zero: bool = False):
+    def parse(text: str):
+        value = _numbers(kind, allow_zero)(text)
+        if len(value) != 1:
+            raise argparse.ArgumentTypeError(f"'{text}': give one number")
+        return value[0]
+
+    return parse
+
+
+_positive_int = _one(int)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,12 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="worker processes, e.g. 1,2: the first count also gets the latency loads",
     )
     e2e.add_argument("--loads", type=_numbers(float), default=[100.0, 500.0, 1000.0], help="offered events/s")
-    e2e.add_argument("--load-seconds", type=float, default=10.0, help="seconds of publishing per load")
+    e2e.add_argument("--load-seconds", type=_one(float), default=10.0, help="seconds of publishing per load")
     e2e.add_argument("--no-max", action="store_true", help="skip the search for the highest sustained load")
     e2e.add_argument("--naive-events", type=_positive_int, default=1000, help="events for the naive pipeline")
     e2e.add_argument(
         "--prefill",
-        type=int,
+        type=_one(int, allow_zero=True),
         default=0,
         metavar="N",
         help="stream N unmeasured events of the same users before each throughput run (steady-state histories)",
@@ -69,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     comp = bench_sub.add_parser("components", help="Triton rows/s at batch 1 and 64; Feast writer vs push, reads")
     comp.add_argument("--json", type=Path, default=Path("artifacts/bench/components.json"))
-    comp.add_argument("--triton-seconds", type=float, default=5.0)
+    comp.add_argument("--triton-seconds", type=_one(float), default=5.0)
     comp.add_argument("--feast-rows", type=_positive_int, default=5000)
     _common(comp)
     comp.set_defaults(func=run_components)

@@ -46,3 +46,13 @@ def test_an_unreachable_broker_is_one_line_not_endless_retries(capsys, monkeypat
     code, err = run(capsys, "tail", "predictions", "--limit", "1")
     assert code == 1 and err.count("\n") == 1 and "no Kafka broker answers at 127.0.0.1:9" in err
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize(
+    "argv", [["--workers", "1,,2"], ["--load-seconds=-5"], ["--prefill=-3"], ["--loads", "100,nan"], ["--events", "0"]]
+)
+def test_benchmark_numbers_are_checked_before_anything_runs(capsys, argv):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "e2e", *argv])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and argv[0].split("=")[0] in err
