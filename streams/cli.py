@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except CliError as exc:
-        print(f"clickcast {args.command}: {exc}", file=sys.stderr)
+        # One line even when the message wraps a library's own (torch's run to a dozen lines).
+        print(f"clickcast {args.command}: {(str(exc).splitlines() or [''])[0]}", file=sys.stderr)
         return 1
     except Exception as exc:
         message = _settings_error(exc)

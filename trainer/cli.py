@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +72,11 @@ def _load(data: Path, mapping, max_events: int | None, vocab=None):
         raise CliError(str(exc)) from None
 
 
+# What loading a damaged model folder raises: missing files, bad JSON, a vocabulary without a key, weights torch
+# cannot unpickle or that do not fit the configured network.
+MODEL_ERRORS = (OSError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError)
+
+
 def model_dir(path: Path) -> Path:
     """A model folder, given it or a `clickcast train` output folder that holds one."""
     from streams.cli import CliError
@@ -114,7 +120,7 @@ def export_command(args: argparse.Namespace) -> int:
 
     try:
         version = export_model(source, args.repository, model_name=args.name)
-    except (OSError, ValueError) as exc:  # an incomplete or corrupt model folder, a file as the repository
+    except MODEL_ERRORS as exc:  # an incomplete or corrupt model folder, a file as the repository
         raise CliError(str(exc)) from None
     print(f"exported {source} as {args.repository / args.name / str(version)} (version {version})")
     if args.wait > 0:
@@ -156,7 +162,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
     try:
         model = ClickcastRecommender.load(source)
-    except (OSError, ValueError) as exc:  # an incomplete or corrupt model folder
+    except MODEL_ERRORS as exc:
         raise CliError(f"cannot load the model in {source}: {exc}") from None
     saved = model.model
     vocab = ItemVocab.from_ids(saved.item_ids, saved.item_lat, saved.item_lon)

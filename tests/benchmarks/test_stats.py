@@ -64,9 +64,9 @@ def test_a_pipeline_2pc_short_of_the_rate_is_not_sustained_however_high_its_late
 
 def test_a_pipeline_with_spare_capacity_is_sustained_despite_a_late_stall():
     answers = _queue(4000, 400.0, 1.2 * 400.0, 0.1)
-    # A 150 ms stall in the last fifth: the tail's median is robust to it.
+    # A 1 s stall of 100 events in the last fifth: the tail's mean would grow by 125 ms, its median does not.
     stalled = [
-        Answer(a.published, a.produced + 0.15, a.received + 0.15) if 3700 <= i < 3800 else a
+        Answer(a.published, a.produced + 1.0, a.received + 1.0) if 3300 <= i < 3400 else a
         for i, a in enumerate(answers)
     ]
     assert is_sustained(stalled, 400.0, 4000)

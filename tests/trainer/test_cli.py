@@ -1,6 +1,7 @@
 import pytest
 
 from streams.cli import main
+from tests.trainer.model.conftest import _one_thread, fitted, habits  # noqa: F401 (shared fixtures)
 from tests.trainer.synthetic import frame, random_frame, write_csv
 
 
@@ -64,4 +65,11 @@ def test_an_incomplete_or_corrupt_model_folder_is_a_one_line_error(capsys, csv, 
     code, err = run(capsys, "export", "--from", str(model), "--repository", str(tmp_path / "repo"))
     assert code == 1 and err.count("\n") == 1, err
     code, err = run(capsys, "evaluate", "--model", str(model), "--data", str(csv))
+    assert code == 1 and err.count("\n") == 1 and "cannot load the model" in err, err
+
+
+def test_damaged_weights_are_a_one_line_error(capsys, csv, tmp_path, fitted):  # noqa: F811 (the fixture)
+    fitted.save(tmp_path / "model")
+    (tmp_path / "model" / "weights.pt").write_bytes(b"not a torch file")
+    code, err = run(capsys, "evaluate", "--model", str(tmp_path / "model"), "--data", str(csv))
     assert code == 1 and err.count("\n") == 1 and "cannot load the model" in err, err
