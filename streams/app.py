@@ -43,13 +43,12 @@ def table_dir(settings: Settings) -> Path:
 
 def reset_stale_tables(settings: Settings) -> bool:
     """Drop local table stores written against another Kafka cluster (e.g. after the stack's data was
-    wiped): they are only a cache of the changelog topics, and faust refuses to start on them."""
-    from confluent_kafka.admin import AdminClient
-
-    from streams.kafka_config import confluent_config
+    wiped): they are only a cache of the changelog topics, and faust refuses to start on them. ConnectionError
+    when no broker answers."""
+    from streams.kafka_config import ensure_reachable
 
     directory = table_dir(settings)
-    cluster_id = AdminClient(confluent_config(settings.kafka)).list_topics(timeout=30).cluster_id
+    cluster_id = ensure_reachable(settings.kafka).cluster_id
     marker = directory / "kafka-cluster-id"
     stale = directory.exists() and (not marker.exists() or marker.read_text() != cluster_id)
     if stale:

@@ -4,41 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
-from streams.cli import CliError
+from streams.cli import CliError, positive
 from streams.settings import PROJECT_ROOT
 
 HEALTH_WAIT_S = 30.0  # how long a benchmark waits for an unhealthy service before giving up
 
 
-def _numbers(kind, allow_zero: bool = False):
-    def parse(text: str) -> list:
-        try:
-            values = [kind(part) for part in text.split(",")]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of numbers") from None
-        if any(not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero) for v in values):
-            raise argparse.ArgumentTypeError(f"'{text}': give {'non-negative' if allow_zero else 'positive'} numbers")
-        return values
-
-    return parse
-
-
-def _one(kind, allow_zero: bool = False):
-    def parse(text: str):
-        value = _numbers(kind, allow_zero)(text)
-        if len(value) != 1:
-            raise argparse.ArgumentTypeError(f"'{text}': give one number")
-        return value[0]
-
-    return parse
-
-
-_positive_int = _one(int)
+def _numbers(kind):
+    """An argparse type: comma-separated positive numbers."""
+    one = positive(kind)
+    return lambda text: [one(part) for part in text.split(",")]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
 
     e2e = bench_sub.add_parser("e2e", help="throughput and latency of clickcast vs the naive pipeline vs Kafka")
-    e2e.add_argument("--events", type=_positive_int, default=20000, help="events of each full-speed run")
+    e2e.add_argument("--events", type=positive(int), default=20000, help="events of each full-speed run")
     e2e.add_argument("--json", type=Path, default=Path("artifacts/bench/e2e.json"), help="result (.png, .md beside)")
     e2e.add_argument(
         "--workers",
@@ -55,12 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="worker processes, e.g. 1,2: the first count also gets the latency loads",
     )
     e2e.add_argument("--loads", type=_numbers(float), default=[100.0, 500.0, 1000.0], help="offered events/s")
-    e2e.add_argument("--load-seconds", type=_one(float), default=10.0, help="seconds of publishing per load")
+    e2e.add_argument("--load-seconds", type=positive(float), default=10.0, help="seconds of publishing per load")
     e2e.add_argument("--no-max", action="store_true", help="skip the search for the highest sustained load")
-    e2e.add_argument("--naive-events", type=_positive_int, default=1000, help="events for the naive pipeline")
+    e2e.add_argument("--naive-events", type=positive(int), default=1000, help="events for the naive pipeline")
     e2e.add_argument(
         "--prefill",
-        type=_one(int, allow_zero=True),
+        type=positive(int, allow_zero=True),
         default=0,
         metavar="N",
         help="stream N unmeasured events of the same users before each throughput run (steady-state histories)",
@@ -76,8 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     comp = bench_sub.add_parser("components", help="Triton rows/s at batch 1 and 64; Feast writer vs push, reads")
     comp.add_argument("--json", type=Path, default=Path("artifacts/bench/components.json"))
-    comp.add_argument("--triton-seconds", type=_one(float), default=5.0)
-    comp.add_argument("--feast-rows", type=_positive_int, default=5000)
+    comp.add_argument("--triton-seconds", type=positive(float), default=5.0)
+    comp.add_argument("--feast-rows", type=positive(int), default=5000)
     _common(comp)
     comp.set_defaults(func=run_components)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 
 # Packages whose `cli.register` adds sub-commands, in the order they appear in --help.
@@ -16,6 +17,21 @@ COMMAND_MODULES = ("deploy.cli", "streams.commands", "streams.bench_cli", "train
 
 class CliError(Exception):
     """An expected failure with a message for the user, printed as one line (no traceback)."""
+
+
+def positive(kind, allow_zero: bool = False):
+    """An argparse type: one finite number of `kind`, above zero (or from zero)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+            raise argparse.ArgumentTypeError(f"must be {'zero or more' if allow_zero else 'positive'}, got {text}")
+        return value
+
+    return parse
 
 
 class _Parser(argparse.ArgumentParser):

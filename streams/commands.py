@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
-from streams.cli import CliError
+from streams.cli import CliError, positive
 from streams.settings import PROJECT_ROOT
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "foursquare_nyc" / "checkins.csv.gz"
@@ -17,19 +16,6 @@ SAMPLE_DATA = PROJECT_ROOT / "deploy" / "sample_data" / "foursquare_nyc_sample.c
 def default_data() -> Path:
     """The full public file where this checkout sits beside it, else the sample shipped in the repo."""
     return SHARED_DATA if SHARED_DATA.exists() else SAMPLE_DATA
-
-
-def _positive(kind):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-        if not math.isfinite(value) or value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    return parse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,24 +30,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     produce.add_argument("--file", type=Path, default=None, help="CSV (.gz ok); default: the NYC check-ins")
     produce.add_argument("--columns", help="field=column,... mapping (fields: user_id,item_id,time,latitude,...)")
     pace = produce.add_mutually_exclusive_group()
-    pace.add_argument("--speed", type=_positive(float), help="times real time")
-    pace.add_argument("--rate", type=_positive(float), help="events per second")
-    produce.add_argument("--limit", type=_positive(int), help="stop after N events")
+    pace.add_argument("--speed", type=positive(float), help="times real time")
+    pace.add_argument("--rate", type=positive(float), help="events per second")
+    produce.add_argument("--limit", type=positive(int), help="stop after N events")
     produce.add_argument("--topic", help="topic (default: the clicks topic)")
     produce.set_defaults(func=run_produce)
 
     tail = sub.add_parser("tail", help="print events of an output topic as they arrive")
     tail.add_argument("topic", choices=["predictions", "dlq"], help="which stream")
     tail.add_argument("--json", action="store_true", help="one JSON object per line")
-    tail.add_argument("--limit", type=_positive(int), help="stop after N events")
+    tail.add_argument("--limit", type=positive(int), help="stop after N events")
     tail.add_argument("--from-beginning", action="store_true")
     tail.set_defaults(func=run_tail)
 
     demo = sub.add_parser("demo", help="stream sample data through the running stack and show predictions live")
     demo.add_argument("--file", type=Path, default=None)
-    demo.add_argument("--limit", type=_positive(int), default=3000, help="events to stream (default 3000)")
-    demo.add_argument("--rate", type=_positive(float), default=200.0, help="events per second (default 200)")
-    demo.add_argument("--workers", type=_positive(int), default=1)
+    demo.add_argument("--limit", type=positive(int), default=3000, help="events to stream (default 3000)")
+    demo.add_argument("--rate", type=positive(float), default=200.0, help="events per second (default 200)")
+    demo.add_argument("--workers", type=positive(int), default=1)
     demo.set_defaults(func=run_demo)
 
 
@@ -85,8 +71,10 @@ def run_worker(args: argparse.Namespace) -> int:
             update={"feast": settings.feast.model_copy(update={"online_store": args.online_store})}
         )
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _require_kafka(settings)
-    reset_stale_tables(settings)
+    try:
+        reset_stale_tables(settings)  # the worker's first word with the broker
+    except ConnectionError as exc:
+        raise CliError(str(exc)) from None
     app = create_app(settings)
     _tune_gc(settings.stream.gc_threshold)
     Worker(app, loglevel=args.loglevel).execute_from_commandline()

@@ -5,9 +5,12 @@ One place for bootstrap servers and security, so SASL/TLS is a settings change, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streams.settings import KafkaSettings
+
+if TYPE_CHECKING:
+    from confluent_kafka.admin import ClusterMetadata
 
 
 def confluent_config(kafka: KafkaSettings, **extra: Any) -> dict[str, Any]:
@@ -48,16 +51,16 @@ def faust_broker_options(kafka: KafkaSettings) -> dict[str, Any]:
     return options
 
 
-def ensure_reachable(kafka: KafkaSettings, timeout_s: float = 10.0) -> None:
-    """Raise ConnectionError (one line) when no broker answers within `timeout_s`: commands check this first
-    instead of leaving librdkafka to retry and log every 100 ms for as long as they run."""
+def ensure_reachable(kafka: KafkaSettings, timeout_s: float = 10.0) -> ClusterMetadata:
+    """The cluster's metadata; ConnectionError (one line) when no broker answers within `timeout_s`: commands
+    check this first instead of leaving librdkafka to retry and log every 100 ms for as long as they run."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
     # log_level 0: the failed connection attempts are summed up in the one error below, not logged each.
     admin = AdminClient(confluent_config(kafka, log_level=0))
     try:
-        admin.list_topics(timeout=timeout_s)
+        return admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise ConnectionError(
             f"no Kafka broker answers at {kafka.bootstrap} ({exc.args[0].str()}): is it running? "

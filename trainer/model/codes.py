@@ -180,9 +180,9 @@ def item_distances(
     """Distance codes for training queries at the given positions: a table of every distinct position when it fits
     `budget_bytes` (one byte an item a row: NYC's ~5,000 positions x 5,081 items are 25 MB), else a memo within the
     budget, since the table grows with positions x items (a catalogue of 50,000 places would need ~2.5 GB)."""
-    points = np.unique(np.stack([np.ravel(lat), np.ravel(lon)], axis=1), axis=0)
-    if len(points) * len(item_lat) <= budget_bytes:
-        return ItemDistanceTable(points, item_lat, item_lon, cfg)
+    distinct_lat, distinct_lon, _ = _unique_points(lat, lon)
+    if len(distinct_lat) * len(item_lat) <= budget_bytes:
+        return ItemDistanceTable(distinct_lat, distinct_lon, item_lat, item_lon, cfg)
     return ItemDistanceMemo(item_lat, item_lon, cfg, budget_bytes)
 
 
@@ -190,13 +190,13 @@ class ItemDistanceTable:
     """`item_distance_codes` precomputed once per distinct position (training queries repeat a few
     thousand places), so a batch gathers rows instead of computing P x n_items distances."""
 
-    def __init__(self, points: np.ndarray, item_lat: np.ndarray, item_lon: np.ndarray, cfg):
-        """points: [P, 2] distinct (lat, lon)."""
-        self._row = {(a, b): i for i, (a, b) in enumerate(points.tolist())}
+    def __init__(self, lat: np.ndarray, lon: np.ndarray, item_lat: np.ndarray, item_lon: np.ndarray, cfg):
+        """lat, lon: [P] distinct positions."""
+        self._row = {p: i for i, p in enumerate(zip(lat.tolist(), lon.tolist(), strict=True))}
         self._codes = np.concatenate(
             [
-                item_distance_codes(points[lo : lo + 512, 0], points[lo : lo + 512, 1], item_lat, item_lon, cfg)
-                for lo in range(0, len(points), 512)
+                item_distance_codes(lat[lo : lo + 512], lon[lo : lo + 512], item_lat, item_lon, cfg)
+                for lo in range(0, len(lat), 512)
             ]
         )
 
