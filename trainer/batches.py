@@ -6,6 +6,7 @@ A history holds the same user's events strictly before the target in the global 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -33,6 +34,10 @@ class HistoryBatch:
     def lengths(self) -> np.ndarray:
         """Number of real (non-pad) history events per row."""
         return (self.items != PAD).sum(axis=1)
+
+    def rows(self, lo: int, hi: int) -> HistoryBatch:
+        """Rows lo..hi-1 (views, not copies)."""
+        return HistoryBatch(**{f.name: getattr(self, f.name)[lo:hi] for f in dataclasses.fields(self)})
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ The mixing weight `a` is chosen on validation events.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
 from trainer.baselines.common import PastVisits, Transitions, last_items, normalise_rows, popularity, tie_break
@@ -29,8 +31,12 @@ class MarkovFrequency:
         self._backoff = tie_break(popularity(ck, split))
         val = validation_batch(ck, split, max_len=1, n_targets=self.tune_targets)
         if val is not None:
-            parts = self._parts(val)
-            _, (self.alpha, _), _ = best_weights(lambda _: parts, {}, val.targets, [(a, 1 - a) for a in ALPHAS])
+            mixes = [(a, 1 - a) for a in ALPHAS]
+            _, (self.alpha, _), _ = best_weights(self._fixed_parts, {}, val, mixes, ck.vocab.n_items)
+
+    def _fixed_parts(self, batch: HistoryBatch) -> Callable[[dict], Sequence[np.ndarray]]:
+        parts = self._parts(batch)
+        return lambda _params: parts
 
     def _parts(self, batch: HistoryBatch) -> tuple[np.ndarray, np.ndarray]:
         markov = self._transitions.rows(last_items(batch))

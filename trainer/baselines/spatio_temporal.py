@@ -11,6 +11,8 @@ two weights are chosen on validation events by MRR.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
 from trainer.baselines.common import (
@@ -53,11 +55,13 @@ class SpatioTemporalHeuristic:
         self._backoff = tie_break(popularity(ck, split))
         val = validation_batch(ck, split, max_len=1, n_targets=self.tune_targets)
         if val is not None:
-            markov = self._markov(val)
-            km = self._km(val)
-            self.params, self.weights, _ = best_weights(
-                lambda p: (self._visit_term(val, p), markov, self._distance_term(km, p)), GRID, val.targets, MIXES
-            )
+            self.params, self.weights, _ = best_weights(self._tuning_parts, GRID, val, MIXES, ck.vocab.n_items)
+
+    def _tuning_parts(self, batch: HistoryBatch) -> Callable[[dict], Sequence[np.ndarray]]:
+        """The three terms of `batch` as a function of the parameters; Markov and distances do not depend on them."""
+        markov = self._markov(batch)
+        km = self._km(batch)
+        return lambda p: (self._visit_term(batch, p), markov, self._distance_term(km, p))
 
     def _visit_term(self, batch: HistoryBatch, params: dict) -> np.ndarray:
         rows, events = self._visits.pairs(batch.target_index)

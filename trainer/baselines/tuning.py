@@ -23,24 +23,47 @@ def validation_batch(ck: Checkins, split: Split, max_len: int, n_targets: int, s
     return make_batch(ck, UserIndex.build(ck.user, ck.n_users), chosen, max_len)
 
 
-def best_weights(
-    components: Callable[[dict], Sequence[np.ndarray]],
-    grid: dict[str, Iterable],
-    targets: np.ndarray,
-    mix_grid: Sequence[Sequence[float]],
-) -> tuple[dict, tuple[float, ...], float]:
-    """Search `grid` (parameters the components depend on) x `mix_grid` (weights of a linear mix of them).
+# Score matrices of one chunk of validation rows stay within this many bytes each (float64 [rows, n_items]): the
+# whole sample at once would take 3,000 x 50,000 x 8 bytes = 1.2 GB a matrix, and a heuristic mixes several.
+CHUNK_BYTES = 64 * 2**20
 
-    `components(params)` gives the score matrices to mix; returns (params, mix weights, validation MRR).
+
+def chunk_rows(n_items: int, budget_bytes: int) -> int:
+    return max(1, budget_bytes // (8 * max(n_items, 1)))
+
+
+def best_weights(
+    parts_of: Callable[[HistoryBatch], Callable[[dict], Sequence[np.ndarray]]],
+    grid: dict[str, Iterable],
+    batch: HistoryBatch,
+    mix_grid: Sequence[Sequence[float]],
+    n_items: int,
+    budget_bytes: int | None = None,
+) -> tuple[dict, tuple[float, ...], float]:
+    """Search `grid` (parameters the components depend on) x `mix_grid` (weights of a linear mix of them) by
+    validation MRR over `batch`; returns (params, mix weights, MRR).
+
+    `parts_of(rows)` prepares a chunk of the batch's rows (what does not depend on the parameters) and returns a
+    function of the parameters giving the score matrices [rows, n_items] to mix. Chunks keep each matrix within
+    `budget_bytes` (default CHUNK_BYTES); ranks are gathered over every chunk, so the chunk size cannot change the
+    result.
     """
-    best: tuple[dict, tuple[float, ...], float] = ({}, (), -1.0)
     keys = list(grid)
-    for values in itertools.product(*(grid[k] for k in keys)):
-        params = dict(zip(keys, values, strict=True))
-        parts = components(params)
-        for mix in mix_grid:
-            scores = sum(w * p for w, p in zip(mix, parts, strict=True))
-            mrr = metrics_from_ranks(target_ranks(scores, targets))["mrr"]
+    settings = [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
+    ranks: list[list[list[np.ndarray]]] = [[[] for _ in mix_grid] for _ in settings]
+    step = chunk_rows(n_items, CHUNK_BYTES if budget_bytes is None else budget_bytes)
+    for lo in range(0, len(batch), step):
+        chunk = batch.rows(lo, lo + step)
+        components = parts_of(chunk)
+        for s, params in enumerate(settings):
+            parts = components(params)
+            for m, mix in enumerate(mix_grid):
+                scores = sum(w * p for w, p in zip(mix, parts, strict=True))
+                ranks[s][m].append(target_ranks(scores, chunk.targets))
+    best: tuple[dict, tuple[float, ...], float] = ({}, (), -1.0)
+    for s, params in enumerate(settings):
+        for m, mix in enumerate(mix_grid):
+            mrr = metrics_from_ranks(np.concatenate(ranks[s][m]))["mrr"]
             if mrr > best[2]:
                 best = (params, tuple(mix), mrr)
     return best
