@@ -35,7 +35,7 @@ class HistoryBatch:
         """Number of real (non-pad) history events per row."""
         return (self.items != PAD).sum(axis=1)
 
-    def rows(self, lo: int, hi: int) -> HistoryBatch:
+    def slice_rows(self, lo: int, hi: int) -> HistoryBatch:
         """Rows lo..hi-1 (views, not copies)."""
         return HistoryBatch(**{f.name: getattr(self, f.name)[lo:hi] for f in dataclasses.fields(self)})
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from trainer.batches import HistoryBatch, UserIndex, make_batch
 from trainer.data import UNK, Checkins, Split
-from trainer.metrics import metrics_from_ranks, target_ranks
+from trainer.metrics import RankAccumulator
 
 
 def validation_batch(ck: Checkins, split: Split, max_len: int, n_targets: int, seed: int = 0) -> HistoryBatch | None:
@@ -26,10 +26,12 @@ def validation_batch(ck: Checkins, split: Split, max_len: int, n_targets: int, s
 # Score matrices of one chunk of validation rows stay within this many bytes each (float64 [rows, n_items]): the
 # whole sample at once would take 3,000 x 50,000 x 8 bytes = 1.2 GB a matrix, and a heuristic mixes several.
 CHUNK_BYTES = 64 * 2**20
+SCORE_BYTES = np.dtype(np.float64).itemsize
 
 
 def chunk_rows(n_items: int, budget_bytes: int) -> int:
-    return max(1, budget_bytes // (8 * max(n_items, 1)))
+    """Rows of a chunk whose [rows, n_items] float64 score matrix fits `budget_bytes` (at least one row)."""
+    return max(1, budget_bytes // (SCORE_BYTES * max(n_items, 1)))
 
 
 def best_weights(
@@ -48,22 +50,23 @@ def best_weights(
     `budget_bytes` (default CHUNK_BYTES); ranks are gathered over every chunk, so the chunk size cannot change the
     result.
     """
+    if len(batch) == 0:
+        raise ValueError("no validation rows to tune on")
     keys = list(grid)
     settings = [dict(zip(keys, values, strict=True)) for values in itertools.product(*(grid[k] for k in keys))]
-    ranks: list[list[list[np.ndarray]]] = [[[] for _ in mix_grid] for _ in settings]
+    ranks = [[RankAccumulator() for _ in mix_grid] for _ in settings]
     step = chunk_rows(n_items, CHUNK_BYTES if budget_bytes is None else budget_bytes)
     for lo in range(0, len(batch), step):
-        chunk = batch.rows(lo, lo + step)
+        chunk = batch.slice_rows(lo, lo + step)
         components = parts_of(chunk)
         for s, params in enumerate(settings):
             parts = components(params)
             for m, mix in enumerate(mix_grid):
-                scores = sum(w * p for w, p in zip(mix, parts, strict=True))
-                ranks[s][m].append(target_ranks(scores, chunk.targets))
+                ranks[s][m].add(sum(w * p for w, p in zip(mix, parts, strict=True)), chunk.targets)
     best: tuple[dict, tuple[float, ...], float] = ({}, (), -1.0)
     for s, params in enumerate(settings):
         for m, mix in enumerate(mix_grid):
-            mrr = metrics_from_ranks(np.concatenate(ranks[s][m]))["mrr"]
+            mrr = ranks[s][m].result()["mrr"]
             if mrr > best[2]:
                 best = (params, tuple(mix), mrr)
     return best

@@ -24,14 +24,15 @@ def test_chunked_search_equals_the_search_over_all_rows_at_once():
     batch = _batch()
     row_bytes = 8 * 9
     whole_seen, chunk_seen = [], []
-    whole = best_weights(_per_row(whole_seen), GRID, batch, MIXES, n_items=9, budget_bytes=row_bytes * len(batch))
-    chunked = best_weights(_per_row(chunk_seen), GRID, batch, MIXES, n_items=9, budget_bytes=row_bytes * 3)
+    whole_parts, chunk_parts = _parts_seeded_per_row(whole_seen), _parts_seeded_per_row(chunk_seen)
+    whole = best_weights(whole_parts, GRID, batch, MIXES, n_items=9, budget_bytes=row_bytes * len(batch))
+    chunked = best_weights(chunk_parts, GRID, batch, MIXES, n_items=9, budget_bytes=row_bytes * 3)
     assert whole == chunked
     assert whole_seen == [len(batch)]
     assert max(chunk_seen) == 3 and sum(chunk_seen) == len(batch)
 
 
-def _per_row(seen: list[int]):
+def _parts_seeded_per_row(seen: list[int]):
     """Two score matrices per chunk, one depending on the parameter; each row's scores come from its own seed,
     so how the rows are chunked cannot change them."""
 
@@ -57,8 +58,14 @@ def test_heuristics_choose_the_same_weights_in_small_chunks(model, monkeypatch):
     chosen = (getattr(model, "alpha", None), getattr(model, "params", None), getattr(model, "weights", None))
     monkeypatch.setattr(tuning, "CHUNK_BYTES", 8 * ck.vocab.n_items * 7)  # 7 rows a chunk
     chunks = []
-    rows = HistoryBatch.rows
-    monkeypatch.setattr(HistoryBatch, "rows", lambda self, lo, hi: chunks.append(hi - lo) or rows(self, lo, hi))
+    slice_rows = HistoryBatch.slice_rows
+
+    def recording(self, lo, hi):
+        chunk = slice_rows(self, lo, hi)
+        chunks.append(len(chunk))
+        return chunk
+
+    monkeypatch.setattr(HistoryBatch, "slice_rows", recording)
     model.fit(ck, split)
-    assert len(chunks) > 5 and max(chunks) == 7
+    assert len(chunks) > 5 and max(chunks) == 7 and sum(chunks) == model.tune_targets
     assert (getattr(model, "alpha", None), getattr(model, "params", None), getattr(model, "weights", None)) == chosen
