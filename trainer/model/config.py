@@ -43,8 +43,8 @@ class ClickcastConfig:
     adv_eps: float = 0.05  # L-inf radius of the FGSM perturbation of the input embeddings
     adv_weight: float = 0.5
     # Validation MRR after 1 / 3 / 5 fine-tuning epochs: .377 / .387 / .391 at 4e-3 against .372 / .385 / .389 at
-    # 2e-3 (NYC, fit on training events); the model is still short of converged at the epoch cap, and decaying the
-    # rate (cosine over 5 epochs) scored lower (.385).
+    # 2e-3 (NYC, fit on training events); at 2e-3 it was still rising at the 10-epoch cap, at 4e-3 it peaks at epoch 7.
+    # A cosine decay from 2e-3 over 5 epochs scored lower (.385).
     lr: float = 4e-3
     weight_decay: float = 0.01
     batch_size: int = 64

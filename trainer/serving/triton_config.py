@@ -5,8 +5,9 @@ from __future__ import annotations
 DEFAULT_TOP_K = 10
 DEFAULT_MAX_BATCH_SIZE = 256
 DEFAULT_INSTANCES = 2  # one per core; each instance runs torch on 1 thread
-# Wait at most this long for more requests to batch: one row costs ~1 ms, so 2 ms keeps p99 low.
-DEFAULT_QUEUE_DELAY_US = 500  # workers already send micro-batches; this only merges requests of concurrent workers
+# Workers already send micro-batches; the delay only merges requests of concurrent workers. 0 instead measured within
+# noise (100 events/s p50 24-28 against 21-29 ms, two alternations each).
+DEFAULT_QUEUE_DELAY_US = 500
 
 
 def triton_config(
