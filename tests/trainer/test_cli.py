@@ -1,7 +1,6 @@
 import pytest
 
 from streams.cli import main
-from tests.trainer.model.conftest import _one_thread, fitted, habits  # noqa: F401 (shared fixtures)
 from tests.trainer.synthetic import frame, random_frame, write_csv
 
 
@@ -68,7 +67,7 @@ def test_an_incomplete_or_corrupt_model_folder_is_a_one_line_error(capsys, csv, 
     assert code == 1 and err.count("\n") == 1 and "cannot load the model" in err, err
 
 
-def test_damaged_weights_are_a_one_line_error(capsys, csv, tmp_path, fitted):  # noqa: F811 (the fixture)
+def test_damaged_weights_are_a_one_line_error(capsys, csv, tmp_path, fitted):
     fitted.save(tmp_path / "model")
     (tmp_path / "model" / "weights.pt").write_bytes(b"not a torch file")
     code, err = run(capsys, "evaluate", "--model", str(tmp_path / "model"), "--data", str(csv))

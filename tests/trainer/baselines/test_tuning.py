@@ -22,7 +22,7 @@ def _batch():
 
 def test_chunked_search_equals_the_search_over_all_rows_at_once():
     batch = _batch()
-    row_bytes = 8 * 9
+    row_bytes = tuning.SCORE_BYTES * 9
     whole_seen, chunk_seen = [], []
     whole_parts, chunk_parts = _parts_seeded_per_row(whole_seen), _parts_seeded_per_row(chunk_seen)
     whole = best_weights(whole_parts, GRID, batch, MIXES, n_items=9, budget_bytes=row_bytes * len(batch))
@@ -56,7 +56,7 @@ def test_heuristics_choose_the_same_weights_in_small_chunks(model, monkeypatch):
     ck, split = from_frame(random_frame(n_events=900, n_users=6, n_items=15))
     model.fit(ck, split)
     chosen = (getattr(model, "alpha", None), getattr(model, "params", None), getattr(model, "weights", None))
-    monkeypatch.setattr(tuning, "CHUNK_BYTES", 8 * ck.vocab.n_items * 7)  # 7 rows a chunk
+    monkeypatch.setattr(tuning, "CHUNK_BYTES", tuning.SCORE_BYTES * ck.vocab.n_items * 7)  # 7 rows a chunk
     chunks = []
     slice_rows = HistoryBatch.slice_rows
 

@@ -2,12 +2,11 @@ import numpy as np
 import pytest
 import torch
 
+from tests.trainer.conftest import tiny_config
 from trainer.data import PAD, UNK
 from trainer.model.codes import CellVocab
 from trainer.model.inputs import Histories, history_codes, last_position_queries, queries
 from trainer.model.network import ClickcastNet, attention_mask
-
-from .conftest import tiny_config
 
 N_ITEMS = 20
 

@@ -1,13 +1,12 @@
 import numpy as np
 
+from tests.trainer.conftest import tiny_config
 from trainer.baselines.user_frequency import UserFrequency
 from trainer.batches import history_batches
 from trainer.data import PAD
 from trainer.evaluate import evaluate
 from trainer.model import ClickcastConfig, ClickcastRecommender
 from trainer.model.recommender import as_histories
-
-from .conftest import tiny_config
 
 
 def test_scores_cover_every_item_and_training_curves_are_recorded(fitted, habits):

@@ -1,6 +1,7 @@
 import numpy as np
 import torch
 
+from tests.trainer.conftest import tiny_config
 from trainer.data import PAD
 from trainer.model.adversarial import fgsm_delta
 from trainer.model.codes import CellVocab
@@ -8,8 +9,6 @@ from trainer.model.finetune import next_item_loss, window_batch
 from trainer.model.network import ClickcastNet
 from trainer.model.pretrain import mask_positions, pretrain_epoch
 from trainer.model.training_set import build_training_set, next_item_targets
-
-from .conftest import tiny_config
 
 
 def test_each_target_event_is_trained_once_with_its_longest_context():

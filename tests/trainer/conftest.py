@@ -1,4 +1,5 @@
-"""A tiny model config and a habitual synthetic data set: fits in seconds on one core."""
+"""A tiny model config and a habitual synthetic data set, fitted once for the model, serving and CLI tests:
+fits in seconds on one core."""
 
 from __future__ import annotations
 
