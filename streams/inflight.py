@@ -6,7 +6,9 @@ with batch size); when it is idle, a click starts on its own at once. Up to `dep
 
 Starting a batch (`start`) is synchronous and happens in arrival order, so per-user state never sees
 events out of order. What `start` returns (the model call, feature write and sends) runs as a task; it
-awaits `previous_sent` before sending, so answers leave in the order the clicks arrived.
+awaits `previous_sent` before sending, so answers leave in the order the clicks arrived, and
+`previous_done` (the batch before it, finished) before it acknowledges its input, so acknowledgements
+follow arrival order too: a batch delivered early must not acknowledge past one still in flight.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-# A started batch's remaining work: awaits `previous_sent` before sending its answers, then resolves `sent`.
-Completion = Callable[[asyncio.Future | None, asyncio.Future], Awaitable[None]]
+# A started batch's remaining work, called with (previous_sent, sent, previous_done): awaits `previous_sent`
+# before sending its answers, then resolves `sent`; awaits `previous_done` before acknowledging its input.
+Completion = Callable[[asyncio.Future | None, asyncio.Future, asyncio.Future | None], Awaitable[None]]
 
 
 class InFlight:
@@ -38,6 +41,7 @@ class InFlight:
         self._carry: list[Any] = []
         self._tasks: set[asyncio.Task] = set()
         self._last_sent: asyncio.Future | None = None
+        self._last_task: asyncio.Task | None = None
         self._error: BaseException | None = None
         self._changed = asyncio.Event()
 
@@ -91,7 +95,8 @@ class InFlight:
             previous, sent = self._last_sent, asyncio.get_running_loop().create_future()
             sent.add_done_callback(_retrieve)  # failures surface through `add`; no 'never retrieved' noise
             self._last_sent = sent
-            task = asyncio.ensure_future(_guarded(completion, previous, sent))
+            task = asyncio.ensure_future(_guarded(completion, previous, sent, self._last_task))
+            self._last_task = task
             self._tasks.add(task)
             task.add_done_callback(self._on_done)
 
@@ -114,9 +119,11 @@ def _retrieve(future: asyncio.Future) -> None:
         future.exception()
 
 
-async def _guarded(completion: Completion, previous: asyncio.Future | None, sent: asyncio.Future) -> None:
+async def _guarded(
+    completion: Completion, previous: asyncio.Future | None, sent: asyncio.Future, previous_done: asyncio.Task | None
+) -> None:
     try:
-        await completion(previous, sent)
+        await completion(previous, sent, previous_done)
     except BaseException as exc:
         # The next batch waits on `sent`: fail it too rather than leave it waiting forever.
         if not sent.done():

@@ -8,8 +8,9 @@ from streams.inflight import InFlight
 class Recorder:
     """start(): records the batch at once (the synchronous part); the completion waits `delay[name]`."""
 
-    def __init__(self, delays=None):
+    def __init__(self, delays=None, delivery=None):
         self.delays = delays or {}
+        self.delivery = delivery or {}
         self.log: list[str] = []
         self.batches: list[list] = []
 
@@ -18,12 +19,16 @@ class Recorder:
         self.batches.append(list(batch))
         self.log.append(f"start {name}")
 
-        async def completion(previous, sent):
+        async def completion(previous, sent, previous_done):
             await asyncio.sleep(self.delays.get(name, 0.01))  # the model call
             if previous is not None:
                 await previous
             self.log.append(f"send {name}")
             sent.set_result(None)
+            await asyncio.sleep(self.delivery.get(name, 0.0))  # the broker's acknowledgement
+            if previous_done is not None:
+                await previous_done
+            self.log.append(f"ack {name}")
 
         return completion
 
@@ -41,6 +46,47 @@ def test_an_idle_pipeline_starts_each_arrival_at_once_and_sends_in_order():
     assert rec.batches == [["a"], ["b"], ["c"]]
     assert [e for e in rec.log if e.startswith("send")] == ["send a", "send b", "send c"]
     assert rec.log.index("start c") < rec.log.index("send a")  # c's model call overlapped a's
+
+
+def test_a_batch_delivered_early_acknowledges_after_the_one_before_it():
+    # b's answers reach the broker first (another output partition); its input must still be acknowledged after a's.
+    rec = Recorder(delays={"a": 0.0, "b": 0.0}, delivery={"a": 0.05, "b": 0.0})
+
+    async def main():
+        inflight = InFlight(rec.start, depth=2, batch_max=1)
+        for name in "ab":
+            await inflight.add([name])
+        await inflight.drain()
+
+    asyncio.run(main())
+    assert [e for e in rec.log if e.startswith(("send", "ack"))] == ["send a", "send b", "ack a", "ack b"]
+
+
+def test_a_failed_batch_keeps_its_successor_from_acknowledging():
+    acked = []
+
+    def start(batch):
+        async def completion(previous, sent, previous_done):
+            sent.set_result(None)
+            if batch == ["bad"]:
+                await asyncio.sleep(0.02)  # fails after its successor was delivered
+                raise RuntimeError("delivery failed")
+            if previous_done is not None:
+                await previous_done
+            acked.extend(batch)
+
+        return completion
+
+    async def main():
+        inflight = InFlight(start, depth=2, batch_max=1)
+        await inflight.add(["bad"])
+        await inflight.add(["next"])
+        with pytest.raises(RuntimeError, match="delivery failed"):
+            await inflight.drain()
+        inflight.cancel()
+
+    asyncio.run(main())
+    assert acked == []  # "next" stays unacknowledged: the group hands both clicks out again
 
 
 def test_events_carried_while_every_slot_is_busy_start_as_one_batch():
@@ -79,7 +125,7 @@ def test_a_failed_batch_fails_its_successor_and_the_next_add():
     waited = []
 
     def start(batch):
-        async def completion(previous, sent):
+        async def completion(previous, sent, previous_done):
             if batch == ["bad"]:
                 raise RuntimeError("boom")
             try:
