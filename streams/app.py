@@ -29,7 +29,7 @@ from streams.inflight import InFlight
 from streams.kafka_config import faust_broker_options
 from streams.output import OutputProducer
 from streams.predictor import TritonPredictor
-from streams.processor import ClickProcessor, RawMessage
+from streams.processor import ClickProcessor, RawMessage, broker_time
 from streams.retry import retry_forever
 from streams.settings import Settings
 from streams.stats import WorkerStats
@@ -105,7 +105,7 @@ def create_app(settings: Settings) -> faust.App:
                 topic=e.message.topic,
                 partition=e.message.partition,
                 offset=e.message.offset,
-                timestamp=e.message.timestamp or time.time(),
+                timestamp=broker_time(e.message.timestamp, time.time()),
             )
             for e in events
         ]

@@ -27,6 +27,7 @@ from streams.settings import StreamSettings
 log = logging.getLogger(__name__)
 
 FeatureRow = tuple[str, float, dict[str, Any]]
+MAX_BROKER_TS = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,14 @@ def _row_time(visit: Visit, upto: Sequence[Visit]) -> float:
 
 def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
+
+
+def broker_time(timestamp: float | None, received: float) -> float:
+    """The message's publish time in unix seconds, or `received` when it has none or an impossible one: a
+    producer sets its own timestamps, in microseconds by mistake, say, which no datetime can hold."""
+    if timestamp and 0.0 < timestamp < MAX_BROKER_TS:
+        return timestamp
+    return received
 
 
 def parse(message: RawMessage) -> ClickEvent | DeadLetter:
@@ -205,7 +214,14 @@ class ClickProcessor:
         )
         predicted_at = time.time()
         for item, prediction in zip(pending, predictions, strict=True):
-            result.predictions.append(self._event(item, prediction, predicted_at, feast_ms, triton_ms))
+            try:
+                result.predictions.append(self._event(item, prediction, predicted_at, feast_ms, triton_ms))
+            except (ValidationError, ValueError, OverflowError) as exc:
+                # An answer that cannot be built (a non-finite score, say) must not stop the worker: it would
+                # read the same click again after every restart. The click goes to the dead letters instead.
+                m = item.message
+                reason = f"no valid prediction: {type(exc).__name__}: {exc}"
+                result.dead_letters.append(DeadLetter.for_payload(m.value, reason, m.topic, m.partition, m.offset))
         return result
 
     def _event(

@@ -8,7 +8,7 @@ import pytest
 from features.compute import compute_features
 from features.history import Visit
 from schemas.events import ClickEvent, DeadLetter
-from streams.processor import ClickProcessor
+from streams.processor import ClickProcessor, broker_time
 from streams.settings import StreamSettings
 from streams.testing import DictState, FrequencyPredictor, ListSink, messages_from
 
@@ -132,3 +132,33 @@ def test_same_time_events_in_separate_batches_get_increasing_row_times(parts):
     (_, first, _), (_, second, features) = sink.rows
     assert second > first  # an online store that keeps only strictly newer rows takes the second
     assert features["count_10m"] == 2
+
+
+class NonFinitePredictor(FrequencyPredictor):
+    """Scores the user "bad" with NaN, as a broken model version might."""
+
+    async def predict(self, histories):
+        out = await super().predict(histories)
+        for visits, prediction in zip(histories, out, strict=True):
+            if visits[-1].event_id.startswith("bad"):
+                prediction.scores[0] = float("nan")
+        return out
+
+
+def test_an_answer_that_cannot_be_built_becomes_a_dead_letter_not_a_crash():
+    processor = ClickProcessor(DictState(), ListSink(), NonFinitePredictor(), StreamSettings())
+    result = run(
+        processor, messages_from([click("ok1", "u", "x", 0), click("bad", "v", "y", 1), click("ok2", "u", "x", 2)])
+    )
+    assert [p.event_id for p in result.predictions] == ["ok1", "ok2"]
+    [letter] = result.dead_letters
+    assert letter.source_offset == 1 and "no valid prediction" in letter.error and "finite" in letter.error
+
+
+@pytest.mark.parametrize("timestamp", [None, 0.0, -5.0, 1.7e15, float("nan"), float("inf")])
+def test_an_impossible_broker_timestamp_falls_back_to_the_receive_time(timestamp):
+    assert broker_time(timestamp, 1.5e9) == 1.5e9
+
+
+def test_a_plausible_broker_timestamp_is_kept():
+    assert broker_time(1.7e9, 1.5e9) == 1.7e9
