@@ -45,6 +45,8 @@ class KafkaSettings(BaseModel):
             raise ValueError(f"sasl_* settings need a SASL security_protocol, not {self.security_protocol}")
         if self.ssl_cafile and not self.security_protocol.endswith("SSL"):
             raise ValueError(f"ssl_cafile needs SSL or SASL_SSL, not {self.security_protocol}")
+        if self.ssl_cafile and not Path(self.ssl_cafile).is_file():
+            raise ValueError(f"ssl_cafile {self.ssl_cafile} is not a readable file")
         return self
 
     @property
@@ -58,6 +60,14 @@ class TopicSettings(BaseModel):
     dead_letters: str = "clicks.dlq"
     partitions: int = Field(4, ge=1)
     replication_factor: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> TopicSettings:
+        # Dead letters read back as clicks would each make another dead letter, without end.
+        names = [self.clicks, self.predictions, self.dead_letters]
+        if len(set(names)) < len(names):
+            raise ValueError(f"the clicks, predictions and dead-letter topics must differ, not {names}")
+        return self
 
 
 class RedisSettings(BaseModel):
@@ -114,6 +124,16 @@ class StreamSettings(BaseModel):
     gc_threshold: int = Field(50_000, ge=700)
     # Table store of this worker process; workers on one host need one each (default: run_dir/faust).
     data_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _retention_covers_lateness(self) -> StreamSettings:
+        # Checked here, not at the first click: UserHistory refuses it, and every restart would fail again.
+        if self.history_retention_s < self.allowed_lateness_s:
+            raise ValueError(
+                f"history_retention_s ({self.history_retention_s:g}) must be >= allowed_lateness_s "
+                f"({self.allowed_lateness_s:g})"
+            )
+        return self
 
 
 class Settings(BaseSettings):
