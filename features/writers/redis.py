@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from features.writers.base import OnlineWriter, Row
 
+SOCKET_TIMEOUT_S = 5.0  # a batch's script takes milliseconds; a Redis silent for this long is down
+
 # KEYS: one hash per row. ARGV: the time field, the TTL (0: none), the number of features F, the F field names,
 # then per row: the serialized Timestamp and the F serialized Values.
 # The stored time is a protobuf Timestamp: field 1 (seconds) and field 2 (nanos) as varints, zeros omitted
@@ -62,11 +64,21 @@ return written
 """
 
 
+def connect(connection_string: str, timeout_s: float = SOCKET_TIMEOUT_S):
+    """A client for Feast's connection string (host:port,password=...,ssl=true), with socket timeouts: without
+    them a Redis that stops answering (paused, packets dropped) blocks the write forever, and the stream's retry
+    loop never hears of it."""
+    import redis
+    from feast.infra.online_stores.redis import RedisOnlineStore
+
+    nodes, params = RedisOnlineStore._parse_connection_string(connection_string)
+    timeouts = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s, "socket_keepalive": True}
+    return redis.Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **{**timeouts, **params})
+
+
 class RedisWriter(OnlineWriter):
     def __init__(self, store) -> None:
-        import redis
         from feast.infra.online_stores.helpers import _mmh3, compute_versioned_name
-        from feast.infra.online_stores.redis import RedisOnlineStore
 
         super().__init__(store)
         online = self.config.online_store
@@ -74,9 +86,7 @@ class RedisWriter(OnlineWriter):
         fields = {name: _mmh3(f"{view}:{name}") for name in self.serializers}
         self._project = self.config.project.encode()
         self._head = [f"_ts:{view}", online.key_ttl_seconds or 0, len(fields), *fields.values()]
-        # The connection string means what it means to Feast (host:port,password=...,ssl=true).
-        nodes, params = RedisOnlineStore._parse_connection_string(online.connection_string)
-        self._client = redis.Redis(host=nodes[0]["host"], port=int(nodes[0]["port"]), **params)
+        self._client = connect(online.connection_string)
         self._script = self._client.register_script(_WRITE_NEWER)  # EVALSHA, loading the script when missing
 
     def _write(self, rows: list[Row]) -> None:
