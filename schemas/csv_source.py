@@ -7,6 +7,7 @@ Defaults fit `foursquare_nyc/checkins.csv.gz`; other files map their own column 
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from schemas.events import ClickEvent
 
 log = logging.getLogger(__name__)
+
+# What reading a CSV file can raise besides a bad mapping: missing or unreadable (OSError), not a CSV or a
+# corrupt middle (ValueError), a truncated .gz (EOFError), a corrupt deflate stream (zlib.error).
+READ_ERRORS = (OSError, ValueError, EOFError, zlib.error)
 
 CANONICAL_COLUMNS = ("event_id", "user_id", "item_id", "ts", "latitude", "longitude", "category")
 
@@ -95,6 +100,10 @@ def read_events_frame(path: str | Path, mapping: ColumnMapping | None = None, li
         }
     )
     frame.loc[times.isna(), "ts"] = np.nan
+    # Coordinates the event schema refuses (out of range, infinite) are as unusable as unreadable ones: the stream
+    # dead-letters such events, so offline histories must not keep them either.
+    off_map = ~frame["latitude"].between(-90, 90) | ~frame["longitude"].between(-180, 180)
+    frame.loc[off_map, ["latitude", "longitude"]] = np.nan
     _report_unreadable(path, mapping, raw, frame)
     frame = frame.dropna(subset=["ts", "latitude", "longitude"])
     frame = frame.sort_values("ts", kind="stable").reset_index(drop=True)
@@ -111,10 +120,12 @@ def _report_unreadable(path: Path, mapping: ColumnMapping, raw: pd.DataFrame, fr
             f"{raw[mapping.time].iloc[0]!r}); it takes ISO 8601 text, or numbers with --columns time_unit=s or ms"
         )
     if len(frame) and no_place.all():
-        raise ValueError(f"{path.name}: no row has numeric {mapping.latitude} and {mapping.longitude}")
+        raise ValueError(
+            f"{path.name}: no row has numeric {mapping.latitude} and {mapping.longitude} within ±90 and ±180 degrees"
+        )
     if no_time.any() or no_place.any():
         log.warning(
-            "%s: %d rows without a readable time and %d without coordinates are left out",
+            "%s: %d rows without a readable time and %d without valid coordinates are left out",
             path.name,
             int(no_time.sum()),
             int((no_place & ~no_time).sum()),

@@ -90,13 +90,13 @@ def _tune_gc(threshold: int) -> None:
 
 
 def _load_events(path: Path | None, columns: str | None, limit: int | None):
-    from schemas.csv_source import ColumnMapping, read_events_frame
+    from schemas.csv_source import READ_ERRORS, ColumnMapping, read_events_frame
 
     path = path or default_data()
     try:
         mapping = ColumnMapping.parse(columns)
         return read_events_frame(path, mapping, limit=limit)
-    except (OSError, ValueError) as exc:  # missing, unreadable or not a CSV (e.g. a broken .gz)
+    except READ_ERRORS as exc:
         raise CliError(str(exc)) from None
 
 
@@ -119,15 +119,23 @@ def run_produce(args: argparse.Namespace) -> int:
     frame = _load_events(args.file, args.columns, args.limit)
     settings = get_settings()
     _require_kafka(settings)
+    refused: list[tuple[int, str]] = []
     with tqdm(total=len(frame), unit="ev", desc="produce", file=sys.stderr) as bar:
         producer = ClickProducer(settings, topic=args.topic)
-        summary = replay(
-            iter_click_events(frame), producer, Pacer(speed=args.speed, rate=args.rate), on_sent=lambda n: bar.update(1)
-        )
+        events = iter_click_events(frame, on_invalid=lambda row, reason: refused.append((row, reason)))
+        summary = replay(events, producer, Pacer(speed=args.speed, rate=args.rate), on_sent=lambda n: bar.update(1))
     print(
         f"produced {summary.events} events in {summary.seconds:.1f}s ({summary.rate:.0f} events/s) to {producer.topic}"
     )
+    warn_refused(refused)
     return 0
+
+
+def warn_refused(refused: list[tuple[int, str]]) -> None:
+    """One line for the rows the event schema refused (skipped, not sent), naming the first."""
+    if refused:
+        row, reason = refused[0]
+        print(f"skipped {len(refused)} rows the event schema refuses (first: row {row + 1}: {reason})", file=sys.stderr)
 
 
 def run_tail(args: argparse.Namespace) -> int:

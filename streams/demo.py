@@ -11,6 +11,7 @@ import pandas as pd
 
 from schemas.csv_source import iter_click_events
 from schemas.events import PredictionEvent
+from streams.commands import warn_refused
 from streams.consumer import TopicReader
 from streams.producer import ClickProducer, Pacer, replay
 from streams.render import render_dead_letter, render_prediction
@@ -31,7 +32,9 @@ SHOW_PER_SECOND = 8  # live lines; the summary covers the rest
 
 def run(frame: pd.DataFrame, rate: float | None, workers: int) -> int:
     settings = get_settings()
-    events = list(iter_click_events(frame))
+    refused: list[tuple[int, str]] = []
+    events = list(iter_click_events(frame, on_invalid=lambda row, reason: refused.append((row, reason))))
+    warn_refused(refused)
     wanted = {e.event_id for e in events}
     print(f"demo: {len(events)} real check-ins, {len(MALFORMED)} malformed events, {workers} worker(s)")
     procs = start_workers(settings, workers)

@@ -63,12 +63,13 @@ def _data_inputs(args: argparse.Namespace):
 
 def _load(data: Path, mapping, max_events: int | None, vocab=None):
     """The dataset, with a missing column or an empty file as a one-line error."""
+    from schemas.csv_source import READ_ERRORS
     from streams.cli import CliError
     from trainer.data import load_dataset
 
     try:
         return load_dataset(data, mapping, max_events=max_events, vocab=vocab)
-    except (OSError, ValueError) as exc:  # missing, unreadable or not a CSV (e.g. a broken .gz)
+    except READ_ERRORS as exc:
         raise CliError(str(exc)) from None
 
 
@@ -88,7 +89,7 @@ def model_dir(path: Path) -> Path:
 
 
 def train_command(args: argparse.Namespace) -> int:
-    from schemas.csv_source import read_events_frame
+    from schemas.csv_source import READ_ERRORS, read_events_frame
     from streams.cli import CliError
     from trainer.data import TooLittleData
     from trainer.pipeline import run_training
@@ -96,7 +97,7 @@ def train_command(args: argparse.Namespace) -> int:
     data, mapping = _data_inputs(args)
     try:
         frame = read_events_frame(data, mapping, limit=args.max_events)
-    except (OSError, ValueError) as exc:  # missing, unreadable or not a CSV (e.g. a broken .gz)
+    except READ_ERRORS as exc:
         raise CliError(str(exc)) from None
     if frame.empty:  # what from_frame would refuse; checked here so the pipeline splits the data only once
         raise CliError(f"no events in {data}")

@@ -37,9 +37,42 @@ def test_unreadable_rows_are_left_out_and_counted(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         frame = read_events_frame(path)
     assert list(frame.item_id) == ["a", "d"]
-    assert "1 rows without a readable time and 1 without coordinates" in caplog.text
+    assert "1 rows without a readable time and 1 without valid coordinates" in caplog.text
+
+
+def test_coordinates_the_event_schema_refuses_are_left_out_like_unreadable_ones(tmp_path, caplog):
+    path = tmp_path / "off_map.csv"
+    rows = [
+        "1,a,40.7,-74.0,2012-04-03T18:00:00Z,Bar",
+        "1,b,95.0,-74.0,2012-04-03T18:01:00Z,Bar",
+        "2,c,40.7,inf,2012-04-03T18:02:00Z,Bar",
+        "2,d,-90.0,180.0,2012-04-03T18:03:00Z,Bar",
+    ]
+    path.write_text(HEADER + "\n".join(rows) + "\n")
+    with caplog.at_level(logging.WARNING):
+        frame = read_events_frame(path)
+    assert list(frame.item_id) == ["a", "d"]  # the bounds themselves are valid
+    assert "2 without valid coordinates" in caplog.text
 
 
 def test_a_folder_is_not_a_data_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file"):
         read_events_frame(tmp_path)
+
+
+def test_rows_the_event_schema_refuses_are_reported_and_skipped_when_asked(tmp_path, capsys):
+    from schemas.csv_source import iter_click_events
+    from streams.commands import warn_refused
+
+    path = tmp_path / "ids.csv"
+    rows = ["1,a,40.7,-74.0,2012-04-03T18:00:00Z,Bar", "1,b c,40.7,-74.0,2012-04-03T18:01:00Z,Bar"]
+    path.write_text(HEADER + "\n".join(rows) + "\n")
+    frame = read_events_frame(path)
+    with pytest.raises(ValueError):
+        list(iter_click_events(frame))
+    refused = []
+    events = list(iter_click_events(frame, on_invalid=lambda row, reason: refused.append((row, reason))))
+    assert [e.item_id for e in events] == ["a"] and [row for row, _ in refused] == [1]
+    warn_refused(refused)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "skipped 1 rows" in err and "row 2" in err

@@ -1,3 +1,5 @@
+import gzip
+
 import pytest
 
 from streams.cli import main
@@ -49,10 +51,12 @@ def test_a_file_too_small_to_train_on_is_a_one_line_error(capsys, csv, tmp_path)
     assert code == 1 and err.count("\n") == 1 and "cannot use --out" in err
 
 
-def test_a_folder_or_a_broken_gzip_as_data_is_a_one_line_error(capsys, tmp_path):
+def test_a_folder_or_a_broken_gzip_as_data_is_a_one_line_error(capsys, tmp_path, csv):
     broken = tmp_path / "broken.csv.gz"
     broken.write_text("this is not gzip")
-    for data in (tmp_path, broken):
+    truncated = tmp_path / "truncated.csv.gz"  # EOFError, neither OSError nor ValueError
+    truncated.write_bytes(gzip.compress(csv.read_bytes() * 50)[:-200])
+    for data in (tmp_path, broken, truncated):
         code, err = run(capsys, "train", "--quick", "--data", str(data), "--out", str(tmp_path / "o"))
         assert code == 1 and err.count("\n") == 1, err
 
