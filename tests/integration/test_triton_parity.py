@@ -63,6 +63,11 @@ def wait_ready(client, name: str, version: int) -> None:
 
 
 def infer(client, name: str, version: int, raw: np.ndarray, h: Histories, outputs: list[str]):
+    inputs, requested = infer_inputs(raw, h, outputs)
+    return client.infer(name, inputs, model_version=str(version), outputs=requested)
+
+
+def infer_inputs(raw: np.ndarray, h: Histories, outputs: list[str]) -> tuple[list, list]:
     import tritonclient.grpc as grpcclient
 
     inputs = []
@@ -75,8 +80,7 @@ def infer(client, name: str, version: int, raw: np.ndarray, h: Histories, output
         t = grpcclient.InferInput(tensor, list(array.shape), dtype)
         t.set_data_from_numpy(array)
         inputs.append(t)
-    requested = [grpcclient.InferRequestedOutput(o) for o in outputs]
-    return client.infer(name, inputs, model_version=str(version), outputs=requested)
+    return inputs, [grpcclient.InferRequestedOutput(o) for o in outputs]
 
 
 def with_visit_prior(source: Path, target: Path) -> Path:
@@ -121,9 +125,39 @@ def check_parity(grpc_url: str, repository: Path, name: str) -> None:
         weights = explained.as_numpy("ATTRIBUTION")
         np.testing.assert_allclose(weights, attribution(model, h), atol=TOLERANCE, rtol=0)
         assert (weights[h.items == PAD] == 0).all()
+        check_malformed_alone_fails(client, name, version, raw, h, np.asarray(model.item_ids, dtype=object)[top])
         wait_ready(client, name, export_model(original, repository, name))
     finally:
         client.close()
+
+
+def check_malformed_alone_fails(client, name: str, version: int, raw: np.ndarray, h: Histories, top_items):
+    """Requests sent together (so the dynamic batcher may score them in one call), the first with a NaN
+    latitude: that one gets its own error, the others their own top items."""
+    import queue
+
+    bad = Histories(items=h.items, ts=h.ts, lat=h.lat.copy(), lon=h.lon)
+    bad.lat[0, -1] = np.nan
+    done: queue.Queue = queue.Queue()
+    for row in range(len(raw)):
+        source = bad if row == 0 else h
+        one = Histories(*(getattr(source, f)[row : row + 1] for f in ("items", "ts", "lat", "lon")))
+        inputs, outputs = infer_inputs(raw[row : row + 1], one, ["TOP_ITEMS"])
+        client.async_infer(
+            name,
+            inputs,
+            lambda result, error, row=row: done.put((row, result, error)),
+            model_version=str(version),
+            outputs=outputs,
+        )
+    answers = {row: (result, error) for row, result, error in (done.get(timeout=60) for _ in range(len(raw)))}
+    error = str(answers[0][1])
+    assert "bad request" in error and "coordinates" in error, error
+    for row in range(1, len(raw)):
+        result, error = answers[row]
+        assert error is None, error
+        got = [b.decode("utf-8") for b in result.as_numpy("TOP_ITEMS")[0]]
+        assert got == list(top_items[row])
 
 
 @pytest.mark.integration

@@ -24,12 +24,9 @@ import triton_python_backend_utils as pb_utils  # noqa: E402
 from trainer.model.bundle import ClickcastModel  # noqa: E402
 from trainer.model.explain import attribution  # noqa: E402
 from trainer.model.inputs import Histories  # noqa: E402
+from trainer.serving.requests import request_histories  # noqa: E402
 
 INPUTS = ("ITEM_IDS", "TIMESTAMPS", "LATITUDES", "LONGITUDES")
-
-
-def _text(value) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 class TritonPythonModel:
@@ -48,15 +45,25 @@ class TritonPythonModel:
         self.item_ids = np.asarray([s.encode("utf-8") for s in self.model.item_ids], dtype=object)
 
     def execute(self, requests: list) -> list:
-        arrays = [[pb_utils.get_input_tensor_by_name(r, n).as_numpy() for n in INPUTS] for r in requests]
-        sizes = [len(a[0]) for a in arrays]
-        joined, ts, lat, lon = (np.concatenate([a[i] for a in arrays]) for i in range(len(INPUTS)))
-        h = Histories(
-            items=self.model.joined_item_indices([_text(row[0]) for row in joined], ts.shape[1]),
-            ts=ts.astype(np.float64),
-            lat=lat.astype(np.float32),
-            lon=lon.astype(np.float32),
-        )
+        responses: list = [None] * len(requests)
+        parsed = {}
+        for i, r in enumerate(requests):
+            try:
+                arrays = [pb_utils.get_input_tensor_by_name(r, n).as_numpy() for n in INPUTS]
+                parsed[i] = request_histories(self.model, *arrays)
+            except ValueError as exc:  # this request's own error; the others in the batch are still scored
+                responses[i] = pb_utils.InferenceResponse(
+                    output_tensors=[], error=pb_utils.TritonError(f"bad request: {exc}")
+                )
+        if parsed:
+            scored = self._score([requests[i] for i in parsed], list(parsed.values()))
+            for i, response in zip(parsed, scored, strict=True):
+                responses[i] = response
+        return responses
+
+    def _score(self, requests: list, histories: list[Histories]) -> list:
+        sizes = [len(h.items) for h in histories]
+        h = Histories(*(np.concatenate([getattr(x, f) for x in histories]) for f in ("items", "ts", "lat", "lon")))
         log_p = self.model.log_probs(h)
         scores, top = torch.topk(log_p, self.top_k, dim=-1)
         scores, top = scores.numpy().astype(np.float32), top.numpy()

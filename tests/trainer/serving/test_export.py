@@ -59,6 +59,14 @@ def test_a_folder_without_a_model_is_refused(tmp_path):
     assert not (tmp_path / "repo").exists()
 
 
+def test_a_top_k_beyond_the_models_items_is_refused(fitted, tmp_path):
+    fitted.save(tmp_path / "trained")
+    n_known = len(fitted.model.item_ids) - 2  # PAD and UNK are never answers
+    with pytest.raises(ValueError, match=f"knows {n_known} items"):
+        export_model(tmp_path / "trained", tmp_path / "repo", top_k=n_known + 1)
+    assert export_model(tmp_path / "trained", tmp_path / "repo", top_k=n_known) == 1
+
+
 def test_committed_config_matches_what_export_writes_for_the_full_and_quick_models():
     committed = (REPO_ROOT / "model_repository" / "clickcast" / "config.pbtxt").read_text()
     assert ClickcastConfig.full().max_len == ClickcastConfig.quick().max_len
