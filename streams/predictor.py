@@ -9,6 +9,7 @@ L, K and the batch limit are read from the served model's config, so a new model
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -101,7 +102,14 @@ class TritonPredictor:
         # Chunks of similar history length: the model skips the columns that are padding in every row.
         order = sorted(range(len(histories)), key=lambda i: len(histories[i]))
         chunks = [[histories[i] for i in order[lo : lo + step]] for lo in range(0, len(order), step)]
-        results = await asyncio.gather(*(self._predict_chunk(chunk) for chunk in chunks))
+        try:
+            results = await asyncio.gather(*(self._predict_chunk(chunk) for chunk in chunks))
+        except Exception:
+            # A version of another shape (history length, top-k) may have been loaded since the shape was read,
+            # and every request in the old one would fail: read it again for the caller's next try.
+            with contextlib.suppress(Exception):
+                self.shape = await self._read_shape()
+            raise
         predictions: list[Prediction] = [None] * len(histories)  # type: ignore[list-item]
         for i, prediction in zip(order, (p for chunk in results for p in chunk), strict=True):
             predictions[i] = prediction

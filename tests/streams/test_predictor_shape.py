@@ -83,3 +83,27 @@ def test_sequence_arrays_keep_the_newest_visits_right_aligned():
     np.testing.assert_array_equal(arrays["LATITUDES"][1], np.float32([0.0, 40.0, 41.0]))
     np.testing.assert_array_equal(arrays["LONGITUDES"][0], np.float32([-75.0, -76.0, -77.0]))
     assert arrays["LATITUDES"].dtype == np.float32 and arrays["TIMESTAMPS"].dtype == np.float64
+
+
+def test_a_failed_call_reads_the_model_shape_again_for_the_next_try():
+    import asyncio
+
+    import pytest
+
+    from streams.predictor import TritonPredictor
+    from streams.settings import TritonSettings
+
+    predictor = TritonPredictor(TritonSettings())
+    predictor.shape = ModelShape(seq_len=100, top_k=10, max_batch=256)
+    reloaded = ModelShape(seq_len=200, top_k=5, max_batch=256)
+
+    async def rejected(histories):
+        raise RuntimeError("unexpected shape for input TIMESTAMPS")
+
+    async def read_shape():
+        return reloaded
+
+    predictor._predict_chunk, predictor._read_shape = rejected, read_shape
+    with pytest.raises(RuntimeError, match="unexpected shape"):
+        asyncio.run(predictor.predict([[]]))
+    assert predictor.shape == reloaded
