@@ -57,3 +57,29 @@ def test_benchmark_numbers_are_checked_before_anything_runs(capsys, argv):
         main(["bench", "e2e", *argv])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and err.count("\n") == 1 and argv[0].split("=")[0] in err
+
+
+class _Message:
+    def __init__(self, value):
+        self._value = value
+
+    def value(self):
+        return self._value
+
+    def topic(self):
+        return "predictions"
+
+    def partition(self):
+        return 2
+
+    def offset(self):
+        return 7
+
+
+@pytest.mark.parametrize(("value", "shown"), [(None, "empty message"), (b'{"not": "a prediction"}', "unreadable")])
+def test_tail_names_a_message_it_cannot_render_instead_of_stopping(value, shown):
+    from streams.commands import _shown
+    from streams.render import render_prediction
+
+    line = _shown(_Message(value), render_prediction, raw_json=False)
+    assert line.startswith("predictions[2]@7: ") and shown in line
