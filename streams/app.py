@@ -165,12 +165,11 @@ def create_app(settings: Settings) -> faust.App:
     @app.timer(interval=stream.expiry_interval_s)
     async def expire_idle_users() -> None:
         """Bounded memory: drop users idle for `idle_user_ttl_s` of event time (tombstones reach the changelog)."""
-        if stats.newest_event_ts is None:
-            return
-        horizon = stats.newest_event_ts - stream.idle_user_ttl_s
-        expired = state.expire(horizon)
+        expired = state.expire(stream.idle_user_ttl_s)
         if expired:
-            log.info("expired %d idle users (no event since %.0f)", expired, horizon)
+            log.info(
+                "expired %d users idle for over %.0f s of their partition's event time", expired, stream.idle_user_ttl_s
+            )
 
     @app.on_before_shutdown.connect
     async def flush_answers(app: faust.App, **kwargs) -> None:
@@ -219,13 +218,17 @@ class TableState:
         self._bind(self._events[(source.partition, source.offset)])
         self.table[user_id] = {**state, "partition": source.partition}
 
-    def expire(self, horizon: float) -> int:
-        """Remove users whose newest event is older than `horizon` (event time)."""
-        idle = [
-            (key, value["partition"])
-            for key, value in self.table.items()
-            if (UserHistory.newest_ts_of_state(value) or 0.0) < horizon
+    def expire(self, idle_s: float) -> int:
+        """Remove users whose newest event is more than `idle_s` older than their partition's newest event. Each
+        partition keeps its own event-time clock: one replaying an old backlog must not lose its users because
+        another partition is live."""
+        users = [
+            (key, value["partition"], UserHistory.newest_ts_of_state(value) or 0.0) for key, value in self.table.items()
         ]
+        newest: dict[int, float] = {}
+        for _, partition, ts in users:
+            newest[partition] = max(newest.get(partition, ts), ts)
+        idle = [(key, partition) for key, partition, ts in users if ts < newest[partition] - idle_s]
         for key, partition in idle:
             self.table.send_changelog(partition, key, None, value_serializer="raw")
             del self.table.data[key]

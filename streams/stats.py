@@ -16,7 +16,6 @@ class WorkerStats:
     duplicates: int = 0
     late: int = 0
     batches: int = 0
-    newest_event_ts: float | None = None  # event time, drives idle-user expiry (never wall clock)
     _since: float = field(default_factory=time.monotonic)
 
     def record(self, result: BatchResult) -> None:
@@ -25,9 +24,6 @@ class WorkerStats:
         self.dead_letters += len(result.dead_letters)
         self.duplicates += result.duplicates
         self.late += result.late
-        if result.predictions:
-            newest = max(p.event_time.timestamp() for p in result.predictions)
-            self.newest_event_ts = max(newest, self.newest_event_ts or newest)
 
     def log_and_reset(self, log: logging.Logger) -> None:
         elapsed = time.monotonic() - self._since
