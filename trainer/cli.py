@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -153,6 +155,28 @@ def _wait_served(name: str, version: int, timeout_s: float) -> float:
     raise CliError(f"Triton did not serve {name} version {version} within {timeout_s:.0f} s (is the stack up?)")
 
 
+def _after_training(split, which: str, ts, trained_until: float | None):
+    """The split with the scored part (`which`) limited to events after the model's newest training event: another
+    file, --max-events or --split val on a final model would otherwise score events the model was trained on.
+    Events at that very second stay (the re-split of the training file puts such events in its test part too)."""
+    import dataclasses
+
+    from streams.cli import CliError
+
+    if trained_until is None or which == "train":
+        return split
+    mask = getattr(split, which)
+    kept = mask & (ts >= trained_until)
+    if not kept.any():
+        raise CliError(
+            f"all {int(mask.sum())} {which} events are older than the model's newest training event "
+            f"({datetime.fromtimestamp(trained_until, UTC):%Y-%m-%d %H:%M} UTC): evaluate it on newer events"
+        )
+    if left := int(mask.sum() - kept.sum()):
+        print(f"left out {left} of {int(mask.sum())} {which} events from the model's training period", file=sys.stderr)
+    return dataclasses.replace(split, **{which: kept})
+
+
 def evaluate_command(args: argparse.Namespace) -> int:
     source = model_dir(args.model)
     data, mapping = _data_inputs(args)
@@ -168,6 +192,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     saved = model.model
     vocab = ItemVocab.from_ids(saved.item_ids, saved.item_lat, saved.item_lon)
     ck, split = _load(data, mapping, args.max_events, vocab)
+    split = _after_training(split, args.split, ck.ts, saved.trained_until)
     result = evaluate(model, ck, split, args.split)
     stats = data_stats(ck, split)
     print(json.dumps({"model": str(source), "data": str(data), "split": args.split, "metrics": result, "stats": stats}))

@@ -1,4 +1,5 @@
 import gzip
+import json
 
 import pytest
 
@@ -76,3 +77,20 @@ def test_damaged_weights_are_a_one_line_error(capsys, csv, tmp_path, fitted):
     (tmp_path / "model" / "weights.pt").write_bytes(b"not a torch file")
     code, err = run(capsys, "evaluate", "--model", str(tmp_path / "model"), "--data", str(csv))
     assert code == 1 and err.count("\n") == 1 and "cannot load the model" in err, err
+
+
+def test_evaluate_scores_only_events_after_the_models_training(capsys, tmp_path, fitted):
+    from tests.trainer.synthetic import habitual_frame
+
+    fitted.save(tmp_path / "model")
+    data = tmp_path / "habits.csv"
+    write_csv(data, habitual_frame(n_users=16, days=40))  # the events the fixture's model was trained on
+    code = main(["evaluate", "--model", str(tmp_path / "model"), "--data", str(data)])
+    out, err = capsys.readouterr()
+    assert code == 0 and "left out" not in err and json.loads(out)["metrics"]["events"] > 0
+    # The first half of the file re-split: its "test" events lie inside the model's training period.
+    n_half = len(habitual_frame(n_users=16, days=40)) // 2
+    code, err = run(
+        capsys, "evaluate", "--model", str(tmp_path / "model"), "--data", str(data), "--max-events", str(n_half)
+    )
+    assert code == 1 and err.count("\n") == 1 and "older than the model's newest training event" in err

@@ -30,6 +30,9 @@ class ClickcastModel:
     item_ids: list[str]  # index -> raw item id
     item_lat: np.ndarray  # float64 per item index
     item_lon: np.ndarray
+    # Unix seconds of the newest event the network was trained on (None: saved before this was recorded);
+    # `clickcast evaluate` scores only events after it.
+    trained_until: float | None = None
 
     def __post_init__(self) -> None:
         self._index = {raw: i for i, raw in enumerate(self.item_ids) if i > UNK}
@@ -78,6 +81,7 @@ class ClickcastModel:
             "item_lon": self.item_lon.tolist(),
             "cells": self.cells.cells,
             "geohash_precision": self.cells.precision,
+            "trained_until": self.trained_until,
         }
         (out / VOCAB_FILE).write_text(json.dumps(vocab))
         torch.save(self.net.state_dict(), out / WEIGHTS_FILE)
@@ -98,4 +102,5 @@ class ClickcastModel:
             item_ids=list(vocab["items"]),
             item_lat=np.asarray(vocab["item_lat"], dtype=np.float64),
             item_lon=np.asarray(vocab["item_lon"], dtype=np.float64),
+            trained_until=vocab.get("trained_until"),
         )

@@ -88,7 +88,8 @@ class ClickcastRecommender:
         if cfg.use_text:
             report(f"{self.name}: embedding item texts", 0.0)
             net.embed.items.set_text(torch.from_numpy(embed_texts(vocab.text)))
-        model = ClickcastModel(cfg, net, cells, list(vocab.ids), vocab.lat, vocab.lon)
+        trained_until = float(ck.ts[split.train].max())
+        model = ClickcastModel(cfg, net, cells, list(vocab.ids), vocab.lat, vocab.lon, trained_until)
         self.model = model
         n_epochs = cfg.finetune_epochs if validate or self.chosen_epochs is None else self.chosen_epochs
         epochs = cfg.pretrain_epochs + n_epochs
