@@ -79,7 +79,8 @@ class TritonPredictor:
     async def start(self) -> None:
         import tritonclient.grpc.aio as grpcclient
 
-        self._client = grpcclient.InferenceServerClient(self.settings.grpc_url)
+        if self._client is None:  # retried while Triton is down: one client, which reconnects by itself
+            self._client = grpcclient.InferenceServerClient(self.settings.grpc_url)
         self.shape = await self._read_shape()
 
     async def close(self) -> None:
