@@ -15,9 +15,16 @@ HEALTH_WAIT_S = 30.0  # how long a benchmark waits for an unhealthy service befo
 
 
 def _numbers(kind):
-    """An argparse type: comma-separated positive numbers."""
+    """An argparse type: comma-separated positive numbers, each once."""
     one = positive(kind)
-    return lambda text: [one(part) for part in text.split(",")]
+
+    def parse(text: str):
+        values = [one(part) for part in text.split(",")]
+        if len(set(values)) < len(values):
+            raise argparse.ArgumentTypeError(f"each value once, got {text}")
+        return values
+
+    return parse
 
 
 def register(sub: argparse._SubParsersAction) -> None:

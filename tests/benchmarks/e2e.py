@@ -217,6 +217,7 @@ class _Run:
                 "triton_model": triton_model_pids(self.settings.triton.model_name),
                 "triton_server": stack.get("triton", []),
                 "kafka": stack.get("kafka", []),
+                "redis": stack.get("redis", []),  # the online store's server side, when Feast is on Redis
                 "benchmark_client": [os.getpid()],  # its producer and the reader of predictions
             }
         )

@@ -16,7 +16,7 @@ def _result(pipeline_eps: float, p99_100: float, p99_1000: float, writer: float,
         "naive_eps": 50.0,
         "kafka_passthrough_eps": 30000.0,
         "speedup_vs_naive": pipeline_eps / 50.0,
-        "scaling": {"1": {"eps": pipeline_eps, "partitions_per_member": [4]}},
+        "scaling": {"1": {"eps": pipeline_eps, "events": 1000, "answered": 1000, "partitions_per_member": [4]}},
         "passthrough": {},
         "loads": {"100": {**load, "p99_ms": p99_100}, "1000": {**load, "offered_eps": 1000.0, "p99_ms": p99_1000}},
         "components": {
@@ -41,6 +41,20 @@ def test_targets_met_and_missed():
         "p99_ms_at_1000",
         "p99_ms_at_100",
         "feast_writer_vs_push_batch_64",
+    }
+
+
+def test_a_figure_from_a_phase_that_fell_behind_does_not_meet_its_target():
+    result = _result(2500.0, 12.0, 40.0, 6000.0, 1000.0)
+    result["scaling"]["1"]["answered"] = 900  # stalled after 90% of its events
+    result["loads"]["1000"]["sustained"] = False
+    met = {name: t["met"] for name, t in targets(result).items()}
+    assert met == {
+        "pipeline_eps": False,
+        "speedup_vs_naive": False,
+        "p99_ms_at_1000": False,
+        "p99_ms_at_100": True,
+        "feast_writer_vs_push_batch_64": True,
     }
 
 

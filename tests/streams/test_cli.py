@@ -50,7 +50,15 @@ def test_an_unreachable_broker_is_one_line_not_endless_retries(capfd, monkeypatc
 
 
 @pytest.mark.parametrize(
-    "argv", [["--workers", "1,,2"], ["--load-seconds=-5"], ["--prefill=-3"], ["--loads", "100,nan"], ["--events", "0"]]
+    "argv",
+    [
+        ["--workers", "1,,2"],
+        ["--workers", "1,1"],
+        ["--load-seconds=-5"],
+        ["--prefill=-3"],
+        ["--loads", "100,nan"],
+        ["--events", "0"],
+    ],
 )
 def test_benchmark_numbers_are_checked_before_anything_runs(capsys, argv):
     with pytest.raises(SystemExit) as exit_:
