@@ -11,6 +11,7 @@ import argparse
 import statistics
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,9 +31,10 @@ def sample_rows(n: int, n_users: int = 1000, prefix: str = "user") -> list[tuple
     return rows
 
 
-def _users(path: str, size: int) -> str:
-    """The user id prefix of one write path at one batch size."""
-    return f"{path}-{size}-user"
+def _users(run_id: str, path: str, size: int) -> str:
+    """The user id prefix of one write path at one batch size in one run: rows left in Redis by an earlier,
+    interrupted run would be no newer than this run's, and skipped writes would pass for fast ones."""
+    return f"{run_id}-{path}-{size}-user"
 
 
 def _rates(paths: dict, batches: dict[str, list], rounds: int = 10) -> dict[str, float]:
@@ -51,6 +53,9 @@ def _rates(paths: dict, batches: dict[str, list], rounds: int = 10) -> dict[str,
 
 def run(online_store: str, n_rows: int) -> dict[str, dict]:
     """Prints and returns {"write": {batch: rows/s of each path}, "read": {users: p50/p99 ms}}."""
+    if n_rows < max(BATCH_SIZES):
+        raise ValueError(f"need at least {max(BATCH_SIZES)} rows (one batch of the largest size), got {n_rows}")
+    run_id = uuid.uuid4().hex[:8]
     import pandas as pd
     from feast.data_source import PushMode
 
@@ -75,7 +80,7 @@ def run(online_store: str, n_rows: int) -> dict[str, dict]:
         # Each path and batch size writes users of its own: rows no newer than the stored ones are skipped
         # (by Feast on Redis, by the project's writers everywhere), so shared users would measure skipped writes.
         def rows_of(size: int) -> dict[str, list]:
-            return {path: sample_rows(n_rows, prefix=_users(path, size)) for path in ("writer", "api", "push")}
+            return {path: sample_rows(n_rows, prefix=_users(run_id, path, size)) for path in ("writer", "api", "push")}
 
         figures: dict[str, dict] = {"write": {}, "read": {}}
 
@@ -105,7 +110,7 @@ def run(online_store: str, n_rows: int) -> dict[str, dict]:
             }
 
         for n_entities in (1, 64):
-            users = [f"{_users('writer', BATCH_SIZES[-1])}{i}" for i in range(n_entities)]
+            users = [f"{_users(run_id, 'writer', BATCH_SIZES[-1])}{i}" for i in range(n_entities)]
             read_features(store, users)  # warm the registry cache
             timings = []
             for _ in range(200):

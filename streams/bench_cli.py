@@ -27,6 +27,16 @@ def _numbers(kind):
     return parse
 
 
+def _feast_rows(text: str) -> int:
+    """At least one batch of the Feast benchmark's largest size."""
+    from features.store_benchmark import BATCH_SIZES
+
+    rows = positive(int)(text)
+    if rows < max(BATCH_SIZES):
+        raise argparse.ArgumentTypeError(f"must be at least {max(BATCH_SIZES)}, got {text}")
+    return rows
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="benchmarks on the running stack (pipeline vs naive vs Kafka, components)")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
@@ -63,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     comp = bench_sub.add_parser("components", help="Triton rows/s at batch 1 and 64; Feast writer vs push, reads")
     comp.add_argument("--json", type=Path, default=Path("artifacts/bench/components.json"))
     comp.add_argument("--triton-seconds", type=positive(float), default=5.0)
-    comp.add_argument("--feast-rows", type=positive(int), default=5000)
+    comp.add_argument("--feast-rows", type=_feast_rows, default=5000, help="rows a write path writes (>= 500)")
     _common(comp)
     comp.set_defaults(func=run_components)
 

@@ -30,7 +30,7 @@ def test_e2e_smoke(stack, tmp_path):
         naive_events=20,
         warmup_events=50,
         triton_seconds=0.5,
-        feast_rows=200,
+        feast_rows=500,  # one batch of the largest size
     )
     lines: list[str] = []
     result = run_e2e(stack, options, lines.append)
