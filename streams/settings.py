@@ -111,11 +111,12 @@ class StreamSettings(BaseModel):
     # worker prepares the next batch. 1 = one batch at a time.
     max_batches_in_flight: int = Field(2, ge=1)
     allowed_lateness_s: float = Field(3600.0, ge=0)
-    # The model reads the user's last events whatever their age, so history spans well past the 24 h window;
-    # memory stays bounded by the event cap and by expiring idle users.
-    history_retention_s: float = Field(30 * 86400.0, gt=0)
+    # The model was trained on each user's last 100 events whatever their age, so the buffer keeps a year of them
+    # and the event cap bounds memory. At 30 days, NYC replayed through the buffer gave the model 38.9 events on
+    # average against the 66.4 it was evaluated with; at 365 days the same 66.4.
+    history_retention_s: float = Field(365 * 86400.0, gt=0)
     history_max_events: int = Field(128, ge=1)
-    idle_user_ttl_s: float = Field(30 * 86400.0, gt=0)
+    idle_user_ttl_s: float = Field(365 * 86400.0, gt=0)  # users idle this long leave the table (and its changelog)
     expiry_interval_s: float = Field(60.0, gt=0)
     explain: bool = False
     # Allocations between young-generation garbage collections (CPython's default is 700). A batch allocates
