@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -93,8 +94,10 @@ def server_env(base: dict[str, str], venv_bin: Path, python_libdir: str, bundled
 
 
 def stale_shm_regions(shm_dir: Path = Path("/dev/shm")) -> list[Path]:
-    """Python-backend shared-memory files that no live process maps (left by servers that died)."""
-    regions = list(shm_dir.glob(f"{SHM_PREFIX}*"))
+    """This user's python-backend shared-memory files that no live process maps (left by servers that died).
+    Another user's are never ours to judge: their processes' maps are unreadable, so they would all look stale."""
+    uid = os.getuid()
+    regions = [p for p in shm_dir.glob(f"{SHM_PREFIX}*") if _owner(p) == uid]
     if not regions:
         return []
     mapped: set[str] = set()
@@ -105,6 +108,13 @@ def stale_shm_regions(shm_dir: Path = Path("/dev/shm")) -> list[Path]:
             continue
         mapped.update(line.split()[-1] for line in text.splitlines() if SHM_PREFIX in line)
     return [p for p in regions if str(p) not in mapped]
+
+
+def _owner(path: Path) -> int | None:
+    try:
+        return path.stat().st_uid
+    except OSError:  # gone meanwhile
+        return None
 
 
 class TritonService(Service):
@@ -141,7 +151,8 @@ class TritonService(Service):
         server_dir, bundled_libs = wheel_dirs()
         backend_dir = self._prepare_backend_dir(server_dir)
         for region in stale_shm_regions():
-            region.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove after all
+                region.unlink()
         stub_bin = ensure_stub_python(self.cache_dir)
         env = server_env(dict(os.environ), stub_bin, sysconfig.get_config_var("LIBDIR"), bundled_libs)
         argv = [str(server_dir / "bin" / "tritonserver"), *server_args(self.triton, self.repository, backend_dir)]

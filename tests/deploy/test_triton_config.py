@@ -71,6 +71,13 @@ def test_stale_shm_regions_spares_regions_a_live_process_maps(tmp_path):
     assert stale_shm_regions(Path(tmp_path / "missing")) == []
 
 
+def test_stale_shm_regions_leave_other_users_regions_alone(tmp_path, monkeypatch):
+    region = tmp_path / f"{SHM_PREFIX}theirs"
+    region.write_bytes(b"\0" * 4096)  # no process maps it, but it is not ours
+    monkeypatch.setattr("os.getuid", lambda: region.stat().st_uid + 1)
+    assert stale_shm_regions(tmp_path) == []
+
+
 def test_a_version_exported_with_other_serving_code_is_stale(tmp_path):
     from deploy.stack.triton import stale_version
 
