@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -149,6 +149,12 @@ class Settings(BaseSettings):
     triton: TritonSettings = TritonSettings()
     feast: FeastSettings = FeastSettings()
     stream: StreamSettings = StreamSettings()
+
+    @field_validator("run_dir", "cache_dir", "model_repository")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        # Services start in folders of their own: a relative path would be resolved against each of those.
+        return path.expanduser().resolve()
 
 
 @lru_cache(maxsize=1)

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from streams.settings import StreamSettings, TopicSettings
+from streams.settings import Settings, StreamSettings, TopicSettings
 
 
 def test_topics_must_differ():
@@ -14,3 +14,9 @@ def test_history_retention_must_cover_the_allowed_lateness():
     with pytest.raises(ValidationError, match="history_retention_s"):
         StreamSettings(history_retention_s=1800, allowed_lateness_s=3600)
     assert StreamSettings(history_retention_s=3600, allowed_lateness_s=3600).history_retention_s == 3600
+
+
+def test_folders_are_made_absolute(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CLICKCAST_RUN_DIR", "state/run")
+    assert Settings().run_dir == tmp_path.resolve() / "state" / "run"
