@@ -54,10 +54,15 @@ class PhaseResult:
 
 
 def _publish(producer: ClickProducer, payloads: Sequence[Payload], rate: float | None, published: dict) -> None:
+    """Send the payloads, recording for each (when it was due, when it went). At a fixed rate an event is due at
+    its slot in the schedule: a sender that fell behind (it shares the cores with the pipeline) would otherwise
+    start a late event's clock late and hide the wait a real client at that rate would see."""
     pacer = Pacer(rate=rate)
-    for payload in payloads:
+    start = time.time()
+    for i, payload in enumerate(payloads):
         pacer.wait(0.0)
-        published[payload.event_id] = time.time()
+        now = time.time()
+        published[payload.event_id] = (start + i / rate if rate else now, now)
         producer.send_raw(payload.key, payload.value)
     producer.flush()
 
@@ -87,7 +92,7 @@ def run_phase(
         return result
     prefix = payloads[0].key.split(b"-", 1)[0]
     wanted = {p.event_id for p in payloads}
-    published: dict[str, float] = {}
+    published: dict[str, tuple[float, float]] = {}  # event id -> (due, sent)
     seen: dict[str, Answer] = {}
     publish_s = len(payloads) / rate if rate else 0.0
     deadline = time.monotonic() + publish_s + len(payloads) / max(expected_eps, 1.0) * 2.0 + 60.0
@@ -102,14 +107,16 @@ def run_phase(
             if key is None or not key.startswith(prefix):
                 continue
             decoded = decode(msg)
-            sent_at = published.get(decoded.event_id)
-            if sent_at is None or decoded.event_id in seen:
+            times = published.get(decoded.event_id)
+            if times is None or decoded.event_id in seen:
                 continue
+            due, sent_at = times
             stages = decoded.stages
             if stages is not None and stages.get("kafka_out_ms") is None and "total_ms" in stages:
-                # The pipeline's total ends when it produced the answer; the rest is Kafka out.
+                # The pipeline's total (from the click's Kafka timestamp) ends when it produced the answer; the
+                # rest is Kafka out.
                 stages["kafka_out_ms"] = max(0.0, (received - sent_at) * 1000.0 - stages["total_ms"])
-            seen[decoded.event_id] = Answer(sent_at, msg.timestamp()[1] / 1000.0, received, stages)
+            seen[decoded.event_id] = Answer(due, msg.timestamp()[1] / 1000.0, received, stages)
             if decoded.model_version:
                 result.model_versions.add(decoded.model_version)
             now = time.monotonic()

@@ -14,7 +14,7 @@ QUANTILES = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0}
 class Answer:
     """One answered event, all times in unix seconds."""
 
-    published: float  # the bench handed the click to its producer
+    published: float  # the click was due (at a fixed rate: its slot in the schedule) and handed to the producer
     produced: float  # the answer's Kafka timestamp: when the pipeline produced it
     received: float  # the bench's reader got the answer
     stages: dict[str, float] | None = None  # per-stage milliseconds the pipeline reported, if any
