@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import itertools
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -38,7 +38,7 @@ class AddOutcome(enum.Enum):
 
 
 class UserHistory:
-    """Visits sorted by event time, deduplicated by event_id, bounded in time span and count.
+    """Visits sorted by event time, deduplicated by event_id and by (item, time), bounded in time span and count.
 
     - An event older than ``newest - allowed_lateness_s`` is refused (TOO_LATE); so is one that the
       ``max_events`` cap would evict at once. Otherwise late events are inserted in time order
@@ -86,7 +86,7 @@ class UserHistory:
         return self._times[-1] if self._times else None
 
     def add(self, visit: Visit) -> AddOutcome:
-        if visit.event_id in self._ids:
+        if visit.event_id in self._ids or self._holds_copy(visit):
             return AddOutcome.DUPLICATE
         if self._times:
             if visit.ts < self._times[-1] - self.allowed_lateness_s:
@@ -99,6 +99,12 @@ class UserHistory:
         self._ids.add(visit.event_id)
         self._evict()
         return AddOutcome.ADDED
+
+    def _holds_copy(self, visit: Visit) -> bool:
+        """A retained visit to the same item at the same time under another id: a resent copy, which the trainer
+        drops too (trainer.data.drop_duplicate_events), so it must not count twice in the stream either."""
+        lo, hi = bisect_left(self._times, visit.ts), bisect_right(self._times, visit.ts)
+        return any(v.item_id == visit.item_id for v in self._visits[lo:hi])
 
     def _evict(self) -> None:
         cutoff = self._times[-1] - self.retention_s

@@ -180,8 +180,9 @@ class ClickProcessor:
             result.late += outcome is AddOutcome.TOO_LATE
             visits = history.visits
             upto = [v for v in visits if v.ts <= visit.ts]
-            if outcome is not AddOutcome.ADDED:
-                upto = [v for v in upto if v.event_id != visit.event_id] + [visit]
+            if outcome is not AddOutcome.ADDED:  # it stands in for its original: same id, or same item and time
+                same = (visit.ts, visit.item_id)
+                upto = [v for v in upto if v.event_id != visit.event_id and (v.ts, v.item_id) != same] + [visit]
             features = compute_features(upto, visit)
             # Duplicates rewrite the newest row too: after a crash, a replayed event is a duplicate whose
             # online-store write may never have happened.

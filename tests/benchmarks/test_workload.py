@@ -29,10 +29,14 @@ def test_a_longer_run_replays_the_file_later_in_event_time_with_new_ids():
 
 def test_history_lengths_follow_the_streams_buffer():
     workload = Workload(SAMPLE_DATA, limit=2000)
-    users = [e["user_id"] for e in workload.events]
     plain = StreamSettings(history_retention_s=1e12, history_max_events=10_000)
     counts = workload.history_lengths(2000, 10_000, plain)
-    assert counts == [users[: i + 1].count(u) for i, u in enumerate(users)]  # every earlier event of the user
+    seen: dict[str, set] = {}  # every earlier event of the user, a copy (same item and time) once
+    expected = []
+    for e in workload.events:
+        seen.setdefault(e["user_id"], set()).add((e["item_id"], e["event_time"]))
+        expected.append(len(seen[e["user_id"]]))
+    assert counts == expected
     assert max(workload.history_lengths(2000, 100, plain)) == min(100, max(counts))
     short = workload.history_lengths(2000, 10_000, StreamSettings(history_retention_s=3600.0, allowed_lateness_s=60.0))
     assert all(s <= c for s, c in zip(short, counts, strict=True)) and sum(short) < sum(counts)

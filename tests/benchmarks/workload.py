@@ -77,7 +77,10 @@ class Workload:
             history = histories.get(user)
             if history is None:
                 history = histories[user] = UserHistory(**limits)
-            history.add(Visit(str(i), self._timestamps[row] + lap * self._span_s, "", 0.0, 0.0))
+            # The real item: the buffer takes a resent copy (same item and time) for a duplicate.
+            history.add(
+                Visit(str(i), self._timestamps[row] + lap * self._span_s, self._events[row]["item_id"], 0.0, 0.0)
+            )
             if i >= start:
                 out.append(min(len(history), cap))
         return out

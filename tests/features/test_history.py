@@ -39,6 +39,15 @@ def test_duplicate_event_id_is_refused_even_with_other_fields():
     assert ids(h) == ["a"]
 
 
+def test_a_copy_under_another_id_same_item_and_time_is_a_duplicate():
+    h = UserHistory()
+    h.add(visit("a", 10.0, item="cafe"))
+    assert h.add(visit("a-resent", 10.0, item="cafe")) is AddOutcome.DUPLICATE  # the trainer drops it too
+    assert h.add(visit("b", 10.0, item="bar")) is AddOutcome.ADDED  # another place at the same second
+    assert h.add(visit("c", 11.0, item="cafe")) is AddOutcome.ADDED
+    assert ids(h) == ["a", "b", "c"]
+
+
 def test_out_of_order_within_lateness_is_inserted_in_time_order():
     h = UserHistory(allowed_lateness_s=100.0, retention_s=1000.0)
     h.add(visit("a", 1000.0))
@@ -46,7 +55,7 @@ def test_out_of_order_within_lateness_is_inserted_in_time_order():
     assert h.add(visit("b", 1050.0)) is AddOutcome.ADDED
     assert ids(h) == ["a", "b", "c"]
     # Exactly at the lateness bound is still accepted.
-    assert h.add(visit("z", 1000.0)) is AddOutcome.ADDED
+    assert h.add(visit("z", 1000.0, item="q")) is AddOutcome.ADDED
     assert ids(h) == ["a", "z", "b", "c"]  # after the retained event with the same time
     assert h.last_event_ts == 1100.0
 

@@ -104,6 +104,14 @@ def test_duplicates_are_answered_but_not_counted_twice(parts):
     assert again.predictions[0].features == first.predictions[1].features
 
 
+def test_a_resent_copy_under_another_id_is_answered_as_its_original(parts):
+    _, _, _, processor = parts
+    first = run(processor, messages_from([click("a", "u", "x", 0), click("b", "u", "y", 1)]))
+    copy = run(processor, messages_from([click("b-resent", "u", "y", 1)]))
+    assert copy.duplicates == 1
+    assert copy.predictions[0].features == first.predictions[1].features  # not counted twice
+
+
 def test_late_events_within_lateness_update_windows_and_older_ones_are_counted(parts):
     _, _, _, processor = parts
     run(processor, messages_from([click("a", "u", "x", 0), click("c", "u", "x", 30)]))
