@@ -98,10 +98,39 @@ def _settings(args: argparse.Namespace):
         )
     if args.model:
         settings = settings.model_copy(update={"triton": settings.triton.model_copy(update={"model_name": args.model})})
+    _require_model(settings)
+    _check_data(args.file)
     # The benchmark code lives with the tests, which are not installed: import it from the checkout.
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))
     return settings
+
+
+def _require_model(settings) -> None:
+    """Triton serves the model: else the workers would wait for it through every phase, answering nothing."""
+    import tritonclient.http as httpclient
+
+    name = settings.triton.model_name
+    client = httpclient.InferenceServerClient(settings.triton.http_url)
+    try:
+        ready = client.is_model_ready(name)
+    except Exception as exc:  # connection refused, timeout: the health check passed, so say what failed
+        raise CliError(f"cannot ask Triton at {settings.triton.http_url} about model {name}: {exc}") from None
+    finally:
+        client.close()
+    if not ready:
+        raise CliError(f"Triton does not serve a model named {name} (see `clickcast export` and --model)")
+
+
+def _check_data(path: Path | None) -> None:
+    """The events file reads as events (a missing file, a folder or wrong columns are one line, up front)."""
+    from schemas.csv_source import READ_ERRORS, read_events_frame
+    from streams.commands import default_data
+
+    try:
+        read_events_frame(path or default_data(), limit=1)
+    except READ_ERRORS as exc:
+        raise CliError(str(exc)) from None
 
 
 def _progress(began: float):
@@ -139,8 +168,6 @@ def run_e2e(args: argparse.Namespace) -> int:
     )
     if args.profile and py_spy() is None:
         raise CliError("--profile needs py-spy: pip install py-spy")
-    if not options.data.exists():
-        raise CliError(f"no such file: {options.data}")
     result = bench(settings, options, _progress(time.monotonic()))
     _write(args.json, result)
     png, table = args.json.with_suffix(".png"), args.json.with_suffix(".md")
