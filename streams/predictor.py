@@ -88,7 +88,8 @@ class TritonPredictor:
             await self._client.close()
 
     async def _read_shape(self) -> ModelShape:
-        config = (await self._client.get_model_config(self.settings.model_name, as_json=True))["config"]
+        name, timeout = self.settings.model_name, self.settings.timeout_s
+        config = (await self._client.get_model_config(name, as_json=True, client_timeout=timeout))["config"]
         dims = {t["name"]: [int(d) for d in t["dims"]] for t in config["input"] + config["output"]}
         return ModelShape(
             seq_len=dims["TIMESTAMPS"][-1],
