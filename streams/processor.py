@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -215,13 +216,14 @@ class ClickProcessor:
         )
         predicted_at = time.time()
         for item, prediction in zip(pending, predictions, strict=True):
-            try:
+            if all(map(math.isfinite, prediction.scores)):
                 result.predictions.append(self._event(item, prediction, predicted_at, feast_ms, triton_ms))
-            except (ValidationError, ValueError, OverflowError) as exc:
-                # An answer that cannot be built (a non-finite score, say) must not stop the worker: it would
-                # read the same click again after every restart. The click goes to the dead letters instead.
+            else:
+                # The event schema refuses such a score; raising would stop the worker, which would then read the
+                # same click again after every restart. Any other failure here is a bug and stops it.
+                log.error("model version %s gave a non-finite score; click to dead letters", prediction.model_version)
                 m = item.message
-                reason = f"no valid prediction: {type(exc).__name__}: {exc}"
+                reason = f"no valid prediction: model version {prediction.model_version} gave a non-finite score"
                 result.dead_letters.append(DeadLetter.for_payload(m.value, reason, m.topic, m.partition, m.offset))
         return result
 
