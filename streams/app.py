@@ -140,7 +140,7 @@ def create_app(settings: Settings) -> faust.App:
         finally:
             inflight.cancel()  # unacknowledged: the group hands those clicks out again
 
-    async def finish(prepared, events: list[EventT], previous_sent, sent, previous_done) -> None:
+    async def finish(prepared, events: list[EventT], previous_sent, sent) -> Callable[[], None]:
         result = await processor.complete(prepared)
         if previous_sent is not None:
             await previous_sent  # answers leave in the order the clicks came
@@ -150,13 +150,15 @@ def create_app(settings: Settings) -> faust.App:
         sent.set_result(None)
         # Wait for delivery, so a crash before this point cannot lose an answer.
         await delivered
-        # Acknowledge in arrival order: this batch's answers can be delivered before the previous batch's (another
-        # output partition), and faust commits past one unacknowledged offset at the head of a partition.
-        if previous_done is not None:
-            await previous_done
-        for event in events:
-            event.ack()
-        stats.record(result)
+
+        def acknowledge() -> None:
+            # InFlight runs this after the previous batch's: faust commits past one unacknowledged offset at the
+            # head of a partition, so acknowledgements must not overtake each other.
+            for event in events:
+                event.ack()
+            stats.record(result)
+
+        return acknowledge
 
     @app.timer(interval=10.0)
     async def report() -> None:

@@ -6,9 +6,9 @@ with batch size); when it is idle, a click starts on its own at once. Up to `dep
 
 Starting a batch (`start`) is synchronous and happens in arrival order, so per-user state never sees
 events out of order. What `start` returns (the model call, feature write and sends) runs as a task; it
-awaits `previous_sent` before sending, so answers leave in the order the clicks arrived, and
-`previous_done` (the batch before it, finished) before it acknowledges its input, so acknowledgements
-follow arrival order too: a batch delivered early must not acknowledge past one still in flight.
+awaits `previous_sent` before sending, so answers leave in the order the clicks arrived. It returns the
+acknowledgement of its input, which runs only once the batch before it has finished (acknowledged too): a batch
+whose answers were delivered early (another output partition) must not acknowledge past one still in flight.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-# A started batch's remaining work, called with (previous_sent, sent, previous_done): awaits `previous_sent`
-# before sending its answers, then resolves `sent`; awaits `previous_done` before acknowledging its input.
-Completion = Callable[[asyncio.Future | None, asyncio.Future, asyncio.Future | None], Awaitable[None]]
+# A started batch's remaining work, called with (previous_sent, sent): awaits `previous_sent` before sending its
+# answers, then resolves `sent`; returns the acknowledgement of its input, run in arrival order.
+Completion = Callable[[asyncio.Future | None, asyncio.Future], Awaitable[Callable[[], None]]]
 
 
 class InFlight:
@@ -123,7 +123,10 @@ async def _guarded(
     completion: Completion, previous: asyncio.Future | None, sent: asyncio.Future, previous_done: asyncio.Task | None
 ) -> None:
     try:
-        await completion(previous, sent, previous_done)
+        acknowledge = await completion(previous, sent)
+        if previous_done is not None:
+            await previous_done  # raises if it failed: then this batch stays unacknowledged too
+        acknowledge()
     except BaseException as exc:
         # The next batch waits on `sent`: fail it too rather than leave it waiting forever.
         if not sent.done():
