@@ -1,4 +1,5 @@
 import shutil
+import time
 
 import pytest
 
@@ -14,5 +15,27 @@ def _remove_versions_the_tests_export():
     repository, name = settings.model_repository, settings.triton.model_name
     before = set(model_versions(repository, name))
     yield
-    for version in set(model_versions(repository, name)) - before:
+    added = set(model_versions(repository, name)) - before
+    for version in added:
         shutil.rmtree(repository / name / str(version), ignore_errors=True)
+    if added and before:
+        _wait_served(settings, name, max(before))
+
+
+def _wait_served(settings, name: str, version: int, timeout_s: float = 120.0) -> None:
+    """Until Triton's poll serves `version` again: a session started right after this one must not meet a
+    version that is gone from the repository still answering."""
+    import tritonclient.http as httpclient
+
+    client = httpclient.InferenceServerClient(settings.triton.http_url)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            try:
+                if client.is_model_ready(name, str(version)):
+                    return
+            except Exception:  # the stack went down meanwhile: nothing left to wait for
+                return
+            time.sleep(1.0)
+    finally:
+        client.close()
