@@ -123,12 +123,13 @@ def _require_model(settings) -> None:
 
 
 def _check_data(path: Path | None) -> None:
-    """The events file reads as events (a missing file, a folder or wrong columns are one line, up front)."""
+    """The events file reads as events (a missing file, a folder or wrong columns are one line, up front). It is
+    read whole, a second or two before a run of minutes."""
     from schemas.csv_source import READ_ERRORS, read_events_frame
     from streams.commands import default_data
 
     try:
-        read_events_frame(path or default_data(), limit=1)
+        read_events_frame(path or default_data())
     except READ_ERRORS as exc:
         raise CliError(str(exc)) from None
 

@@ -46,7 +46,7 @@ class KafkaSettings(BaseModel):
         if self.ssl_cafile and not self.security_protocol.endswith("SSL"):
             raise ValueError(f"ssl_cafile needs SSL or SASL_SSL, not {self.security_protocol}")
         if self.ssl_cafile and not Path(self.ssl_cafile).is_file():
-            raise ValueError(f"ssl_cafile {self.ssl_cafile} is not a readable file")
+            raise ValueError(f"ssl_cafile {self.ssl_cafile} is not a file")
         return self
 
     @property

@@ -37,7 +37,7 @@ def test_both_clients_use_the_same_protocol_and_mechanism(settings):
         ({"security_protocol": "SSL", **SASL}, "need a SASL security_protocol"),
         ({"security_protocol": "PLAINTEXT", "sasl_mechanism": "PLAIN"}, "need a SASL security_protocol"),
         ({"security_protocol": "PLAINTEXT", "ssl_cafile": "/ca.pem"}, "ssl_cafile needs SSL"),
-        ({"security_protocol": "SSL", "ssl_cafile": "/nonexistent/ca.pem"}, "not a readable file"),
+        ({"security_protocol": "SSL", "ssl_cafile": "/nonexistent/ca.pem"}, "is not a file"),
         ({"security_protocol": "SASL_SSL", **SASL, "sasl_mechanism": "GSSAPI"}, "sasl_mechanism"),
     ],
 )
