@@ -29,7 +29,11 @@ def build_store(settings: Settings) -> FeatureStore:
     feast_dir = settings.run_dir / "feast"
     feast_dir.mkdir(parents=True, exist_ok=True)
     if settings.feast.online_store == "redis":
-        online = RedisOnlineStoreConfig(connection_string=settings.redis.connection_string)
+        # Rows of users the stream has forgotten (idle for idle_user_ttl_s) go too: Redis is the production store,
+        # and without a TTL it would hold a row for every user ever seen.
+        online = RedisOnlineStoreConfig(
+            connection_string=settings.redis.connection_string, key_ttl_seconds=int(settings.stream.idle_user_ttl_s)
+        )
     else:
         online = SqliteOnlineStoreConfig(path=str(feast_dir / "online.db"))
     config = RepoConfig(

@@ -148,3 +148,17 @@ def test_redis_orders_rows_within_a_second(store):
     (got,) = read_features(store, ["fay"])
     assert got["geohash6"] == older["geohash6"]
     writer.close()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("store", ["redis"], indirect=True)
+def test_redis_rows_expire_with_the_streams_idle_user_ttl(store):
+    import redis
+
+    writer = open_writer(store)
+    writer.write([("gus", TS_2012, features_at("g", TS_2012, 40.7, -74.0))])
+    key = writer.entity_key("gus") + store.config.project.encode()
+    settings = get_settings()
+    ttl = redis.Redis(host=settings.redis.host, port=settings.redis.port).ttl(key)
+    assert 0 < ttl <= settings.stream.idle_user_ttl_s
+    writer.close()
