@@ -6,6 +6,7 @@ reads through Feast. Run `python -m features.store_benchmark` for figures.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,8 @@ def build_store(settings: Settings) -> FeatureStore:
         # Rows of users the stream has forgotten (idle for idle_user_ttl_s) go too: Redis is the production store,
         # and without a TTL it would hold a row for every user ever seen.
         online = RedisOnlineStoreConfig(
-            connection_string=settings.redis.connection_string, key_ttl_seconds=int(settings.stream.idle_user_ttl_s)
+            connection_string=settings.redis.connection_string,
+            key_ttl_seconds=max(1, math.ceil(settings.stream.idle_user_ttl_s)),  # whole seconds; 0 would mean none
         )
     else:
         online = SqliteOnlineStoreConfig(path=str(feast_dir / "online.db"))

@@ -124,6 +124,8 @@ async def _guarded(
 ) -> None:
     try:
         acknowledge = await completion(previous, sent)
+        if not callable(acknowledge):
+            raise TypeError(f"a completion must return its acknowledgement, not {acknowledge!r}")
         if previous_done is not None:
             await previous_done  # raises if it failed: then this batch stays unacknowledged too
         acknowledge()

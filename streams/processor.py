@@ -215,16 +215,19 @@ class ClickProcessor:
             retry_forever("prediction", lambda: self.predictor.predict(sequences)),
         )
         predicted_at = time.time()
+        refused: set[str] = set()
         for item, prediction in zip(pending, predictions, strict=True):
             if all(map(math.isfinite, prediction.scores)):
                 result.predictions.append(self._event(item, prediction, predicted_at, feast_ms, triton_ms))
             else:
                 # The event schema refuses such a score; raising would stop the worker, which would then read the
                 # same click again after every restart. Any other failure here is a bug and stops it.
-                log.error("model version %s gave a non-finite score; click to dead letters", prediction.model_version)
+                refused.add(prediction.model_version)
                 m = item.message
                 reason = f"no valid prediction: model version {prediction.model_version} gave a non-finite score"
                 result.dead_letters.append(DeadLetter.for_payload(m.value, reason, m.topic, m.partition, m.offset))
+        if refused:
+            log.error("model version(s) %s gave non-finite scores; those clicks went to the dead letters", refused)
         return result
 
     def _event(

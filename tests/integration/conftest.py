@@ -1,5 +1,6 @@
 import shutil
 import time
+import warnings
 
 import pytest
 
@@ -19,12 +20,12 @@ def _remove_versions_the_tests_export():
     for version in added:
         shutil.rmtree(repository / name / str(version), ignore_errors=True)
     if added and before:
-        _wait_served(settings, name, max(before))
+        _wait_served(settings, name, max(before), added)
 
 
-def _wait_served(settings, name: str, version: int, timeout_s: float = 120.0) -> None:
-    """Until Triton's poll serves `version` again: a session started right after this one must not meet a
-    version that is gone from the repository still answering."""
+def _wait_served(settings, name: str, version: int, removed: set[int], timeout_s: float = 120.0) -> None:
+    """Until Triton's poll serves `version` again and none of `removed`: a session started right after this one
+    must not meet a version that is gone from the repository still answering."""
     import tritonclient.http as httpclient
 
     client = httpclient.InferenceServerClient(settings.triton.http_url)
@@ -32,10 +33,12 @@ def _wait_served(settings, name: str, version: int, timeout_s: float = 120.0) ->
     try:
         while time.monotonic() < deadline:
             try:
-                if client.is_model_ready(name, str(version)):
+                ready = client.is_model_ready(name, str(version))
+                if ready and not any(client.is_model_ready(name, str(v)) for v in removed):
                     return
             except Exception:  # the stack went down meanwhile: nothing left to wait for
                 return
             time.sleep(1.0)
     finally:
         client.close()
+    warnings.warn(f"Triton still serves a removed version of {name} after {timeout_s:.0f} s", stacklevel=1)
