@@ -99,7 +99,6 @@ def _settings(args: argparse.Namespace):
     if args.model:
         settings = settings.model_copy(update={"triton": settings.triton.model_copy(update={"model_name": args.model})})
     _require_model(settings)
-    _check_data(args.file)
     # The benchmark code lives with the tests, which are not installed: import it from the checkout.
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))
@@ -122,14 +121,15 @@ def _require_model(settings) -> None:
         raise CliError(f"Triton does not serve a model named {name} (see `clickcast export` and --model)")
 
 
-def _check_data(path: Path | None) -> None:
-    """The events file reads as events (a missing file, a folder or wrong columns are one line, up front). It is
-    read whole, a second or two before a run of minutes."""
-    from schemas.csv_source import READ_ERRORS, read_events_frame
+def _workload(path: Path | None, limit: int | None = None):
+    """The benchmark's events, read once before anything runs: a missing file, a folder or wrong columns are one
+    line."""
+    from schemas.csv_source import READ_ERRORS
     from streams.commands import default_data
+    from tests.benchmarks.workload import Workload
 
     try:
-        read_events_frame(path or default_data())
+        return Workload(path or default_data(), limit=limit)
     except READ_ERRORS as exc:
         raise CliError(str(exc)) from None
 
@@ -169,7 +169,7 @@ def run_e2e(args: argparse.Namespace) -> int:
     )
     if args.profile and py_spy() is None:
         raise CliError("--profile needs py-spy: pip install py-spy")
-    result = bench(settings, options, _progress(time.monotonic()))
+    result = bench(settings, options, _progress(time.monotonic()), _workload(options.data))
     _write(args.json, result)
     png, table = args.json.with_suffix(".png"), args.json.with_suffix(".md")
     plot_latency(result, png)
@@ -183,16 +183,14 @@ def run_e2e(args: argparse.Namespace) -> int:
 
 
 def run_components(args: argparse.Namespace) -> int:
-    from streams.commands import default_data
 
     settings = _settings(args)
     from tests.benchmarks import components
     from tests.benchmarks.report import machine
-    from tests.benchmarks.workload import Workload
 
     say = _progress(time.monotonic())
     say("triton")
-    workload = Workload(args.file or default_data(), limit=20000)
+    workload = _workload(args.file, limit=20000)
     result = {
         "machine": machine(),
         "model": settings.triton.model_name,

@@ -96,8 +96,8 @@ def run_topics(settings: Settings, run_id: str) -> Settings:
 
 
 class _Run:
-    def __init__(self, settings: Settings, options: E2EOptions, progress: Progress) -> None:
-        self.workload = Workload(options.data)
+    def __init__(self, settings: Settings, options: E2EOptions, progress: Progress, workload: Workload) -> None:
+        self.workload = workload
         self.run_id = "b" + uuid.uuid4().hex[:8]
         self.settings = run_topics(settings, self.run_id)
         self.options = options
@@ -310,9 +310,12 @@ class _Run:
         return self.relay("passthrough", self.options.events, topic, decode_click, 5000.0, paced=lowest)
 
 
-def run_e2e(settings: Settings, options: E2EOptions, progress: Progress) -> dict[str, Any]:
+def run_e2e(
+    settings: Settings, options: E2EOptions, progress: Progress, workload: Workload | None = None
+) -> dict[str, Any]:
+    """`workload`: the events of `options.data`, if the caller has read them already."""
     began = time.time()
-    run = _Run(settings, options, progress)
+    run = _Run(settings, options, progress, workload or Workload(options.data))
     progress(
         f"run {run.run_id}: {len(run.workload)} events from {options.data.name}, model "
         f"{settings.triton.model_name}, feast {settings.feast.online_store}"
