@@ -177,7 +177,8 @@ def run_e2e(args: argparse.Namespace) -> int:
     print(json.dumps({k: result[k] for k in ("pipeline_eps", "naive_eps", "kafka_passthrough_eps")}))
     for name, target in result["targets"].items():
         verdict = {True: "met", False: "NOT met", None: "not measured"}[target["met"]]
-        print(f"{name:34s} {target['value']!s:>10}  target {target['target']:>8}  {verdict}")
+        label = f"{name} ({target['workers']} workers)" if target.get("workers") else name
+        print(f"{label:34s} {target['value']!s:>10}  target {target['target']:>8}  {verdict}")
     print(f"wrote {args.json}, {png} and {table} (the README table)")
     return 0
 

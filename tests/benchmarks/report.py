@@ -9,6 +9,7 @@ from typing import Any
 
 TARGETS = {
     "pipeline_eps": 2000.0,  # events/s sustained, real model
+    "pipeline_eps_scaled": 2000.0,  # the same, at the best worker count measured
     "speedup_vs_naive": 20.0,
     "p99_ms_at_1000": 50.0,
     "p99_ms_at_100": 15.0,
@@ -43,12 +44,18 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each target of the issue with the measured value and whether it is met (None: not measured)."""
     loads = result.get("loads", {})
     feast = result.get("components", {}).get("feast", {}).get("write", {})
-    primary = result.get("scaling", {}).get(str(result.get("workers")), {})
+    scaling = result.get("scaling", {})
+    primary = scaling.get(str(result.get("workers")), {})
     # A figure counts only if its phase kept up: a full-speed run that answered 99% of its events, a load that
     # was sustained. Else a pipeline that stalled would be judged on the events it did answer.
-    complete = primary.get("answered", 0) >= 0.99 * primary.get("events", 0)
+    complete = _kept_up(primary)
+    # Operators scale out through the consumer group: the throughput target is also judged on the best worker
+    # count measured (the loads and the ratio to the naive loop stay with the first count).
+    ranked = sorted(scaling.items(), key=lambda item: (_kept_up(item[1]), item[1].get("eps", 0.0)))
+    scaled_workers, scaled = ranked[-1] if ranked else (None, {})
     measured = {
         "pipeline_eps": (result.get("pipeline_eps"), complete),
+        "pipeline_eps_scaled": (scaled.get("eps"), _kept_up(scaled)),
         "speedup_vs_naive": (result.get("speedup_vs_naive"), complete),
         "p99_ms_at_1000": (loads.get("1000", {}).get("p99_ms"), loads.get("1000", {}).get("sustained", False)),
         "p99_ms_at_100": (loads.get("100", {}).get("p99_ms"), loads.get("100", {}).get("sustained", False)),
@@ -59,6 +66,7 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
         at_least = not name.startswith("p99")
         met = None if value is None else kept_up and (value >= target if at_least else value <= target)
         out[name] = {"target": (">= " if at_least else "<= ") + f"{target:g}", "value": value, "met": met}
+    out["pipeline_eps_scaled"]["workers"] = scaled_workers
     for size, figures in feast.items():
         out[f"feast_writer_vs_push_batch_{size}"] = {
             "target": f">= {TARGETS['feast_writer_vs_push']:g}",
@@ -66,6 +74,10 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "met": figures["speedup"] >= TARGETS["feast_writer_vs_push"],
         }
     return out
+
+
+def _kept_up(phase: dict[str, Any]) -> bool:
+    return bool(phase) and phase.get("answered", 0) >= 0.99 * phase.get("events", 0)
 
 
 def plot_latency(result: dict[str, Any], path: Path) -> None:
@@ -172,7 +184,8 @@ def markdown_table(result: dict[str, Any]) -> str:
             lines.append(f"| Feast read, {n} user(s) | p50 {v['p50_ms']} ms, p99 {v['p99_ms']} ms |")
     lines += ["", "| target | value | met |", "|---|---:|---|"]
     for name, t in result["targets"].items():
-        lines.append(f"| {name} {t['target']} | {t['value']} | {t['met']} |")
+        workers = f" ({t['workers']} workers)" if t.get("workers") else ""
+        lines.append(f"| {name}{workers} {t['target']} | {t['value']} | {t['met']} |")
     return "\n".join(lines) + "\n"
 
 
