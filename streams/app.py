@@ -166,12 +166,19 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.timer(interval=stream.expiry_interval_s)
     async def expire_idle_users() -> None:
-        """Bounded memory: drop users idle for `idle_user_ttl_s` of event time (tombstones reach the changelog)."""
+        """Bounded memory: drop users idle for `idle_user_ttl_s` of event time (tombstones reach the changelog), and
+        their online-store rows."""
         expired = state.expire(stream.idle_user_ttl_s)
-        if expired:
-            log.info(
-                "expired %d users idle for over %.0f s of their partition's event time", expired, stream.idle_user_ttl_s
-            )
+        if not expired:
+            return
+        ttl = stream.idle_user_ttl_s
+        log.info("expired %d users idle for over %.0f s of their partition's event time", len(expired), ttl)
+        try:
+            await sink.delete(expired)
+        except Exception as exc:
+            # Not retried: a later retry could land after a returning user's new row and delete it. The rows stay
+            # (Redis expires them by its TTL).
+            log.warning("could not delete the online rows of %d expired users (%r)", len(expired), exc)
 
     @app.on_before_shutdown.connect
     async def flush_answers(app: faust.App, **kwargs) -> None:
@@ -220,10 +227,10 @@ class TableState:
         self._bind(self._events[(source.partition, source.offset)])
         self.table[user_id] = {**state, "partition": source.partition}
 
-    def expire(self, idle_s: float) -> int:
-        """Remove users whose newest event is more than `idle_s` older than their partition's newest event. Each
-        partition keeps its own event-time clock: one replaying an old backlog must not lose its users because
-        another partition is live."""
+    def expire(self, idle_s: float) -> list[str]:
+        """Remove (and return) the users whose newest event is more than `idle_s` older than their partition's
+        newest event. Each partition keeps its own event-time clock: one replaying an old backlog must not lose its
+        users because another partition is live."""
         users = [
             (key, value["partition"], UserHistory.newest_ts_of_state(value) or 0.0) for key, value in self.table.items()
         ]
@@ -234,4 +241,4 @@ class TableState:
         for key, partition in idle:
             self.table.send_changelog(partition, key, None, value_serializer="raw")
             del self.table.data[key]
-        return len(idle)
+        return [key for key, _ in idle]

@@ -35,6 +35,11 @@ class FeastSink:
         if rows:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.write, rows)
 
+    async def delete(self, user_ids: Sequence[str]) -> None:
+        """On the same thread as the writes, so it lands after every write submitted before it."""
+        if user_ids:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._writer.delete, user_ids)
+
     def close(self) -> None:
         if self._writer is not None:
             self._executor.submit(self._writer.close).result()

@@ -62,5 +62,15 @@ class OnlineWriter(ABC):
     def _write(self, rows: list[Row]) -> None:
         """Store one complete, newest row per user."""
 
+    def delete(self, user_ids: Sequence[str]) -> None:
+        """Remove these users' rows: the users the stream expired as idle, so the store stays as bounded as the
+        stream's table."""
+        if user_ids:
+            self._delete(list(dict.fromkeys(user_ids)))
+
+    @abstractmethod
+    def _delete(self, user_ids: list[str]) -> None:
+        """Remove the rows of these distinct users (users without a row are no error)."""
+
     def close(self) -> None:  # noqa: B027 - writers without own connections have nothing to close
         pass

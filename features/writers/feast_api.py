@@ -25,3 +25,7 @@ class FeastApiWriter(OnlineWriter):
             data.append((key, values, datetime.fromtimestamp(event_ts, UTC), None))
         # Private in Feast 0.67, but it is the exact call push() ends in.
         self.store._get_provider().online_write_batch(self.config, self.view, data, progress=None)
+
+    def _delete(self, user_ids: list[str]) -> None:
+        """Keeps the rows: Feast's online-store API deletes whole tables, not entities. Such stores are bounded by
+        their own expiry (Redis through Feast: `key_ttl_seconds`)."""

@@ -86,6 +86,7 @@ class RedisWriter(OnlineWriter):
         fields = {name: _mmh3(f"{view}:{name}") for name in self.serializers}
         self._project = self.config.project.encode()
         self._head = [f"_ts:{view}", online.key_ttl_seconds or 0, len(fields), *fields.values()]
+        self._fields = [f"_ts:{view}", *fields.values()]  # this view's fields of a user's hash
         self._client = connect(online.connection_string)
         self._script = self._client.register_script(_WRITE_NEWER)  # EVALSHA, loading the script when missing
 
@@ -100,6 +101,14 @@ class RedisWriter(OnlineWriter):
             args.append(ts.SerializeToString())
             args += [serialize(features[name]) for name, serialize in self.serializers.items()]  # the fields' order
         self._script(keys=keys, args=args)
+
+    def _delete(self, user_ids: list[str]) -> None:
+        # This view's fields only: the hash may hold other views' features of the same user. Redis drops a hash
+        # once its last field is gone.
+        pipe = self._client.pipeline(transaction=False)
+        for user_id in user_ids:
+            pipe.hdel(self.entity_key(user_id) + self._project, *self._fields)
+        pipe.execute()
 
     def close(self) -> None:
         self._client.close()

@@ -39,6 +39,7 @@ class SqliteWriter(OnlineWriter):
             self.config.project, self.view, self.config.registry.enable_online_feature_view_versioning
         )
         quoted = '"' + table.replace('"', '""') + '"'
+        self._delete_from = f"DELETE FROM {quoted} WHERE entity_key IN "
         self._insert = (
             f"INSERT INTO {quoted} (entity_key, feature_name, value, value_text, event_ts, created_ts) VALUES "
         )
@@ -78,6 +79,14 @@ class SqliteWriter(OnlineWriter):
             for lo in range(0, len(params), self._chunk):
                 chunk = params[lo : lo + self._chunk]
                 self._conn.execute(self._statement(len(chunk) // PARAMS_PER_ROW), chunk)
+
+    def _delete(self, user_ids: list[str]) -> None:
+        keys = [bytearray(self.entity_key(u)) for u in user_ids]
+        with self._conn:
+            self._conn.execute("BEGIN")
+            for lo in range(0, len(keys), self._chunk):
+                chunk = keys[lo : lo + self._chunk]
+                self._conn.execute(self._delete_from + "(" + ", ".join(["?"] * len(chunk)) + ")", chunk)
 
     def close(self) -> None:
         self._conn.close()

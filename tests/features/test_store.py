@@ -115,6 +115,37 @@ def test_older_row_never_replaces_a_newer_one(store):
     writer.close()
 
 
+def test_deleted_users_read_back_empty_and_others_stay(store):
+    """What the stream does to the users it expires as idle; deleting unknown or repeated users is no error."""
+    writer = open_writer(store)
+    writer.write([(u, TS_2012, features_at(u, TS_2012, 40.7, -74.0)) for u in ("hal", "ida", "jo")])
+    writer.delete(["hal", "jo", "hal", "nobody"])
+    writer.delete([])
+    hal, ida, jo = read_features(store, ["hal", "ida", "jo"])
+    assert all(hal[name] is None and jo[name] is None for name, _ in FEATURE_FIELDS)
+    assert ida["geohash6"] is not None
+    writer.write([("hal", TS_2012 - 60, features_at("h2", TS_2012 - 60, 40.8, -73.9))])  # a returning user: any time
+    (hal,) = read_features(store, ["hal"])
+    assert hal["geohash6"] == features_at("h2", TS_2012 - 60, 40.8, -73.9)["geohash6"]
+    writer.close()
+
+
+def test_sqlite_delete_larger_than_one_statement(tmp_path, monkeypatch):
+    from features.writers import sqlite as sqlite_writer
+
+    monkeypatch.setattr(sqlite_writer, "ROWS_PER_STATEMENT", 3)
+    settings = Settings(run_dir=tmp_path)
+    store = build_store(settings)
+    apply_definitions(store)
+    writer = open_writer(store)
+    users = [f"k{i}" for i in range(40)]
+    writer.write([(u, TS_2012, features_at(u, TS_2012, 40.7, -74.0)) for u in users])
+    writer.delete(users[:35])  # 35 keys at 15 parameters a statement
+    got = read_features(store, users)
+    assert [g["user_id"] for g in got if g["geohash6"] is not None] == users[35:]
+    writer.close()
+
+
 def test_sqlite_batch_larger_than_one_statement_lands_whole(tmp_path, monkeypatch):
     """A batch is split into several multi-row statements (here 7 rows each, across users' features)."""
     from features.writers import sqlite as sqlite_writer

@@ -51,7 +51,7 @@ def test_expiry_removes_idle_users_and_tombstones_their_partition():
     state.bind([event(1, 0), event(1, 1)], lambda e: None)
     state.put("idle", state_at(100.0), message(1, 0))
     state.put("active", state_at(5000.0), message(1, 1))
-    assert state.expire(idle_s=1000.0) == 1
+    assert state.expire(idle_s=1000.0) == ["idle"]
     assert set(table) == {"active"}
     assert table.changelog == [(1, "idle", None)]
 
@@ -63,5 +63,5 @@ def test_a_partition_replaying_an_old_backlog_keeps_its_users():
     state.put("backlog", state_at(100.0), message(0, 0))  # partition 0 is a year behind partition 2
     state.put("backlog-idle", state_at(10.0), message(0, 1))
     state.put("live", state_at(100.0 + 365 * 86400.0), message(2, 0))
-    assert state.expire(idle_s=50.0) == 1
+    assert state.expire(idle_s=50.0) == ["backlog-idle"]
     assert set(table) == {"backlog", "live"} and table.changelog == [(0, "backlog-idle", None)]
