@@ -16,7 +16,7 @@ import logging
 import shutil
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from pathlib import Path
 
 import faust
@@ -24,6 +24,7 @@ from faust.streams import _current_event
 from faust.types import EventT
 
 from features.history import UserHistory
+from streams.expiry import IdleExpiry
 from streams.feature_sink import FeastSink
 from streams.inflight import InFlight
 from streams.kafka_config import faust_broker_options
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> faust.App:
     predictor = TritonPredictor(settings.triton, explain=stream.explain)
     state = TableState(users)
     processor = ClickProcessor(state, sink, predictor, stream)
+    expiry = IdleExpiry(state, sink.delete, stream.idle_user_ttl_s)
     stats = WorkerStats()
     output = OutputProducer(settings.kafka)
     topics = settings.topics
@@ -110,7 +112,9 @@ def create_app(settings: Settings) -> faust.App:
             for e in events
         ]
         state.bind(events, _set_current_event)
-        return functools.partial(finish, processor.prepare(batch), events)
+        prepared = processor.prepare(batch)
+        expiry.preparing(row[0] for row in prepared.rows)
+        return functools.partial(finish, prepared, events)
 
     crashing: list[asyncio.Future] = []
 
@@ -141,7 +145,10 @@ def create_app(settings: Settings) -> faust.App:
             inflight.cancel()  # unacknowledged: the group hands those clicks out again
 
     async def finish(prepared, events: list[EventT], previous_sent, sent) -> Callable[[], None]:
-        result = await processor.complete(prepared)
+        try:
+            result = await processor.complete(prepared)
+        finally:
+            expiry.written(row[0] for row in prepared.rows)
         if previous_sent is not None:
             await previous_sent  # answers leave in the order the clicks came
         messages = [(topics.predictions, p.user_id.encode(), p.to_wire()) for p in result.predictions]
@@ -166,19 +173,7 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.timer(interval=stream.expiry_interval_s)
     async def expire_idle_users() -> None:
-        """Bounded memory: drop users idle for `idle_user_ttl_s` of event time (tombstones reach the changelog), and
-        their online-store rows."""
-        expired = state.expire(stream.idle_user_ttl_s)
-        if not expired:
-            return
-        ttl = stream.idle_user_ttl_s
-        log.info("expired %d users idle for over %.0f s of their partition's event time", len(expired), ttl)
-        try:
-            await sink.delete(expired)
-        except Exception as exc:
-            # Not retried: a later retry could land after a returning user's new row and delete it. The rows stay
-            # (Redis expires them by its TTL).
-            log.warning("could not delete the online rows of %d expired users (%r)", len(expired), exc)
+        await expiry.run()
 
     @app.on_before_shutdown.connect
     async def flush_answers(app: faust.App, **kwargs) -> None:
@@ -227,17 +222,20 @@ class TableState:
         self._bind(self._events[(source.partition, source.offset)])
         self.table[user_id] = {**state, "partition": source.partition}
 
-    def expire(self, idle_s: float) -> list[str]:
+    def holds(self, user_id: str) -> bool:
+        return user_id in self.table.data
+
+    def expire(self, idle_s: float, keep: Container[str] = ()) -> list[str]:
         """Remove (and return) the users whose newest event is more than `idle_s` older than their partition's
-        newest event. Each partition keeps its own event-time clock: one replaying an old backlog must not lose its
-        users because another partition is live."""
+        newest event, except those in `keep`. Each partition keeps its own event-time clock: one replaying an old
+        backlog must not lose its users because another partition is live."""
         users = [
             (key, value["partition"], UserHistory.newest_ts_of_state(value) or 0.0) for key, value in self.table.items()
         ]
         newest: dict[int, float] = {}
         for _, partition, ts in users:
             newest[partition] = max(newest.get(partition, ts), ts)
-        idle = [(key, partition) for key, partition, ts in users if ts < newest[partition] - idle_s]
+        idle = [(key, partition) for key, partition, ts in users if ts < newest[partition] - idle_s and key not in keep]
         for key, partition in idle:
             self.table.send_changelog(partition, key, None, value_serializer="raw")
             del self.table.data[key]

@@ -153,7 +153,7 @@ def run_e2e(args: argparse.Namespace) -> int:
     from tests.benchmarks.e2e import E2EOptions
     from tests.benchmarks.e2e import run_e2e as bench
     from tests.benchmarks.profile import py_spy
-    from tests.benchmarks.report import markdown_table, plot_latency
+    from tests.benchmarks.report import markdown_table, plot_latency, workers_label
 
     options = E2EOptions(
         data=args.file or default_data(),
@@ -177,8 +177,8 @@ def run_e2e(args: argparse.Namespace) -> int:
     print(json.dumps({k: result[k] for k in ("pipeline_eps", "naive_eps", "kafka_passthrough_eps")}))
     for name, target in result["targets"].items():
         verdict = {True: "met", False: "NOT met", None: "not measured"}[target["met"]]
-        label = f"{name} ({target['workers']} workers)" if target.get("workers") else name
-        print(f"{label:34s} {target['value']!s:>10}  target {target['target']:>8}  {verdict}")
+        label = f"{name} ({workers_label(target['workers'])})" if target.get("workers") else name
+        print(f"{label:38s} {target['value']!s:>10}  target {target['target']:>8}  {verdict}")
     print(f"wrote {args.json}, {png} and {table} (the README table)")
     return 0
 

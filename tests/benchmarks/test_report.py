@@ -71,6 +71,16 @@ def test_throughput_is_also_judged_at_the_best_worker_count_that_kept_up():
     assert targets(result)["pipeline_eps_scaled"]["met"] is False
 
 
+def test_a_worker_count_whose_partitions_were_not_spread_is_not_credited():
+    result = _result(1500.0, 12.0, 40.0, 6000.0, 1000.0)
+    result["scaling"]["2"] = {"eps": 2400.0, "events": 1000, "answered": 1000, "partitions_per_member": [4, 0]}
+    result["scaling"]["2"]["balanced"] = False
+    scaled = targets(result)["pipeline_eps_scaled"]
+    assert scaled == {"target": ">= 2000", "value": 1500.0, "met": False, "workers": "1"}
+    result["targets"] = targets(result)
+    assert "| pipeline_eps_scaled (1 worker) >= 2000 | 1500.0 | False |" in markdown_table(result)
+
+
 def test_unmeasured_targets_are_none():
     result = _result(2500.0, 12.0, 40.0, 6000.0, 1000.0)
     del result["loads"]["1000"]

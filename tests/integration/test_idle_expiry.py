@@ -1,8 +1,13 @@
-"""Users idle past the TTL leave the worker's table and the online store, on the real stack."""
+"""Users idle past the TTL leave the worker's table and the online store, on the real stack.
+
+The worker runs on topics, a consumer group and a table of its own: expiry reads each partition's event-time
+clock, which other tests' events on the shared topics would move.
+"""
 
 from __future__ import annotations
 
 import itertools
+import shutil
 import time
 import uuid
 from datetime import UTC, datetime
@@ -11,12 +16,14 @@ import pytest
 from aiokafka.partitioner import murmur2
 
 from deploy.stack.process import tail
+from deploy.stack.topics import ensure_topics
 from features.store import build_store, read_features
 from schemas.events import ClickEvent, PredictionEvent
 from streams.consumer import TopicReader
 from streams.producer import ClickProducer
 from streams.settings import get_settings
 from streams.workers import start_workers, stop_workers, wait_ready
+from tests.benchmarks.processes import delete_topics, remove_group, settings_env
 
 pytestmark = pytest.mark.integration
 
@@ -42,17 +49,27 @@ def _click(run_id: str, user_id: str, ts: float) -> ClickEvent:
 
 @pytest.mark.parametrize("online_store", ["sqlite", "redis"])
 def test_a_user_idle_past_the_ttl_loses_its_online_row(online_store, stack):
-    settings = get_settings()
-    settings = settings.model_copy(update={"feast": settings.feast.model_copy(update={"online_store": online_store})})
+    base = get_settings()
     run_id = uuid.uuid4().hex[:8]
+    prefix = f"expiry-{run_id}"
+    topics = {"clicks": f"{prefix}-clicks", "predictions": f"{prefix}-predictions", "dead_letters": f"{prefix}-dlq"}
+    settings = base.model_copy(
+        update={
+            "feast": base.feast.model_copy(update={"online_store": online_store}),
+            "topics": base.topics.model_copy(update=topics),
+            "stream": base.stream.model_copy(update={"app_id": prefix}),
+        }
+    )
     # Two users of one partition: expiry reads each partition's own event-time clock.
     candidates = (f"{run_id}-u{i}" for i in itertools.count())
     idle, active = itertools.islice((u for u in candidates if _partition(u, settings.topics.partitions) == 0), 2)
     env = {
-        "CLICKCAST_FEAST__ONLINE_STORE": online_store,
+        **settings_env(settings),
+        "CLICKCAST_STREAM__APP_ID": prefix,
         "CLICKCAST_STREAM__IDLE_USER_TTL_S": str(DAY_S),
         "CLICKCAST_STREAM__EXPIRY_INTERVAL_S": "1",
     }
+    ensure_topics(settings)
     workers = start_workers(settings, 1, env=env)
     store = build_store(settings)
     try:
@@ -77,3 +94,6 @@ def test_a_user_idle_past_the_ttl_loses_its_online_row(online_store, stack):
         assert read_features(store, [active])[0]["geohash6"] is not None
     finally:
         stop_workers(workers)
+        remove_group(settings, prefix)
+        delete_topics(settings, f"{prefix}-")  # ours, faust's changelog and assignor topics
+        shutil.rmtree(settings.run_dir / "workers" / "worker-0-data" / prefix, ignore_errors=True)

@@ -65,3 +65,14 @@ def test_a_partition_replaying_an_old_backlog_keeps_its_users():
     state.put("live", state_at(100.0 + 365 * 86400.0), message(2, 0))
     assert state.expire(idle_s=50.0) == ["backlog-idle"]
     assert set(table) == {"backlog", "live"} and table.changelog == [(0, "backlog-idle", None)]
+
+
+def test_expiry_keeps_the_users_it_is_told_to_keep():
+    table = RecordingTable()
+    state = TableState(table)
+    state.bind([event(1, 0), event(1, 1), event(1, 2)], lambda e: None)
+    state.put("idle", state_at(100.0), message(1, 0))
+    state.put("idle-busy", state_at(100.0), message(1, 1))
+    state.put("active", state_at(5000.0), message(1, 2))
+    assert state.expire(idle_s=1000.0, keep={"idle-busy"}) == ["idle"]
+    assert state.holds("idle-busy") and not state.holds("idle")

@@ -1,0 +1,58 @@
+"""Bounded state: users idle past the TTL leave the worker's table (and its changelog) and the online store."""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class UserTable(Protocol):
+    def holds(self, user_id: str) -> bool: ...
+
+    def expire(self, idle_s: float, keep: Container[str] = ()) -> list[str]: ...
+
+
+class IdleExpiry:
+    """One round a timer tick: expire the idle users, then delete their online rows on the Feast thread.
+
+    A user whose feature row is prepared but not yet written is kept for a later round: that write could land
+    after the delete and outlive the user. A delete that fails is tried again next round for the users still
+    gone (one who came back has a new row). Nothing awaits between those checks and the delete's submission, so
+    no write can slip between them.
+    """
+
+    def __init__(self, table: UserTable, delete: Callable[[Sequence[str]], Awaitable[None]], idle_s: float) -> None:
+        self.table = table
+        self.delete = delete
+        self.idle_s = idle_s
+        self._unwritten: collections.Counter[str] = collections.Counter()
+        self._undeleted: set[str] = set()
+
+    def preparing(self, user_ids: Iterable[str]) -> None:
+        self._unwritten.update(user_ids)
+
+    def written(self, user_ids: Iterable[str]) -> None:
+        """The rows `preparing` announced are written (or given up: the worker stops)."""
+        for user_id in user_ids:
+            self._unwritten[user_id] -= 1
+            if self._unwritten[user_id] <= 0:
+                del self._unwritten[user_id]
+
+    async def run(self) -> list[str]:
+        """The users expired this round."""
+        expired = self.table.expire(self.idle_s, keep=self._unwritten)
+        if expired:
+            log.info("expired %d users idle for over %.0f s of their partition's event time", len(expired), self.idle_s)
+        doomed = expired + [user for user in self._undeleted if not self.table.holds(user)]
+        self._undeleted.clear()
+        if doomed:
+            try:
+                await self.delete(doomed)
+            except Exception as exc:
+                self._undeleted.update(doomed)
+                log.warning("could not delete the online rows of %d expired users (%r); next round", len(doomed), exc)
+        return expired

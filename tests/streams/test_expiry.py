@@ -1,0 +1,59 @@
+"""IdleExpiry: which users lose their online rows, and when."""
+
+import asyncio
+
+from streams.expiry import IdleExpiry
+
+
+class FakeTable:
+    """Users with their idle flag; `expire` removes the idle ones not kept."""
+
+    def __init__(self, idle: set[str], active: set[str]) -> None:
+        self.idle, self.active = set(idle), set(active)
+
+    def holds(self, user_id: str) -> bool:
+        return user_id in self.idle or user_id in self.active
+
+    def expire(self, idle_s: float, keep=()) -> list[str]:
+        gone = sorted(u for u in self.idle if u not in keep)
+        self.idle -= set(gone)
+        return gone
+
+
+class Deleter:
+    def __init__(self, failures: int = 0) -> None:
+        self.failures, self.calls = failures, []
+
+    async def __call__(self, users) -> None:
+        self.calls.append(sorted(users))
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("store down")
+
+
+def test_idle_users_are_expired_and_their_rows_deleted():
+    table, delete = FakeTable({"a", "b"}, {"c"}), Deleter()
+    assert asyncio.run(IdleExpiry(table, delete, 10.0).run()) == ["a", "b"]
+    assert delete.calls == [["a", "b"]]
+
+
+def test_a_user_with_an_unwritten_row_waits_for_a_later_round():
+    table, delete = FakeTable({"a", "b"}, set()), Deleter()
+    expiry = IdleExpiry(table, delete, 10.0)
+    expiry.preparing(["a", "a"])  # two batches carry a row of a
+    assert asyncio.run(expiry.run()) == ["b"]
+    expiry.written(["a"])
+    assert asyncio.run(expiry.run()) == []  # one row of a is still on its way
+    expiry.written(["a"])
+    assert asyncio.run(expiry.run()) == ["a"]
+    assert delete.calls == [["b"], ["a"]]
+
+
+def test_a_failed_delete_is_retried_for_users_still_gone_only():
+    table, delete = FakeTable({"a", "b"}, set()), Deleter(failures=1)
+    expiry = IdleExpiry(table, delete, 10.0)
+    asyncio.run(expiry.run())  # the delete of a and b fails
+    table.active.add("b")  # b came back: its new row must stay
+    asyncio.run(expiry.run())
+    asyncio.run(expiry.run())
+    assert delete.calls == [["a", "b"], ["a"]]
