@@ -130,14 +130,18 @@ def test_deleted_users_read_back_empty_and_others_stay(store):
     writer.close()
 
 
-def test_sqlite_delete_larger_than_one_statement(tmp_path, monkeypatch):
+def _sqlite_writer(tmp_path, monkeypatch, rows_per_statement: int):
+    """A SQLite store whose writer splits its statements after `rows_per_statement` rows."""
     from features.writers import sqlite as sqlite_writer
 
-    monkeypatch.setattr(sqlite_writer, "ROWS_PER_STATEMENT", 3)
-    settings = Settings(run_dir=tmp_path)
-    store = build_store(settings)
+    monkeypatch.setattr(sqlite_writer, "ROWS_PER_STATEMENT", rows_per_statement)
+    store = build_store(Settings(run_dir=tmp_path))
     apply_definitions(store)
-    writer = open_writer(store)
+    return store, open_writer(store)
+
+
+def test_sqlite_delete_larger_than_one_statement(tmp_path, monkeypatch):
+    store, writer = _sqlite_writer(tmp_path, monkeypatch, 3)
     users = [f"k{i}" for i in range(40)]
     writer.write([(u, TS_2012, features_at(u, TS_2012, 40.7, -74.0)) for u in users])
     writer.delete(users[:35])  # 35 keys at 15 parameters a statement
@@ -148,13 +152,7 @@ def test_sqlite_delete_larger_than_one_statement(tmp_path, monkeypatch):
 
 def test_sqlite_batch_larger_than_one_statement_lands_whole(tmp_path, monkeypatch):
     """A batch is split into several multi-row statements (here 7 rows each, across users' features)."""
-    from features.writers import sqlite as sqlite_writer
-
-    monkeypatch.setattr(sqlite_writer, "ROWS_PER_STATEMENT", 7)
-    settings = Settings(run_dir=tmp_path)
-    store = build_store(settings)
-    apply_definitions(store)
-    writer = open_writer(store)
+    store, writer = _sqlite_writer(tmp_path, monkeypatch, 7)
     users = [f"user{i}" for i in range(5)]
     rows = [(u, TS_2012 + i, features_at(f"e{i}", TS_2012 + i, 40.70 + i / 100, -74.00)) for i, u in enumerate(users)]
     assert len(rows) * len(FEATURE_FIELDS) % 7 != 0  # the last statement is a partial one
