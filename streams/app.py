@@ -175,6 +175,10 @@ def create_app(settings: Settings) -> faust.App:
     async def expire_idle_users() -> None:
         await expiry.run()
 
+    @app.on_partitions_revoked.connect
+    async def end_delete_retries(app: faust.App, revoked, **kwargs) -> None:
+        expiry.forget_undeleted()
+
     @app.on_before_shutdown.connect
     async def flush_answers(app: faust.App, **kwargs) -> None:
         undelivered = await asyncio.get_running_loop().run_in_executor(None, output.close)

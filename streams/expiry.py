@@ -22,7 +22,8 @@ class IdleExpiry:
     A user whose feature row is prepared but not yet written is kept for a later round: that write could land
     after the delete and outlive the user. A delete that fails is tried again next round for the users still
     gone (one who came back has a new row). Nothing awaits between those checks and the delete's submission, so
-    no write can slip between them.
+    no write can slip between them. A rebalance ends the retries: the table of a partition that moved holds
+    nothing here, and another worker may already have written a returning user's new row.
     """
 
     def __init__(self, table: UserTable, delete: Callable[[Sequence[str]], Awaitable[None]], idle_s: float) -> None:
@@ -41,6 +42,10 @@ class IdleExpiry:
             self._unwritten[user_id] -= 1
             if self._unwritten[user_id] <= 0:
                 del self._unwritten[user_id]
+
+    def forget_undeleted(self) -> None:
+        """On a rebalance: the rows of users whose delete failed stay (in Redis until their TTL)."""
+        self._undeleted.clear()
 
     async def run(self) -> list[str]:
         """The users expired this round."""

@@ -70,9 +70,10 @@ def test_a_user_idle_past_the_ttl_loses_its_online_row(online_store, stack):
         "CLICKCAST_STREAM__EXPIRY_INTERVAL_S": "1",
     }
     ensure_topics(settings)
-    workers = start_workers(settings, 1, env=env)
-    store = build_store(settings)
+    workers = []
     try:
+        workers = start_workers(settings, 1, env=env)
+        store = build_store(settings)
         wait_ready(settings, workers)
         with TopicReader(settings, settings.topics.predictions) as predictions:
             predictions.wait_assigned()

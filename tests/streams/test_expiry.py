@@ -57,3 +57,12 @@ def test_a_failed_delete_is_retried_for_users_still_gone_only():
     asyncio.run(expiry.run())
     asyncio.run(expiry.run())
     assert delete.calls == [["a", "b"], ["a"]]
+
+
+def test_a_rebalance_ends_the_retries():
+    table, delete = FakeTable({"a"}, set()), Deleter(failures=1)
+    expiry = IdleExpiry(table, delete, 10.0)
+    asyncio.run(expiry.run())  # the delete of a fails
+    expiry.forget_undeleted()  # a's partition may have moved: another worker may hold a new row of a
+    asyncio.run(expiry.run())
+    assert delete.calls == [["a"]]
