@@ -10,8 +10,8 @@ from typing import Any
 @dataclass(frozen=True)
 class ClickcastConfig:
     name: str = "clickcast"
-    # History events the model sees (the Triton input length L). 150 or 200 scored validation MRR +.003 (NYC): within
-    # the spread between runs, for 10-30% more time an epoch.
+    # History events the model sees (the Triton input length L). 150 (stride 75) or 200 (stride 100) scored validation
+    # MRR +.003 (NYC): within the spread between runs, for 10-30% more time an epoch.
     max_len: int = 100
     hidden: int = 64  # 96 scored the same validation MRR after 5 epochs (.392 against .391), ~15% slower
     # One layer scores as well as two on NYC (fit on training events, test Acc@1 / MRR .288 / .427 against .286 / .425)
