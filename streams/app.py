@@ -34,6 +34,7 @@ from streams.processor import ClickProcessor, RawMessage, broker_time
 from streams.retry import retry_forever
 from streams.settings import Settings
 from streams.stats import WorkerStats
+from streams.watchdog import exit_unless_stopped
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ def create_app(settings: Settings) -> faust.App:
         if not crashing:
             log.critical("a batch failed (%r); stopping the worker so that its clicks are read again", exc)
             crashing.append(asyncio.ensure_future(app.crash(exc)))
+            exit_unless_stopped(stream.failed_stop_grace_s, "a batch failed")
 
     @app.agent(clicks)
     async def process_clicks(stream_):
