@@ -126,7 +126,7 @@ def create_app(settings: Settings) -> faust.App:
         if not crashing:
             log.critical("a batch failed (%r); stopping the worker so that its clicks are read again", exc)
             crashing.append(asyncio.ensure_future(app.crash(exc)))
-            exit_unless_stopped(stream.failed_stop_grace_s, "a batch failed")
+            exit_unless_stopped(stream.failed_stop_grace_s, "stopping after a failed batch")
 
     @app.agent(clicks)
     async def process_clicks(stream_):

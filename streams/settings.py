@@ -118,8 +118,9 @@ class StreamSettings(BaseModel):
     history_max_events: int = Field(128, ge=1)
     idle_user_ttl_s: float = Field(365 * 86400.0, gt=0)  # users idle this long leave the table (and its changelog)
     expiry_interval_s: float = Field(60.0, gt=0)
-    # After a failed batch the worker stops; if faust's stop has not finished by then, the process exits hard.
-    failed_stop_grace_s: float = Field(30.0, gt=0)
+    # After a failed batch the worker stops; if faust's stop has not finished by then, the process exits hard. Above
+    # the 30 s the clean stop may spend delivering answers, so only a stop that hangs is cut short.
+    failed_stop_grace_s: float = Field(90.0, gt=0, allow_inf_nan=False)
     explain: bool = False
     # Allocations between young-generation garbage collections (CPython's default is 700). A batch allocates
     # tens of thousands of short-lived objects that reference counting frees anyway; at the default the

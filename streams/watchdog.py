@@ -8,6 +8,7 @@ in the table is answered again but not counted twice (features.history).
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import threading
@@ -21,7 +22,8 @@ def exit_unless_stopped(grace_s: float, why: str) -> threading.Timer:
     """Start a daemon timer that ends the process after `grace_s`, unless the process has ended first."""
 
     def exit_now() -> None:
-        log.critical("%s: no clean stop within %.0f s; exiting", why, grace_s)
+        log.critical("%s: no clean stop within %.0f s; exiting (stacks of every thread follow)", why, grace_s)
+        faulthandler.dump_traceback(all_threads=True)  # to stderr: where the stop hung
         logging.shutdown()
         os._exit(EXIT_CODE)
 

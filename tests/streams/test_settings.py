@@ -20,3 +20,9 @@ def test_folders_are_made_absolute(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CLICKCAST_RUN_DIR", "state/run")
     assert Settings().run_dir == tmp_path.resolve() / "state" / "run"
+
+
+@pytest.mark.parametrize("grace", [0.0, float("inf"), float("nan")])
+def test_the_failed_stop_grace_is_a_finite_positive_time(grace):
+    with pytest.raises(ValidationError, match="failed_stop_grace_s"):
+        StreamSettings(failed_stop_grace_s=grace)
