@@ -51,14 +51,11 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     complete = _kept_up(primary)
     # Operators scale out through the consumer group: the throughput target is also judged on the best worker
     # count measured (the loads and the ratio to the naive loop stay with the first count).
-    # A count whose partitions were not spread over its workers is not credited with that many workers.
-    ranked = sorted(
-        scaling.items(), key=lambda item: (_kept_up(item[1]) and item[1].get("balanced", True), item[1].get("eps", 0.0))
-    )
+    ranked = sorted(scaling.items(), key=lambda item: (_credited(item[1]), item[1].get("eps", 0.0)))
     scaled_workers, scaled = ranked[-1] if ranked else (None, {})
     measured = {
         "pipeline_eps": (result.get("pipeline_eps"), complete),
-        "pipeline_eps_scaled": (scaled.get("eps"), _kept_up(scaled) and scaled.get("balanced", True)),
+        "pipeline_eps_scaled": (scaled.get("eps"), _credited(scaled)),
         "speedup_vs_naive": (result.get("speedup_vs_naive"), complete),
         "p99_ms_at_1000": (loads.get("1000", {}).get("p99_ms"), loads.get("1000", {}).get("sustained", False)),
         "p99_ms_at_100": (loads.get("100", {}).get("p99_ms"), loads.get("100", {}).get("sustained", False)),
@@ -85,6 +82,11 @@ def workers_label(count: str | int) -> str:
 
 def _kept_up(phase: dict[str, Any]) -> bool:
     return bool(phase) and phase.get("answered", 0) >= 0.99 * phase.get("events", 0)
+
+
+def _credited(phase: dict[str, Any]) -> bool:
+    """A worker count kept up with its partitions spread over its workers (else it was fewer workers in effect)."""
+    return _kept_up(phase) and phase.get("balanced", True)
 
 
 def plot_latency(result: dict[str, Any], path: Path) -> None:

@@ -16,13 +16,13 @@ import pytest
 from aiokafka.partitioner import murmur2
 
 from deploy.stack.process import tail
-from deploy.stack.topics import ensure_topics
 from features.store import build_store, read_features
 from schemas.events import ClickEvent, PredictionEvent
 from streams.consumer import TopicReader
 from streams.producer import ClickProducer
 from streams.settings import get_settings
 from streams.workers import start_workers, stop_workers, wait_ready
+from tests.benchmarks.e2e import run_topics
 from tests.benchmarks.processes import delete_topics, remove_group, settings_env
 
 pytestmark = pytest.mark.integration
@@ -52,24 +52,22 @@ def test_a_user_idle_past_the_ttl_loses_its_online_row(online_store, stack):
     base = get_settings()
     run_id = uuid.uuid4().hex[:8]
     prefix = f"expiry-{run_id}"
-    topics = {"clicks": f"{prefix}-clicks", "predictions": f"{prefix}-predictions", "dead_letters": f"{prefix}-dlq"}
     settings = base.model_copy(
         update={
             "feast": base.feast.model_copy(update={"online_store": online_store}),
-            "topics": base.topics.model_copy(update=topics),
             "stream": base.stream.model_copy(update={"app_id": prefix}),
         }
     )
     # Two users of one partition: expiry reads each partition's own event-time clock.
     candidates = (f"{run_id}-u{i}" for i in itertools.count())
     idle, active = itertools.islice((u for u in candidates if _partition(u, settings.topics.partitions) == 0), 2)
+    settings = run_topics(settings, prefix)  # topics of its own, created
     env = {
         **settings_env(settings),
         "CLICKCAST_STREAM__APP_ID": prefix,
         "CLICKCAST_STREAM__IDLE_USER_TTL_S": str(DAY_S),
         "CLICKCAST_STREAM__EXPIRY_INTERVAL_S": "1",
     }
-    ensure_topics(settings)
     workers = []
     try:
         workers = start_workers(settings, 1, env=env)
@@ -96,5 +94,5 @@ def test_a_user_idle_past_the_ttl_loses_its_online_row(online_store, stack):
     finally:
         stop_workers(workers)
         remove_group(settings, prefix)
-        delete_topics(settings, f"{prefix}-")  # ours, faust's changelog and assignor topics
+        delete_topics(settings, prefix)  # ours, faust's changelog and assignor topics
         shutil.rmtree(settings.run_dir / "workers" / "worker-0-data" / prefix, ignore_errors=True)
