@@ -7,7 +7,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from operator import attrgetter
 
-from features.geo import centroid, geohash_encode, haversine_km, radius_of_gyration_km
+from features.geo import centroid, geohash_encode, radius_of_gyration_km, scalar_haversine_km
 from features.history import Visit
 from features.windows import DEFAULT_WINDOWS, SlidingWindow
 
@@ -90,7 +90,7 @@ def compute_features(
     features["geohash6"] = geohash_encode(at.lat, at.lon, GEOHASH_PRECISION)
 
     if prev:
-        dist = haversine_km(prev.lat, prev.lon, at.lat, at.lon)
+        dist = scalar_haversine_km(prev.lat, prev.lon, at.lat, at.lon)
         features["dist_prev_km"] = dist
         features["speed_prev_kmh"] = dist / (max(at.ts - prev.ts, MIN_SPEED_GAP_S) / 3600.0)
     else:
@@ -100,6 +100,6 @@ def compute_features(
     lats = [v.lat for v in in_window]
     lons = [v.lon for v in in_window]
     center = centroid(lats, lons)
-    features["dist_centroid_km"] = haversine_km(at.lat, at.lon, *center)
+    features["dist_centroid_km"] = scalar_haversine_km(at.lat, at.lon, *center)
     features["radius_gyration_km"] = radius_of_gyration_km(lats, lons, center)
     return features

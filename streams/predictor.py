@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
@@ -45,6 +46,9 @@ class ModelShape:
         return min(self.max_batch, max(MIN_CHUNK, -(-rows // self.instances)))
 
 
+_item_id, _ts, _lat, _lon = (attrgetter(f) for f in ("item_id", "ts", "lat", "lon"))
+
+
 def sequence_arrays(histories: Sequence[Sequence[Visit]], seq_len: int) -> dict[str, np.ndarray]:
     """The model's inputs for a batch of users: last `seq_len` visits each, left-padded."""
     n = len(histories)
@@ -54,12 +58,12 @@ def sequence_arrays(histories: Sequence[Sequence[Visit]], seq_len: int) -> dict[
     lon = np.zeros((n, seq_len), dtype=np.float32)
     for row, visits in enumerate(histories):
         recent = visits[-seq_len:]
-        items[row, 0] = " ".join(v.item_id for v in recent).encode()
+        items[row, 0] = " ".join(map(_item_id, recent)).encode()
         if recent:  # one slice assignment per array: numpy converts the lists in C
             start = seq_len - len(recent)
-            ts[row, start:] = [v.ts for v in recent]
-            lat[row, start:] = [v.lat for v in recent]
-            lon[row, start:] = [v.lon for v in recent]
+            ts[row, start:] = list(map(_ts, recent))
+            lat[row, start:] = list(map(_lat, recent))
+            lon[row, start:] = list(map(_lon, recent))
     return {"ITEM_IDS": items, "TIMESTAMPS": ts, "LATITUDES": lat, "LONGITUDES": lon}
 
 

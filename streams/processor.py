@@ -11,9 +11,11 @@ import asyncio
 import logging
 import math
 import time
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 
 FeatureRow = tuple[str, float, dict[str, Any]]
 MAX_BROKER_TS = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
+_ts = attrgetter("ts")
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,11 @@ def _row_time(visit: Visit, upto: Sequence[Visit]) -> float:
     event at the same time. The project's writers let an equally new row win, but Feast's own Redis
     writer (the fallback for Redis cluster / sentinel) keeps a write only if its time is strictly newer,
     so two check-ins in the same minute written in separate batches would otherwise keep the first."""
-    same_time = sum(1 for v in upto if v.ts == visit.ts and v.event_id != visit.event_id)
+    same_time = 0
+    for v in reversed(upto):  # sorted by time, none after the visit: its equals are at the end
+        if v.ts != visit.ts:
+            break
+        same_time += v.event_id != visit.event_id
     return visit.ts + same_time * 1e-6
 
 
@@ -180,7 +187,7 @@ class ClickProcessor:
             result.duplicates += outcome is AddOutcome.DUPLICATE
             result.late += outcome is AddOutcome.TOO_LATE
             visits = history.visits
-            upto = [v for v in visits if v.ts <= visit.ts]
+            upto = visits[: bisect_right(visits, visit.ts, key=_ts)]  # sorted by time
             if outcome is not AddOutcome.ADDED:  # it stands in for its original: same id, or same item and time
                 same = (visit.ts, visit.item_id)
                 upto = [v for v in upto if v.event_id != visit.event_id and (v.ts, v.item_id) != same] + [visit]

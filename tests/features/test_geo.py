@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from features.geo import centroid, geohash_encode, haversine_km, radius_of_gyration_km
+from features.geo import centroid, geohash_encode, haversine_km, radius_of_gyration_km, scalar_haversine_km
 
 JFK = (40.6413, -73.7781)
 LAX = (33.9416, -118.4085)
@@ -67,6 +67,32 @@ def test_geohash_prefix_property_and_default_precision():
 def test_geohash_rejects_bad_input(lat, lon, precision):
     with pytest.raises(ValueError):
         geohash_encode(lat, lon, precision)
+
+
+def test_geohash_memo_is_bounded_and_gives_the_bisections_answers():
+    rng = np.random.default_rng(0)
+    points = [(float(a), float(b)) for a, b in zip(rng.uniform(-90, 90, 200), rng.uniform(-180, 180, 200), strict=True)]
+    for lat, lon in points + points:  # the second pass comes from the memo
+        for precision in (5, 6, 9):
+            assert geohash_encode(lat, lon, precision) == geohash_encode.__wrapped__(lat, lon, precision)
+    assert geohash_encode.cache_info().maxsize is not None
+    with pytest.raises(ValueError):  # a refused point is not remembered as an answer
+        geohash_encode(95.0, 0.0)
+
+
+def test_scalar_haversine_equals_the_vectorised_one():
+    rng = np.random.default_rng(1)
+    lat1, lon1, lat2, lon2 = (
+        rng.uniform(-90, 90, 50),
+        rng.uniform(-180, 180, 50),
+        rng.uniform(-90, 90, 50),
+        rng.uniform(-180, 180, 50),
+    )
+    vec = haversine_km(lat1, lon1, lat2, lon2)
+    for i in range(50):
+        assert scalar_haversine_km(float(lat1[i]), float(lon1[i]), float(lat2[i]), float(lon2[i])) == pytest.approx(
+            vec[i], rel=1e-12, abs=1e-9
+        )
 
 
 def test_centroid_across_antimeridian_is_not_zero_longitude():

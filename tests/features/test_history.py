@@ -148,6 +148,20 @@ def test_from_state_applies_tighter_limits_and_rejects_unknown_version():
         UserHistory.from_state({"v": 999, "visits": []})
 
 
+def test_from_state_sorts_an_unsorted_state_into_visits():
+    state = {"v": 1, "visits": [["b", 20.0, "y", 1.0, 2.0], ["a", 10.0, "x", 3.0, 4.0]]}
+    restored = UserHistory.from_state(state)
+    assert ids(restored) == ["a", "b"]
+    assert all(type(v) is Visit for v in restored.visits)
+    assert restored.visits[0].lat == 3.0 and restored.last_event_ts == 20.0
+    assert restored.add(visit("b", 20.0)) is AddOutcome.DUPLICATE
+
+
+def test_from_state_refuses_a_visit_of_the_wrong_width():
+    with pytest.raises(ValueError, match="5 fields"):
+        UserHistory.from_state({"v": 1, "visits": [["a", 10.0, "x", 3.0, 4.0], ["b", 20.0, "y"]]})
+
+
 def test_newest_ts_of_state_reads_saved_state_without_rebuilding():
     history = UserHistory()
     assert UserHistory.newest_ts_of_state(history.to_state()) is None
