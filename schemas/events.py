@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -114,6 +115,25 @@ class PredictionEvent(_Wire):
     predicted_at: AwareDatetime
     latency: StageLatency
     explanation: list[dict[str, Any]] | None = None
+
+
+PREDICTION_FIELDS = tuple(PredictionEvent.model_fields)
+
+
+def prediction_wire(fields: dict[str, Any]) -> bytes:
+    """A PredictionEvent's wire bytes, encoded by orjson: ~2 µs against ~18 through `model_validate` and `to_wire`,
+    and the stream answers every click with one. `fields` must hold what validation accepts as it is: identifiers
+    of a valid click, finite scores and latencies, aware UTC datetimes, nested objects as dicts in their models'
+    field order. The bytes are then those of `PredictionEvent.model_validate(fields).to_wire()` (tested), None
+    values left out alike. A non-finite feature is refused here, as validation would refuse it."""
+    if not all(math.isfinite(v) for v in fields["features"].values() if type(v) is float):
+        raise ValueError(f"non-finite feature in {fields['features']}")
+    event = {"schema_version": SCHEMA_VERSION}
+    for name in PREDICTION_FIELDS[1:]:
+        value = fields.get(name)
+        if value is not None:
+            event[name] = value
+    return orjson.dumps(event, option=orjson.OPT_UTC_Z)
 
 
 class DeadLetter(_Wire):

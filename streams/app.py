@@ -153,7 +153,7 @@ def create_app(settings: Settings) -> faust.App:
             expiry.written(row[0] for row in prepared.rows)
         if previous_sent is not None:
             await previous_sent  # answers leave in the order the clicks came
-        messages = [(topics.predictions, p.user_id.encode(), p.to_wire()) for p in result.predictions]
+        messages = [(topics.predictions, p.user_id.encode(), p.value) for p in result.predictions]
         messages += [(topics.dead_letters, None, d.to_wire()) for d in result.dead_letters]
         delivered = await output.send(messages)
         sent.set_result(None)

@@ -122,3 +122,51 @@ def test_json_schema_encodes_the_coordinate_bounds():
     schema = json.loads(render()["click_event.schema.json"])
     assert schema["properties"]["latitude"]["maximum"] == 90.0
     assert set(schema["required"]) >= {"event_id", "user_id", "item_id", "event_time", "latitude", "longitude"}
+
+
+def _prediction_fields(rng, explained: bool) -> dict:
+    def number() -> float:
+        return float(rng.choice([0.0, -0.0, 1.0]) or rng.uniform(-1, 1) * 10.0 ** rng.integers(-12, 16))
+
+    def when() -> datetime:
+        return datetime.fromtimestamp(float(rng.uniform(0, 4e9)), UTC)
+
+    features = {f"f{i}": number() for i in range(8)} | {"count_1h": int(rng.integers(0, 500)), "geohash6": "dr5ru7"}
+    return {
+        "event_id": f"e:{rng.integers(1e9)}",
+        "user_id": f"u-{rng.integers(1e6)}",
+        "items": [{"item_id": f"4b{i:022d}", "score": number()} for i in range(10)],
+        "model_name": "clickcast",
+        "model_version": str(rng.integers(1, 50)),
+        "features": features,
+        "event_time": ClickEvent(**(GOOD | {"event_time": "2012-04-03T14:00:09.5-04:00"})).event_time,
+        "published_at": when(),
+        "received_at": when(),
+        "predicted_at": when(),
+        "latency": {"kafka_in_ms": abs(number()), "features_ms": 0.25, "feast_write_ms": 3.0, "triton_ms": 6.5}
+        | {"total_ms": abs(number())},
+        "explanation": [{"event_id": "e:1", "item_id": "4bx", "weight": number()}] if explained else None,
+    }
+
+
+@pytest.mark.parametrize("explained", [False, True])
+def test_prediction_wire_is_byte_for_byte_the_models_own(explained):
+    import numpy as np
+
+    from schemas.events import PredictionEvent, prediction_wire
+
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        fields = _prediction_fields(rng, explained)
+        assert prediction_wire(fields) == PredictionEvent.model_validate(fields).to_wire()
+
+
+def test_prediction_wire_refuses_a_non_finite_feature():
+    import numpy as np
+
+    from schemas.events import prediction_wire
+
+    fields = _prediction_fields(np.random.default_rng(0), False)
+    fields["features"]["f0"] = math.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        prediction_wire(fields)

@@ -57,6 +57,26 @@ def test_features_are_computed_as_of_each_event(parts):
     assert result.predictions[2].features["count_24h"] == 3
 
 
+def test_prediction_events_are_valid_events_with_the_explanation_asked_for():
+    class Explaining(FrequencyPredictor):
+        async def predict(self, histories):
+            out = await super().predict(histories)
+            # Weight each history event by its position: the newest weighs most.
+            return [
+                replace(p, attribution=[float(i) for i in range(len(h))]) for p, h in zip(out, histories, strict=True)
+            ]
+
+    processor = ClickProcessor(DictState(), ListSink(), Explaining(), StreamSettings())
+    events = [click(f"e{i}", "u", f"i{i % 2}", i) for i in range(5)]
+    result = run(processor, messages_from(events))
+    last = result.predictions[-1].event()  # validated against the schema
+    assert (last.event_id, last.user_id, last.model_name) == ("e4", "u", "frequency")
+    assert [i.item_id for i in last.items] == ["i0", "i1"] and [i.score for i in last.items] == [3.0, 2.0]
+    assert last.features == result.predictions[-1].features
+    assert [e["event_id"] for e in last.explanation] == ["e4", "e3", "e2"]
+    assert last.event_time == events[-1].event_time and last.received_at <= last.predicted_at
+
+
 def test_online_store_gets_the_newest_row_per_user_per_batch(parts):
     _, sink, _, processor = parts
     run(processor, messages_from([click("a", "u", "x", 0), click("b", "u", "y", 5), click("c", "v", "x", 1)]))
