@@ -20,6 +20,7 @@ from collections.abc import Callable, Container, Sequence
 from pathlib import Path
 
 import faust
+import orjson
 from faust.streams import _current_event
 from faust.types import EventT
 
@@ -81,8 +82,11 @@ def create_app(settings: Settings) -> faust.App:
     users = app.Table(
         "user-history",
         partitions=settings.topics.partitions,
-        # No value_type: values are plain JSON objects (a model class would need `from_data` for standby recovery).
-        schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
+        # Values are JSON objects that TableState encodes itself (orjson, as faust's json codec does), so they are
+        # bytes to the table (value_type) and to its changelog (schema): faust would serialise each write twice,
+        # once for the store and once for the changelog. Stores and changelogs from before read the same.
+        value_type=bytes,
+        schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="raw"),
     )
     sink = FeastSink(settings)
     sink.open()
@@ -222,11 +226,12 @@ class TableState:
 
     def get(self, user_id: str, source: RawMessage) -> dict | None:
         self._bind(self._events[(source.partition, source.offset)])  # RocksDB reads the event's partition
-        return self.table.get(user_id)
+        saved = self.table.get(user_id)
+        return None if saved is None else orjson.loads(saved)
 
     def put(self, user_id: str, state: dict, source: RawMessage) -> None:
         self._bind(self._events[(source.partition, source.offset)])
-        self.table[user_id] = {**state, "partition": source.partition}
+        self.table[user_id] = orjson.dumps({**state, "partition": source.partition})
 
     def holds(self, user_id: str) -> bool:
         return user_id in self.table.data
@@ -235,9 +240,10 @@ class TableState:
         """Remove (and return) the users whose newest event is more than `idle_s` older than their partition's
         newest event, except those in `keep`. Each partition keeps its own event-time clock: one replaying an old
         backlog must not lose its users because another partition is live."""
-        users = [
-            (key, value["partition"], UserHistory.newest_ts_of_state(value) or 0.0) for key, value in self.table.items()
-        ]
+        users = []
+        for key, saved in self.table.items():
+            value = orjson.loads(saved)
+            users.append((key, value["partition"], UserHistory.newest_ts_of_state(value) or 0.0))
         newest: dict[int, float] = {}
         for _, partition, ts in users:
             newest[partition] = max(newest.get(partition, ts), ts)
