@@ -62,6 +62,19 @@ def reset_stale_tables(settings: Settings) -> bool:
     return stale
 
 
+def user_table(app: faust.App, partitions: int) -> faust.Table:
+    """The per-user history table (TableState's), partitioned like the clicks topic."""
+    return app.Table(
+        "user-history",
+        partitions=partitions,
+        # Values are JSON objects that TableState encodes itself (orjson, as faust's json codec does), so they are
+        # bytes to the table (value_type, which also sets its changelog's serializer): faust would serialise each
+        # write twice, once for the store and once for the changelog. Stores and changelogs from before read the same.
+        value_type=bytes,
+        schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="raw"),
+    )
+
+
 def create_app(settings: Settings) -> faust.App:
     stream = settings.stream
     app = faust.App(
@@ -79,15 +92,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_max_poll_interval=300.0,
     )
     clicks = app.topic(settings.topics.clicks, key_serializer="raw", value_serializer="raw")
-    users = app.Table(
-        "user-history",
-        partitions=settings.topics.partitions,
-        # Values are JSON objects that TableState encodes itself (orjson, as faust's json codec does), so they are
-        # bytes to the table (value_type) and to its changelog (schema): faust would serialise each write twice,
-        # once for the store and once for the changelog. Stores and changelogs from before read the same.
-        value_type=bytes,
-        schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="raw"),
-    )
+    users = user_table(app, settings.topics.partitions)
     sink = FeastSink(settings)
     sink.open()
     predictor = TritonPredictor(settings.triton, explain=stream.explain)

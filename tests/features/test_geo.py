@@ -70,14 +70,24 @@ def test_geohash_rejects_bad_input(lat, lon, precision):
 
 
 def test_geohash_memo_is_bounded_and_gives_the_bisections_answers():
+    from features.geo import _geohash
+
     rng = np.random.default_rng(0)
     points = [(float(a), float(b)) for a, b in zip(rng.uniform(-90, 90, 200), rng.uniform(-180, 180, 200), strict=True)]
     for lat, lon in points + points:  # the second pass comes from the memo
         for precision in (5, 6, 9):
-            assert geohash_encode(lat, lon, precision) == geohash_encode.__wrapped__(lat, lon, precision)
-    assert geohash_encode.cache_info().maxsize is not None
-    with pytest.raises(ValueError):  # a refused point is not remembered as an answer
-        geohash_encode(95.0, 0.0)
+            assert geohash_encode(lat, lon, precision) == _geohash.__wrapped__(lat, lon, precision)
+    assert _geohash.cache_info().maxsize is not None
+    # numpy scalars and ints share the plain floats' entries and answers.
+    assert geohash_encode(np.float64(points[0][0]), np.float64(points[0][1]), np.int64(6)) == geohash_encode(
+        *points[0], 6
+    )
+    assert geohash_encode(40, -74) == geohash_encode(40.0, -74.0)
+    before = _geohash.cache_info().currsize
+    for _ in range(2):  # a refused point is not remembered as an answer
+        with pytest.raises(ValueError):
+            geohash_encode(95.0, 0.0)
+    assert _geohash.cache_info().currsize == before
 
 
 def test_scalar_haversine_equals_the_vectorised_one():

@@ -126,7 +126,9 @@ def test_json_schema_encodes_the_coordinate_bounds():
 
 def _prediction_fields(rng, explained: bool) -> dict:
     def number() -> float:
-        return float(rng.choice([0.0, -0.0, 1.0]) or rng.uniform(-1, 1) * 10.0 ** rng.integers(-12, 16))
+        if rng.random() < 0.1:
+            return float(rng.choice([0.0, -0.0, 1.0]))
+        return float(rng.uniform(-1, 1) * 10.0 ** rng.integers(-12, 16))
 
     def when() -> datetime:
         return datetime.fromtimestamp(float(rng.uniform(0, 4e9)), UTC)
@@ -144,7 +146,7 @@ def _prediction_fields(rng, explained: bool) -> dict:
         "received_at": when(),
         "predicted_at": when(),
         "latency": {"kafka_in_ms": abs(number()), "features_ms": 0.25, "feast_write_ms": 3.0, "triton_ms": 6.5}
-        | {"total_ms": abs(number())},
+        | {"kafka_out_ms": [None, 1.5][int(rng.integers(2))], "total_ms": abs(number())},
         "explanation": [{"event_id": "e:1", "item_id": "4bx", "weight": number()}] if explained else None,
     }
 
@@ -169,4 +171,16 @@ def test_prediction_wire_refuses_a_non_finite_feature():
     fields = _prediction_fields(np.random.default_rng(0), False)
     fields["features"]["f0"] = math.nan
     with pytest.raises(ValueError, match="non-finite"):
+        prediction_wire(fields)
+
+
+@pytest.mark.parametrize("change", [{"model_version": ...}, {"extra": 1}])
+def test_prediction_wire_refuses_missing_and_unknown_fields(change):
+    import numpy as np
+
+    from schemas.events import prediction_wire
+
+    fields = _prediction_fields(np.random.default_rng(0), False) | change
+    fields = {k: v for k, v in fields.items() if v is not ...}
+    with pytest.raises(ValueError, match="not those of a PredictionEvent"):
         prediction_wire(fields)

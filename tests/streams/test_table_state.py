@@ -4,10 +4,12 @@ sends tombstones to the partition each user was written to."""
 import json
 from types import SimpleNamespace
 
+import faust
+import orjson
 from faust.serializers import codecs
 
 from features.history import UserHistory, Visit
-from streams.app import TableState
+from streams.app import TableState, user_table
 from streams.processor import RawMessage
 
 
@@ -91,3 +93,13 @@ def test_expiry_keeps_the_users_it_is_told_to_keep():
     state.put("active", state_at(5000.0), message(1, 2))
     assert state.expire(idle_s=1000.0, keep={"idle-busy"}) == ["idle"]
     assert state.holds("idle-busy") and not state.holds("idle")
+
+
+def test_the_worker_table_stores_and_sends_the_bytes_it_is_given():
+    """value_type=bytes is what keeps faust from decoding the stored JSON into a dict on reads (TableState decodes
+    it) and from encoding it again for the store and the changelog."""
+    table = user_table(faust.App("clickcast-table-test", store="memory://"), partitions=4)
+    assert table.value_serializer == "raw"
+    assert table.changelog_topic.schema.value_serializer == "raw"
+    value = orjson.dumps({**state_at(100.0), "partition": 1})
+    assert table.data._encode_value(value) == value and table.data._decode_value(value) == value
