@@ -68,10 +68,11 @@ def user_table(app: faust.App, partitions: int) -> faust.Table:
         "user-history",
         partitions=partitions,
         # Values are JSON objects that TableState encodes itself (orjson, as faust's json codec does), so they are
-        # bytes to the table (value_type, which also sets its changelog's serializer): faust would serialise each
-        # write twice, once for the store and once for the changelog. Stores and changelogs from before read the same.
+        # bytes to the table (value_type): faust would serialise each write twice, once for the store and once for
+        # the changelog. Stores and changelogs from before read the same. The table's own serializers override the
+        # changelog schema's, so keys are JSON strings in both, as they always were.
         value_type=bytes,
-        schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="raw"),
+        schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="raw"),
     )
 
 

@@ -99,7 +99,8 @@ def test_the_worker_table_stores_and_sends_the_bytes_it_is_given():
     """value_type=bytes is what keeps faust from decoding the stored JSON into a dict on reads (TableState decodes
     it) and from encoding it again for the store and the changelog."""
     table = user_table(faust.App("clickcast-table-test", store="memory://"), partitions=4)
-    assert table.value_serializer == "raw"
-    assert table.changelog_topic.schema.value_serializer == "raw"
+    schema = table.changelog_topic.schema
+    assert (table.key_serializer, table.value_serializer) == ("json", "raw")
+    assert (schema.key_serializer, schema.value_serializer) == ("json", "raw")  # keys as stores hold them already
     value = orjson.dumps({**state_at(100.0), "partition": 1})
     assert table.data._encode_value(value) == value and table.data._decode_value(value) == value
