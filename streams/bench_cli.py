@@ -1,4 +1,5 @@
-"""`clickcast bench e2e|components`: the benchmarks of tests/benchmarks/ on the running stack."""
+"""`clickcast bench e2e|components|processor`: the benchmarks of tests/benchmarks/ (the first two on the running
+stack)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     comp.add_argument("--feast-rows", type=_feast_rows, default=5000, help="rows a write path writes (>= 500)")
     _common(comp)
     comp.set_defaults(func=run_components)
+
+    proc = bench_sub.add_parser(
+        "processor", help="CPU per click of the stream's own code (no broker, store or model: no stack needed)"
+    )
+    proc.add_argument("--events", type=positive(int), default=30000, help="events measured, after as many to warm up")
+    proc.add_argument("--batch", type=positive(int), default=128, help="clicks a micro-batch")
+    proc.add_argument("--file", type=Path, default=None, help="events CSV (default: the NYC check-ins)")
+    proc.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    proc.set_defaults(func=run_processor)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -180,6 +190,24 @@ def run_e2e(args: argparse.Namespace) -> int:
         label = f"{name} ({workers_label(target['workers'])})" if target.get("workers") else name
         print(f"{label:38s} {target['value']!s:>10}  target {target['target']:>8}  {verdict}")
     print(f"wrote {args.json}, {png} and {table} (the README table)")
+    return 0
+
+
+def run_processor(args: argparse.Namespace) -> int:
+    from streams.commands import tune_gc
+    from streams.settings import get_settings
+
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+    from tests.benchmarks.replay import replay
+
+    settings = get_settings().stream
+    workload = _workload(args.file)
+    tune_gc(settings.gc_threshold)  # as the worker does
+    result = replay(workload, args.events, args.batch, settings, _progress(time.monotonic()))
+    if args.json:
+        _write(args.json, result)
+    print(json.dumps(result))
     return 0
 
 

@@ -76,12 +76,12 @@ def run_worker(args: argparse.Namespace) -> int:
     except ConnectionError as exc:
         raise CliError(str(exc)) from None
     app = create_app(settings)
-    _tune_gc(settings.stream.gc_threshold)
+    tune_gc(settings.stream.gc_threshold)
     Worker(app, loglevel=args.loglevel).execute_from_commandline()
     return 0
 
 
-def _tune_gc(threshold: int) -> None:
+def tune_gc(threshold: int) -> None:
     import gc
 
     gc.collect()
