@@ -119,6 +119,7 @@ class PredictionEvent(_Wire):
 
 PREDICTION_FIELDS = tuple(PredictionEvent.model_fields)
 _REQUIRED_PREDICTION_FIELDS = frozenset(n for n, f in PredictionEvent.model_fields.items() if f.is_required())
+_KNOWN_PREDICTION_FIELDS = frozenset(PREDICTION_FIELDS)
 
 
 def prediction_wire(fields: dict[str, Any]) -> bytes:
@@ -129,7 +130,7 @@ def prediction_wire(fields: dict[str, Any]) -> bytes:
     `PredictionEvent.model_validate(fields).to_wire()` (tested). None values are left out at the top level and in
     `latency`, as `to_wire` leaves them out. Missing or unknown fields and non-finite features are refused."""
     names = fields.keys()
-    if not _REQUIRED_PREDICTION_FIELDS <= names <= set(PREDICTION_FIELDS):
+    if not _REQUIRED_PREDICTION_FIELDS <= names <= _KNOWN_PREDICTION_FIELDS:
         raise ValueError(f"prediction fields {sorted(names)} are not those of a PredictionEvent")
     if not all(math.isfinite(v) for v in fields["features"].values() if type(v) is float):
         raise ValueError(f"non-finite feature in {fields['features']}")

@@ -83,13 +83,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     proc.add_argument("--events", type=positive(int), default=30000, help="events measured, after as many to warm up")
     proc.add_argument("--batch", type=positive(int), default=128, help="clicks a micro-batch")
-    proc.add_argument("--file", type=Path, default=None, help="events CSV (default: the NYC check-ins)")
+    _file_option(proc)
     proc.add_argument("--json", type=Path, default=None, help="also write the figures here")
     proc.set_defaults(func=run_processor)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _file_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file", type=Path, default=None, help="events CSV (default: the NYC check-ins)")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    _file_option(parser)
     parser.add_argument("--online-store", choices=["sqlite", "redis"], help="Feast online store (default: settings)")
     parser.add_argument("--model", help="Triton model name (default: settings)")
 
@@ -109,10 +113,14 @@ def _settings(args: argparse.Namespace):
     if args.model:
         settings = settings.model_copy(update={"triton": settings.triton.model_copy(update={"model_name": args.model})})
     _require_model(settings)
-    # The benchmark code lives with the tests, which are not installed: import it from the checkout.
+    _benchmarks_importable()
+    return settings
+
+
+def _benchmarks_importable() -> None:
+    """The benchmark code lives with the tests, which are not installed: import it from the checkout."""
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))
-    return settings
 
 
 def _require_model(settings) -> None:
@@ -197,8 +205,7 @@ def run_processor(args: argparse.Namespace) -> int:
     from streams.commands import tune_gc
     from streams.settings import get_settings
 
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
+    _benchmarks_importable()
     from tests.benchmarks.replay import replay
 
     settings = get_settings().stream
