@@ -1,17 +1,21 @@
 """Feast's Redis layout (one hash per entity key + project: a murmur3 field per feature, `_ts:<view>` holding
-the event time), written by one Lua script call per micro-batch: for each row the script reads the stored
-event time and HSETs the row only if it is at least as new, so a batch is one round trip and one command.
+the event time), written by a Lua script: for each row the script reads the stored event time and HSETs the row
+only if it is at least as new. A micro-batch goes as one script call per `USERS_PER_CALL` users, each sent as soon
+as it is encoded and all answered in one round trip at the end, so Redis runs a call while the next is encoded
+(one call a batch left both sides idle half the time: 41k against 60-70k rows/s at batch 500, measured).
 Feast's own writer reads, compares and writes row by row from Python, and rebuilds every field name hash and
 Value per row; here they are computed once. The script needs every key on one node: Redis cluster and
 sentinel setups go through Feast's own writer (`features.writers.open_writer`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from features.writers.base import OnlineWriter, Row
+from features.writers.wire import timestamp_value
 
 SOCKET_TIMEOUT_S = 5.0  # a batch's script takes milliseconds; a Redis silent for this long is down
+# Users a script call: small enough that a batch of 64 already overlaps two calls, large enough that a call's own
+# cost (its command, one Lua start) stays small against its rows'.
+USERS_PER_CALL = 32
 
 # KEYS: one hash per row. ARGV: the time field, the TTL (0: none), the number of features F, the F field names,
 # then per row: the serialized Timestamp and the F serialized Values.
@@ -91,16 +95,42 @@ class RedisWriter(OnlineWriter):
         self._script = self._client.register_script(_WRITE_NEWER)  # EVALSHA, loading the script when missing
 
     def _write(self, rows: list[Row]) -> None:
-        from google.protobuf.timestamp_pb2 import Timestamp
+        from redis.exceptions import NoScriptError
 
-        keys, args = [], list(self._head)
-        for user_id, event_ts, features in rows:
-            keys.append(self.entity_key(user_id) + self._project)
-            ts = Timestamp()
-            ts.FromDatetime(datetime.fromtimestamp(event_ts, UTC))
-            args.append(ts.SerializeToString())
-            args += [serialize(features[name]) for name, serialize in self.serializers.items()]  # the fields' order
-        self._script(keys=keys, args=args)
+        try:
+            self._send_calls(rows)
+        except NoScriptError:  # Redis lost its scripts (restart, SCRIPT FLUSH): load it, write the batch again
+            self._script.sha = self._client.script_load(self._script.script)
+            self._send_calls(rows)
+
+    def _send_calls(self, rows: list[Row]) -> None:
+        """One EVALSHA per USERS_PER_CALL rows, sent before the next is encoded; the replies are read at the end."""
+        from redis.exceptions import ResponseError
+
+        client, errors = self._client, []
+        connection = client.connection_pool.get_connection()
+        try:
+            calls = 0
+            for lo in range(0, len(rows), USERS_PER_CALL):
+                keys, args = [], list(self._head)
+                for user_id, event_ts, features in rows[lo : lo + USERS_PER_CALL]:
+                    keys.append(self.entity_key(user_id) + self._project)
+                    args.append(timestamp_value(event_ts))
+                    args += [serialize(features[name]) for name, serialize in self.serializers.items()]  # fields' order
+                connection.send_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
+                calls += 1
+            for _ in range(calls):  # every reply is read, so that the connection goes back to the pool clean
+                try:
+                    client.parse_response(connection, "EVALSHA")
+                except ResponseError as exc:  # one call's error reply (NOSCRIPT among them); the others still come
+                    errors.append(exc)
+        except BaseException:
+            connection.disconnect()  # replies may be left unread: the connection must not be reused as it is
+            raise
+        finally:
+            client.connection_pool.release(connection)
+        if errors:
+            raise errors[0]
 
     def _delete(self, user_ids: list[str]) -> None:
         # This view's fields only: the hash may hold other views' features of the same user. Redis drops a hash

@@ -191,3 +191,40 @@ def test_redis_rows_expire_with_the_streams_idle_user_ttl(store):
     ttl = redis.Redis(host=settings.redis.host, port=settings.redis.port).ttl(key)
     assert 0 < ttl <= settings.stream.idle_user_ttl_s
     writer.close()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("store", ["redis"], indirect=True)
+def test_redis_batch_of_several_script_calls_lands_whole(store, monkeypatch):
+    """A batch goes as several pipelined script calls (here 3 users each); each row's newer-time check still holds."""
+    from features.writers import redis as redis_writer
+
+    monkeypatch.setattr(redis_writer, "USERS_PER_CALL", 3)
+    writer = open_writer(store)
+    users = [f"v{i}" for i in range(10)]
+    writer.write([("v4", TS_2012 + 600, features_at("new", TS_2012 + 600, 40.9, -73.8))])
+    rows = [(u, TS_2012 + i, features_at(f"e{i}", TS_2012 + i, 40.70 + i / 100, -74.00)) for i, u in enumerate(users)]
+    assert writer.write(rows) == len(users)
+    for got, (user, _, expected) in zip(read_features(store, users), rows, strict=True):
+        if user == "v4":  # its stored row is newer than the batch's
+            expected = features_at("new", TS_2012 + 600, 40.9, -73.8)
+        assert {name: got[name] for name, _ in FEATURE_FIELDS} == expected, user
+    writer.close()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("store", ["redis"], indirect=True)
+def test_redis_writer_reloads_its_script_after_redis_lost_it(store):
+    """Redis forgets scripts on restart (or SCRIPT FLUSH): every call of the batch answers NOSCRIPT, and the writer
+    loads the script and writes the batch on the same pooled connection."""
+    import redis
+
+    writer = open_writer(store)
+    writer.write([("kim", TS_2012, features_at("k1", TS_2012, 40.7, -74.0))])
+    settings = get_settings()
+    redis.Redis(host=settings.redis.host, port=settings.redis.port).script_flush()
+    rows = [(f"kim{i}", TS_2012 + 60, features_at(f"k{i}", TS_2012 + 60, 40.8, -73.9)) for i in range(70)]
+    assert writer.write(rows) == 70
+    got = read_features(store, [u for u, _, _ in rows])
+    assert all(g["geohash6"] == rows[0][2]["geohash6"] for g in got)
+    writer.close()
