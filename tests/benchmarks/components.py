@@ -72,9 +72,12 @@ def triton_rows_per_s(
     return figures
 
 
-def feast_figures(online_store: str, rows: int = 5000) -> dict[str, dict]:
-    """`features.store_benchmark` on `online_store`: writer vs push rows/s per batch size, read latency."""
+# The stack runs both: SQLite is the embedded default, Redis the production store.
+FEAST_STORES = ("sqlite", "redis")
+
+
+def feast_figures(rows: int = 5000, stores: Sequence[str] = FEAST_STORES) -> dict[str, dict]:
+    """`features.store_benchmark` on each online store: writer vs push rows/s per batch size, read latency."""
     from features import store_benchmark
 
-    figures = store_benchmark.run(online_store, rows)
-    return {"online_store": online_store, "rows": rows, **figures}
+    return {store: {"online_store": store, "rows": rows, **store_benchmark.run(store, rows)} for store in stores}

@@ -367,5 +367,5 @@ def _measure(run: _Run, result: dict[str, Any]) -> None:
         result["components"] = {
             "triton": components.triton_rows_per_s(settings, run.workload.events, seconds=options.triton_seconds)
         }
-        progress(f"components: feast ({settings.feast.online_store}, {options.feast_rows} rows)")
-        result["components"]["feast"] = components.feast_figures(settings.feast.online_store, options.feast_rows)
+        progress(f"components: feast ({', '.join(components.FEAST_STORES)}, {options.feast_rows} rows)")
+        result["components"]["feast"] = components.feast_figures(options.feast_rows)
