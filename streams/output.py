@@ -1,9 +1,10 @@
-"""The worker's answers (predictions, dead letters) go out through librdkafka, not faust's aiokafka producer.
+"""The worker's output (predictions, dead letters, the user table's changelog) goes out through librdkafka, not
+faust's aiokafka producer.
 
 faust sends each message through several Python coroutines and futures (~15% of a worker's CPU at full
-speed, measured with py-spy); librdkafka batches, compresses and retries in its own C threads, and a batch
-costs one Python call per message plus one wake-up of the event loop when all of it is on the broker.
-faust keeps consuming, committing and writing the table's changelog.
+speed for the answers, and a quarter for the changelog, measured with py-spy and in paired runs); librdkafka
+batches, compresses and retries in its own C threads, and a batch costs one Python call per message plus one
+wake-up of the event loop when all of it is on the broker. faust keeps consuming and committing.
 """
 
 from __future__ import annotations
@@ -11,30 +12,48 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from streams.kafka_config import confluent_config
 from streams.settings import KafkaSettings
 
-# (topic, key, value)
-OutputMessage = tuple[str, bytes | None, bytes]
+# Where librdkafka's partitioner places a message (by its key): RD_KAFKA_PARTITION_UA.
+BY_KEY = -1
+
+
+class OutputMessage(NamedTuple):
+    topic: str
+    key: bytes | None
+    value: bytes | None  # None: a tombstone
+    partition: int = BY_KEY
+
+
+# (topic, partition) -> the highest offset a batch's messages got there
+Offsets = dict[tuple[str, int], int]
 
 
 class _Batch:
-    """Counts one batch's delivery reports (on the poller thread) and settles its future once, on the loop."""
+    """Counts one batch's delivery reports (on the poller thread) and settles its future once, on the loop, with the
+    highest offset its messages got in each partition."""
 
-    __slots__ = ("_done", "_error", "_loop", "_remaining")
+    __slots__ = ("_done", "_error", "_loop", "_offsets", "_remaining")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, done: asyncio.Future, size: int) -> None:
         self._loop = loop
         self._done = done
         self._remaining = size
         self._error: KafkaError | None = None
+        self._offsets: Offsets = {}
 
-    def on_delivery(self, err: KafkaError | None, _msg) -> None:
-        if err is not None and self._error is None:
-            self._error = err
+    def on_delivery(self, err: KafkaError | None, msg) -> None:
+        if err is not None:
+            if self._error is None:
+                self._error = err
+        else:
+            where = (msg.topic(), msg.partition())
+            self._offsets[where] = max(msg.offset(), self._offsets.get(where, -1))
         self._remaining -= 1
         if self._remaining == 0:
             self._loop.call_soon_threadsafe(self._settle)
@@ -43,7 +62,7 @@ class _Batch:
         if self._done.done():  # cancelled: the worker is stopping, the offsets stay uncommitted
             return
         if self._error is None:
-            self._done.set_result(None)
+            self._done.set_result(self._offsets)
         else:
             self._done.set_exception(KafkaException(self._error))
 
@@ -64,6 +83,9 @@ class OutputProducer:
                 },
             )
         )
+        # Sends enqueue one after another, in the order they begin (asyncio's lock is FIFO), even when one waits for
+        # room in a full queue: records of one partition must reach it in order.
+        self._enqueueing = asyncio.Lock()
         self._stopping = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="output-deliveries", daemon=True)
         self._poller.start()
@@ -72,23 +94,25 @@ class OutputProducer:
         while not self._stopping.is_set():
             self._producer.poll(0.1)
 
-    async def send(self, messages: Sequence[OutputMessage]) -> asyncio.Future:
-        """Enqueue `messages` in order; the returned future resolves when every one is on the broker and fails
-        with the first delivery error. Waits (without blocking the loop) while librdkafka's queue is full."""
+    async def send(self, messages: Sequence[OutputMessage]) -> asyncio.Future[Offsets]:
+        """Enqueue `messages` in order; the returned future resolves when every one is on the broker, to the highest
+        offset they got in each (topic, partition), and fails with the first delivery error. Waits (without
+        blocking the loop) while librdkafka's queue is full."""
         loop = asyncio.get_running_loop()
         done = loop.create_future()
         if not messages:
-            done.set_result(None)
+            done.set_result({})
             return done
         batch = _Batch(loop, done, len(messages))
         produce = self._producer.produce
-        for topic, key, value in messages:
-            while True:
-                try:
-                    produce(topic, value, key, on_delivery=batch.on_delivery)
-                    break
-                except BufferError:  # librdkafka's queue is full: the broker is slow; the poller makes room
-                    await asyncio.sleep(0.01)  # the loop keeps heartbeats and commits going meanwhile
+        async with self._enqueueing:
+            for topic, key, value, partition in messages:
+                while True:
+                    try:
+                        produce(topic, value, key, partition=partition, on_delivery=batch.on_delivery)
+                        break
+                    except BufferError:  # librdkafka's queue is full: the broker is slow; the poller makes room
+                        await asyncio.sleep(0.01)  # the loop keeps heartbeats and commits going meanwhile
         return done
 
     def close(self, timeout_s: float = 30.0) -> int:

@@ -8,25 +8,44 @@ import uuid
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from streams.output import OutputProducer, _Batch
+from streams.output import OutputMessage, OutputProducer, _Batch
 
 
-def _settle(reports: list[KafkaError | None]) -> asyncio.Future:
+class Delivered:
+    """What a delivery report's message tells: where it landed."""
+
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        self._where = (topic, partition, offset)
+
+    def topic(self) -> str:
+        return self._where[0]
+
+    def partition(self) -> int:
+        return self._where[1]
+
+    def offset(self) -> int:
+        return self._where[2]
+
+
+def _settle(reports: list[KafkaError | None], messages: list[Delivered] | None = None) -> asyncio.Future:
+    messages = messages or [Delivered("t", 0, i) for i in range(len(reports))]
+
     async def run() -> asyncio.Future:
         loop = asyncio.get_running_loop()
         done = loop.create_future()
         batch = _Batch(loop, done, len(reports))
-        for err in reports:
+        for err, msg in zip(reports, messages, strict=True):
             assert not done.done()  # nothing settles before the last report
-            await asyncio.to_thread(batch.on_delivery, err, None)  # reports arrive on another thread
+            await asyncio.to_thread(batch.on_delivery, err, msg)  # reports arrive on another thread
         await asyncio.wait([done], timeout=5)
         return done
 
     return asyncio.run(run())
 
 
-def test_batch_resolves_after_its_last_delivery_report():
-    assert _settle([None, None, None]).result() is None
+def test_batch_resolves_after_its_last_delivery_report_with_each_partitions_highest_offset():
+    messages = [Delivered("a", 0, 5), Delivered("b", 1, 9), Delivered("a", 0, 7), Delivered("a", 2, 3)]
+    assert _settle([None] * 4, messages).result() == {("a", 0): 7, ("b", 1): 9, ("a", 2): 3}
 
 
 def test_batch_fails_with_its_first_delivery_error():
@@ -63,12 +82,13 @@ def test_answers_reach_the_broker_in_order(stack, config):
         ticker = asyncio.create_task(tick())
         await asyncio.sleep(0)
         before = ticks
-        first = await output.send([(topic, b"u", v) for v in values[:250]])
-        second = await output.send([(topic, None, v) for v in values[250:]])
+        first = await output.send([OutputMessage(topic, b"u", v) for v in values[:250]])
+        second = await output.send([OutputMessage(topic, None, v, partition=0) for v in values[250:]])
         during = ticks - before
         empty = await output.send([])
-        await asyncio.wait_for(asyncio.gather(first, second, empty), 30)
+        offsets = await asyncio.wait_for(asyncio.gather(first, second, empty), 30)
         ticker.cancel()
+        assert offsets == [{(topic, 0): 249}, {(topic, 0): 499}, {}]  # a fresh topic: offsets count from 0
         return during
 
     try:

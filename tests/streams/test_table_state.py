@@ -1,5 +1,6 @@
-"""TableState's contract with a faust table: writes bind the event that carried the user, and expiry
-sends tombstones to the partition each user was written to."""
+"""TableState's contract with a faust table: writes bind the event that carried the user and queue a changelog
+record in faust's format for the worker to send, and expiry queues tombstones for the partition each user was
+written to."""
 
 import json
 from types import SimpleNamespace
@@ -10,19 +11,28 @@ from faust.serializers import codecs
 
 from features.history import UserHistory, Visit
 from streams.app import TableState, user_table
+from streams.output import OutputMessage
 from streams.processor import RawMessage
+
+CHANGELOG = "app-user-history-changelog"
 
 
 class RecordingTable(dict):
-    """The parts of faust.Table that TableState uses, recording changelog sends."""
+    """The parts of faust.Table (and its store, `data`) that TableState uses, recording persisted offsets."""
 
     def __init__(self) -> None:
         super().__init__()
         self.data = self
-        self.changelog: list[tuple[int, str, object]] = []
+        self.persisted: dict = {}
 
-    def send_changelog(self, partition, key, value, value_serializer=None):
-        self.changelog.append((partition, key, value))
+    def set_persisted_offset(self, tp, offset: int) -> None:
+        self.persisted[tp] = offset
+
+
+def tombstones(state: TableState) -> list[tuple[int, str]]:
+    records = state.take_changelog()
+    assert all(r.topic == CHANGELOG and r.value is None for r in records)
+    return [(r.partition, orjson.loads(r.key)) for r in records]
 
 
 def event(partition: int, offset: int):
@@ -41,7 +51,7 @@ def state_at(ts: float) -> dict:
 
 def test_reads_and_writes_bind_the_event_of_that_user():
     table, bound = RecordingTable(), []
-    state = TableState(table)
+    state = TableState(table, CHANGELOG)
     events = [event(0, 10), event(3, 7)]
     state.bind(events, bound.append)
     state.put("u", state_at(100.0), message(3, 7))
@@ -50,13 +60,15 @@ def test_reads_and_writes_bind_the_event_of_that_user():
     assert bound[-1] is events[0]
     # Stored (and sent to the changelog) once encoded, as JSON bytes.
     assert json.loads(table["u"]) == {**state_at(100.0), "partition": 3}
+    assert state.take_changelog() == [OutputMessage(CHANGELOG, b'"u"', table["u"], 3)]
+    assert state.take_changelog() == []  # taken once
 
 
 def test_values_that_faust_encoded_read_back():
     """Stores and changelogs written while the table's values went through faust's json codec stay readable."""
     table = RecordingTable()
     table["old"] = codecs.dumps("json", {**state_at(100.0), "partition": 2})
-    state = TableState(table)
+    state = TableState(table, CHANGELOG)
     state.bind([event(2, 0)], lambda e: None)
     assert state.get("old", message(2, 0)) == {**state_at(100.0), "partition": 2}
     assert UserHistory.from_state(state.get("old", message(2, 0))).last_event_ts == 100.0
@@ -64,29 +76,31 @@ def test_values_that_faust_encoded_read_back():
 
 def test_expiry_removes_idle_users_and_tombstones_their_partition():
     table = RecordingTable()
-    state = TableState(table)
+    state = TableState(table, CHANGELOG)
     state.bind([event(1, 0), event(1, 1)], lambda e: None)
     state.put("idle", state_at(100.0), message(1, 0))
     state.put("active", state_at(5000.0), message(1, 1))
+    state.take_changelog()
     assert state.expire(idle_s=1000.0) == ["idle"]
     assert set(table) == {"active"}
-    assert table.changelog == [(1, "idle", None)]
+    assert tombstones(state) == [(1, "idle")]
 
 
 def test_a_partition_replaying_an_old_backlog_keeps_its_users():
     table = RecordingTable()
-    state = TableState(table)
+    state = TableState(table, CHANGELOG)
     state.bind([event(0, 0), event(0, 1), event(2, 0)], lambda e: None)
     state.put("backlog", state_at(100.0), message(0, 0))  # partition 0 is a year behind partition 2
     state.put("backlog-idle", state_at(10.0), message(0, 1))
     state.put("live", state_at(100.0 + 365 * 86400.0), message(2, 0))
+    state.take_changelog()
     assert state.expire(idle_s=50.0) == ["backlog-idle"]
-    assert set(table) == {"backlog", "live"} and table.changelog == [(0, "backlog-idle", None)]
+    assert set(table) == {"backlog", "live"} and tombstones(state) == [(0, "backlog-idle")]
 
 
 def test_expiry_keeps_the_users_it_is_told_to_keep():
     table = RecordingTable()
-    state = TableState(table)
+    state = TableState(table, CHANGELOG)
     state.bind([event(1, 0), event(1, 1), event(1, 2)], lambda e: None)
     state.put("idle", state_at(100.0), message(1, 0))
     state.put("idle-busy", state_at(100.0), message(1, 1))
@@ -104,3 +118,29 @@ def test_the_worker_table_stores_and_sends_the_bytes_it_is_given():
     assert (schema.key_serializer, schema.value_serializer) == ("json", "raw")  # keys as stores hold them already
     value = orjson.dumps({**state_at(100.0), "partition": 1})
     assert table.data._encode_value(value) == value and table.data._decode_value(value) == value
+
+
+def test_delivered_changelog_offsets_become_the_stores_persisted_offsets_and_never_move_back():
+    from faust.types import TP
+
+    table = RecordingTable()
+    state = TableState(table, CHANGELOG)
+    state.persisted({(CHANGELOG, 0): 41, (CHANGELOG, 2): 7, ("predictions", 0): 999})
+    assert table.persisted == {TP(CHANGELOG, 0): 41, TP(CHANGELOG, 2): 7}  # the answers' offsets are not the store's
+    state.persisted({(CHANGELOG, 0): 30, (CHANGELOG, 2): 9})  # an earlier send settled late
+    assert table.persisted == {TP(CHANGELOG, 0): 41, TP(CHANGELOG, 2): 9}
+
+
+def test_changelog_records_are_what_faust_itself_would_send():
+    """Same keys as faust's own sends (so compaction and tombstones match records written before), to the topic
+    faust recovers the table from."""
+    table = user_table(faust.App("clickcast-table-test", store="memory://"), partitions=4)
+    state = TableState(table, table.changelog_topic.get_topic_name())
+    users = ["u1", "é-ü", 'a"b\\c', "😀"]
+    state.bind([event(2, i) for i in range(len(users))], lambda e: None)
+    for i, user in enumerate(users):
+        state.put(user, state_at(100.0), message(2, i))
+    records = state.take_changelog()
+    assert [r.key for r in records] == [table.changelog_topic.prepare_key(u, table.key_serializer)[0] for u in users]
+    assert {(r.topic, r.partition) for r in records} == {("clickcast-table-test-user-history-changelog", 2)}
+    assert [r.value for r in records] == [table.data[u] for u in users]

@@ -1,0 +1,92 @@
+"""A worker that restarts keeps its users' histories: from its local table store when it still has it, and from the
+table's changelog topic (which the worker writes on its own producer) when the store is gone, as on a new machine.
+
+The worker runs on topics, a consumer group and a table of its own, so the changelog holds only this test's users.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from deploy.stack.process import tail
+from schemas.events import ClickEvent, PredictionEvent
+from streams.consumer import TopicReader
+from streams.producer import ClickProducer
+from streams.settings import get_settings
+from streams.workers import start_workers, stop_workers, wait_ready
+from tests.benchmarks.e2e import run_topics
+from tests.benchmarks.processes import delete_topics, remove_group, settings_env
+
+pytestmark = pytest.mark.integration
+
+T0 = 1333324800.0  # 2012-04-02
+USERS = 3
+
+
+def _click(run_id: str, user: int, i: int) -> ClickEvent:
+    """The i-th click of a user, a minute after the one before: all of a user's clicks fall in 10 minutes."""
+    return ClickEvent(
+        event_id=f"{run_id}-u{user}-{i}",
+        user_id=f"{run_id}-u{user}",
+        item_id=f"poi-{i % 3}",
+        event_time=datetime.fromtimestamp(T0 + 60.0 * i, UTC),
+        latitude=40.7 + user / 100,
+        longitude=-74.0,
+    )
+
+
+def _answers(predictions: TopicReader, run_id: str, clicks: list[ClickEvent], worker) -> dict[str, dict]:
+    """Each click's prediction features, by event id."""
+    wanted, got = {c.event_id for c in clicks}, {}
+    for msg in predictions.messages(idle_timeout=120):
+        event = PredictionEvent.model_validate_json(msg.value())
+        if event.event_id in wanted:
+            got[event.event_id] = event.features
+        if len(got) == len(wanted):
+            return got
+    raise AssertionError(f"answered {len(got)} of {len(wanted)} clicks:\n{tail(worker.log_file, 40)}")
+
+
+def test_histories_survive_a_restart_with_and_without_the_local_store():
+    base = get_settings()
+    run_id = uuid.uuid4().hex[:8]
+    prefix = f"recovery-{run_id}"
+    settings = run_topics(base.model_copy(update={"stream": base.stream.model_copy(update={"app_id": prefix})}), prefix)
+    env = {**settings_env(settings), "CLICKCAST_STREAM__APP_ID": prefix}
+    store_dir = settings.run_dir / "workers" / "worker-0-data" / prefix
+    workers = []
+
+    def run_clicks(clicks: list[ClickEvent]) -> dict[str, dict]:
+        nonlocal workers
+        workers = start_workers(settings, 1, env=env)
+        wait_ready(settings, workers)
+        with TopicReader(settings, settings.topics.predictions) as predictions:
+            predictions.wait_assigned()
+            with ClickProducer(settings) as producer:
+                for click in clicks:
+                    producer.send(click)
+            answers = _answers(predictions, run_id, clicks, workers[0])
+        stop_workers(workers)
+        return answers
+
+    try:
+        first = run_clicks([_click(run_id, u, i) for i in range(5) for u in range(USERS)])
+        assert all(first[f"{run_id}-u{u}-4"]["count_10m"] == 5 for u in range(USERS))
+        assert store_dir.exists()
+
+        kept = run_clicks([_click(run_id, u, 5) for u in range(USERS)])  # the local store, then the changelog's tail
+        assert [kept[f"{run_id}-u{u}-5"]["count_10m"] for u in range(USERS)] == [6] * USERS
+
+        shutil.rmtree(store_dir)  # a new machine: only the changelog knows the users
+        recovered = run_clicks([_click(run_id, u, 6) for u in range(USERS)])
+        assert [recovered[f"{run_id}-u{u}-6"]["count_10m"] for u in range(USERS)] == [7] * USERS
+        assert all(recovered[f"{run_id}-u{u}-6"]["seconds_since_prev"] == 60.0 for u in range(USERS))
+    finally:
+        stop_workers(workers)
+        remove_group(settings, prefix)
+        delete_topics(settings, prefix)  # ours and faust's changelog and assignor topics
+        shutil.rmtree(store_dir, ignore_errors=True)
