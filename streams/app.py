@@ -26,6 +26,7 @@ from faust.streams import _current_event
 from faust.types import TP, EventT
 
 from features.history import UserHistory
+from streams.changelog import ChangelogSender
 from streams.expiry import IdleExpiry
 from streams.feature_sink import FeastSink
 from streams.inflight import InFlight
@@ -100,9 +101,10 @@ def create_app(settings: Settings) -> faust.App:
     predictor = TritonPredictor(settings.triton, explain=stream.explain)
     state = TableState(users, users.changelog_topic.get_topic_name())
     processor = ClickProcessor(state, sink, predictor, stream)
-    expiry = IdleExpiry(state, sink.delete, stream.idle_user_ttl_s)
-    stats = WorkerStats()
     output = OutputProducer(settings.kafka)
+    changelog = ChangelogSender(state, output)
+    expiry = IdleExpiry(state, sink.delete, stream.idle_user_ttl_s, on_expired=changelog.send)
+    stats = WorkerStats()
     topics = settings.topics
 
     @app.task
@@ -126,11 +128,9 @@ def create_app(settings: Settings) -> faust.App:
         state.bind(events, _set_current_event)
         prepared = processor.prepare(batch)
         expiry.preparing(row[0] for row in prepared.rows)
-        # The changelog now, in batch order (the producer enqueues sends in the order they begin): by the time the
-        # answers are ready it is on the broker, and waiting for it costs the batch nothing.
-        changelog = asyncio.ensure_future(output.send(state.take_changelog()))
-        changelog.add_done_callback(_retrieve)  # a failed batch may never await it; the worker stops anyway
-        return functools.partial(finish, prepared, changelog, events)
+        # The changelog now, in batch order: by the time the answers are ready it is on the broker, and waiting for
+        # it costs the batch nothing.
+        return functools.partial(finish, prepared, changelog.send(), events)
 
     crashing: list[asyncio.Future] = []
 
@@ -162,7 +162,7 @@ def create_app(settings: Settings) -> faust.App:
             inflight.cancel()  # unacknowledged: the group hands those clicks out again
 
     async def finish(
-        prepared, changelog: asyncio.Future[asyncio.Future[Offsets]], events: list[EventT], previous_sent, sent
+        prepared, changelog_sent: asyncio.Task, events: list[EventT], previous_sent, sent
     ) -> Callable[[], None]:
         try:
             result = await processor.complete(prepared)
@@ -176,7 +176,7 @@ def create_app(settings: Settings) -> faust.App:
         sent.set_result(None)
         # Wait for delivery, so a crash before this point cannot lose an answer or a state change.
         await delivered
-        state.persisted(await (await changelog))
+        await changelog_sent
 
         def acknowledge() -> None:
             # InFlight runs this after the previous batch's: faust commits past one unacknowledged offset at the
@@ -194,28 +194,22 @@ def create_app(settings: Settings) -> faust.App:
     @app.timer(interval=stream.expiry_interval_s)
     async def expire_idle_users() -> None:
         await expiry.run()
-        # The expired users' tombstones, unless a batch that started meanwhile took them along.
-        tombstones = state.take_changelog()
-        if tombstones:
-            state.persisted(await (await output.send(tombstones)))
 
     @app.on_partitions_revoked.connect
-    async def end_delete_retries(app: faust.App, revoked, **kwargs) -> None:
+    async def on_partitions_revoked(app: faust.App, revoked, **kwargs) -> None:
         expiry.forget_undeleted()
+        # Before faust hands the partitions over: their next owner recovers from what the changelog holds.
+        await changelog.drain()
 
     @app.on_before_shutdown.connect
     async def flush_answers(app: faust.App, **kwargs) -> None:
+        await changelog.drain()
         undelivered = await asyncio.get_running_loop().run_in_executor(None, output.close)
         # Undelivered answers' clicks were not acknowledged: the group hands them out again.
         log.log(logging.WARNING if undelivered else logging.INFO, "answers flushed, %d undelivered", undelivered)
 
     app.clickcast_stats = stats  # for tests and the live view
     return app
-
-
-def _retrieve(future: asyncio.Future) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 def _set_current_event(event: EventT) -> None:

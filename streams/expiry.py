@@ -26,10 +26,19 @@ class IdleExpiry:
     nothing here, and another worker may already have written a returning user's new row.
     """
 
-    def __init__(self, table: UserTable, delete: Callable[[Sequence[str]], Awaitable[None]], idle_s: float) -> None:
+    def __init__(
+        self,
+        table: UserTable,
+        delete: Callable[[Sequence[str]], Awaitable[None]],
+        idle_s: float,
+        on_expired: Callable[[], object] = lambda: None,
+    ) -> None:
+        """`on_expired` runs right after the table expired users, before anything awaits (it sends their
+        tombstones: a rebalance must not find them still queued)."""
         self.table = table
         self.delete = delete
         self.idle_s = idle_s
+        self.on_expired = on_expired
         self._unwritten: collections.Counter[str] = collections.Counter()
         self._undeleted: set[str] = set()
 
@@ -51,6 +60,7 @@ class IdleExpiry:
         """The users expired this round."""
         expired = self.table.expire(self.idle_s, keep=self._unwritten)
         if expired:
+            self.on_expired()
             log.info("expired %d users idle for over %.0f s of their partition's event time", len(expired), self.idle_s)
         doomed = expired + [user for user in self._undeleted if not self.table.holds(user)]
         self._undeleted.clear()

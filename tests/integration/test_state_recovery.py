@@ -1,5 +1,6 @@
-"""A worker that restarts keeps its users' histories: from its local table store when it still has it, and from the
-table's changelog topic (which the worker writes on its own producer) when the store is gone, as on a new machine.
+"""A worker that restarts keeps its users' histories: from its local table store when it still has it, from a stale
+store plus the changelog records after the store's persisted offsets, and from the table's changelog topic (which
+the worker writes on its own producer) alone when the store is gone, as on a new machine.
 
 The worker runs on topics, a consumer group and a table of its own, so the changelog holds only this test's users.
 """
@@ -73,20 +74,28 @@ def test_histories_survive_a_restart_with_and_without_the_local_store():
         stop_workers(workers)
         return answers
 
-    try:
-        first = run_clicks([_click(run_id, u, i) for i in range(5) for u in range(USERS)])
-        assert all(first[f"{run_id}-u{u}-4"]["count_10m"] == 5 for u in range(USERS))
-        assert store_dir.exists()
+    def counts(answers: dict[str, dict], i: int) -> list[int]:
+        return [answers[f"{run_id}-u{u}-{i}"]["count_10m"] for u in range(USERS)]
 
-        kept = run_clicks([_click(run_id, u, 5) for u in range(USERS)])  # the local store, then the changelog's tail
-        assert [kept[f"{run_id}-u{u}-5"]["count_10m"] for u in range(USERS)] == [6] * USERS
+    snapshot = settings.run_dir / "workers" / f"{prefix}-snapshot"
+    try:
+        assert counts(run_clicks([_click(run_id, u, i) for i in range(5) for u in range(USERS)]), 4) == [5] * USERS
+        shutil.copytree(store_dir, snapshot)
+
+        assert counts(run_clicks([_click(run_id, u, 5) for u in range(USERS)]), 5) == [6] * USERS  # the local store
+
+        # The store as it was before: only the changelog records after its persisted offsets hold click 5.
+        shutil.rmtree(store_dir)
+        shutil.copytree(snapshot, store_dir)
+        assert counts(run_clicks([_click(run_id, u, 6) for u in range(USERS)]), 6) == [7] * USERS
 
         shutil.rmtree(store_dir)  # a new machine: only the changelog knows the users
-        recovered = run_clicks([_click(run_id, u, 6) for u in range(USERS)])
-        assert [recovered[f"{run_id}-u{u}-6"]["count_10m"] for u in range(USERS)] == [7] * USERS
-        assert all(recovered[f"{run_id}-u{u}-6"]["seconds_since_prev"] == 60.0 for u in range(USERS))
+        recovered = run_clicks([_click(run_id, u, 7) for u in range(USERS)])
+        assert counts(recovered, 7) == [8] * USERS
+        assert all(recovered[f"{run_id}-u{u}-7"]["seconds_since_prev"] == 60.0 for u in range(USERS))
     finally:
         stop_workers(workers)
         remove_group(settings, prefix)
         delete_topics(settings, prefix)  # ours and faust's changelog and assignor topics
         shutil.rmtree(store_dir, ignore_errors=True)
+        shutil.rmtree(snapshot, ignore_errors=True)

@@ -66,3 +66,15 @@ def test_a_rebalance_ends_the_retries():
     expiry.forget_undeleted()  # a's partition may have moved: another worker may hold a new row of a
     asyncio.run(expiry.run())
     assert delete.calls == [["a"]]
+
+
+def test_tombstones_are_sent_as_soon_as_users_expire_before_the_delete_awaits():
+    table, events = FakeTable({"a"}, {"c"}), []
+
+    async def delete(users) -> None:
+        events.append(("delete", sorted(users)))
+
+    expiry = IdleExpiry(table, delete, 10.0, on_expired=lambda: events.append(("tombstones", sorted(table.idle))))
+    asyncio.run(expiry.run())
+    asyncio.run(expiry.run())  # nobody expires: nothing to send
+    assert events == [("tombstones", []), ("delete", ["a"])]

@@ -56,6 +56,41 @@ def test_batch_fails_with_its_first_delivery_error():
     assert failure.value.args[0].code() == KafkaError._MSG_TIMED_OUT
 
 
+class FullOnce:
+    """A librdkafka producer whose queue is full at the first message: the send waits, then retries."""
+
+    def __init__(self) -> None:
+        self.produced: list[bytes] = []
+        self.full = True
+
+    def produce(self, topic, value, key, partition, on_delivery) -> None:
+        if self.full:
+            self.full = False
+            raise BufferError("queue full")
+        self.produced.append(value)
+
+    def poll(self, timeout: float) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> int:
+        return 0
+
+
+def test_sends_begun_together_enqueue_in_the_order_they_began_even_when_one_waits_for_room():
+    from streams.settings import KafkaSettings
+
+    output = OutputProducer(KafkaSettings(port=1))  # never connects: the queue is a stand-in
+    output._producer = fake = FullOnce()
+
+    async def run() -> None:
+        first = [OutputMessage("t", None, b"a1"), OutputMessage("t", None, b"a2")]
+        await asyncio.gather(output.send(first), output.send([OutputMessage("t", None, b"b1")]))
+
+    asyncio.run(run())
+    output.close(0)
+    assert fake.produced == [b"a1", b"a2", b"b1"]
+
+
 @pytest.mark.integration
 # A queue of 50 messages makes `send` wait for room (BufferError) many times over 500 messages.
 @pytest.mark.parametrize("config", [{}, {"queue.buffering.max.messages": 50}], ids=["default", "small-queue"])
@@ -82,8 +117,11 @@ def test_answers_reach_the_broker_in_order(stack, config):
         ticker = asyncio.create_task(tick())
         await asyncio.sleep(0)
         before = ticks
-        first = await output.send([OutputMessage(topic, b"u", v) for v in values[:250]])
-        second = await output.send([OutputMessage(topic, None, v, partition=0) for v in values[250:]])
+        # Two sends begun together: the second enqueues only after the first, even while the first waits for room.
+        first, second = await asyncio.gather(
+            output.send([OutputMessage(topic, b"u", v) for v in values[:250]]),
+            output.send([OutputMessage(topic, None, v, partition=0) for v in values[250:]]),
+        )
         during = ticks - before
         empty = await output.send([])
         offsets = await asyncio.wait_for(asyncio.gather(first, second, empty), 30)

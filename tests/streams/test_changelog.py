@@ -1,0 +1,112 @@
+"""ChangelogSender: queued records are delivered in order, their offsets persisted, and `drain` waits for them all."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from streams.changelog import ChangelogSender
+from streams.output import OutputMessage
+
+
+class Source:
+    def __init__(self) -> None:
+        self.queued: list[OutputMessage] = []
+        self.persisted_offsets: list[dict] = []
+
+    def take_changelog(self) -> list[OutputMessage]:
+        records, self.queued = self.queued, []
+        return records
+
+    def persisted(self, offsets) -> None:
+        self.persisted_offsets.append(offsets)
+
+
+class Producer:
+    """Delivers each send when told to, giving its records consecutive offsets of partition 0."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[list[OutputMessage]] = []
+        self.deliveries: list[asyncio.Future] = []
+        self.fail = fail
+
+    async def send(self, messages) -> asyncio.Future:
+        self.sent.append(list(messages))
+        done = asyncio.get_running_loop().create_future()
+        self.deliveries.append(done)
+        return done
+
+    def deliver_all(self) -> None:
+        offset = -1
+        for batch, done in zip(self.sent, self.deliveries, strict=True):
+            offset += len(batch)
+            if done.done():
+                continue
+            if self.fail:
+                done.set_exception(ConnectionError("broker down"))
+            else:
+                done.set_result({("cl", 0): offset})
+
+
+def record(key: str) -> OutputMessage:
+    return OutputMessage("cl", key.encode(), b"{}", 0)
+
+
+def test_sends_take_what_is_queued_in_order_and_persist_the_delivered_offsets():
+    source, producer = Source(), Producer()
+
+    async def run() -> None:
+        sender = ChangelogSender(source, producer)
+        source.queued = [record("a"), record("b")]
+        first = sender.send()
+        source.queued = [record("c")]
+        second = sender.send()
+        empty = sender.send()  # nothing queued: nothing sent
+        await asyncio.sleep(0)
+        assert not first.done()  # not before delivery
+        producer.deliver_all()
+        await asyncio.gather(first, second, empty)
+
+    asyncio.run(run())
+    assert producer.sent == [[record("a"), record("b")], [record("c")]]
+    assert source.persisted_offsets == [{("cl", 0): 1}, {("cl", 0): 2}]
+
+
+def test_drain_sends_what_is_queued_and_waits_for_every_send():
+    source, producer = Source(), Producer()
+
+    async def run() -> None:
+        sender = ChangelogSender(source, producer)
+        source.queued = [record("a")]
+        sender.send()
+        source.queued = [record("tombstone")]
+        drained = asyncio.ensure_future(sender.drain())
+        await asyncio.sleep(0.01)
+        assert not drained.done()  # a send is not delivered yet
+        producer.deliver_all()
+        await asyncio.wait_for(drained, 1)
+
+    asyncio.run(run())
+    assert [m.key for batch in producer.sent for m in batch] == [b"a", b"tombstone"]
+    assert len(source.persisted_offsets) == 2
+
+
+def test_an_undelivered_send_fails_its_task_and_is_logged(caplog):
+    source, producer = Source(), Producer(fail=True)
+
+    async def run() -> asyncio.Task:
+        sender = ChangelogSender(source, producer)
+        source.queued = [record("a")]
+        task = sender.send()
+        await asyncio.sleep(0)
+        producer.deliver_all()
+        await sender.drain()  # waits, without raising, for the failed send
+        return task
+
+    with caplog.at_level(logging.ERROR, logger="streams.changelog"):
+        task = asyncio.run(run())
+    with pytest.raises(ConnectionError):
+        task.result()
+    assert source.persisted_offsets == [] and "undelivered" in caplog.text
