@@ -191,18 +191,27 @@ def create_app(settings: Settings) -> faust.App:
     async def report() -> None:
         stats.log_and_reset(log)
 
+    rebalancing: list[bool] = [False]
+
     @app.timer(interval=stream.expiry_interval_s)
     async def expire_idle_users() -> None:
-        await expiry.run()
+        if not rebalancing[0]:  # a partition being handed over is its next owner's to expire
+            await expiry.run()
 
     @app.on_partitions_revoked.connect
     async def on_partitions_revoked(app: faust.App, revoked, **kwargs) -> None:
+        rebalancing[0] = True
         expiry.forget_undeleted()
         # Before faust hands the partitions over: their next owner recovers from what the changelog holds.
         await changelog.drain()
 
+    @app.on_partitions_assigned.connect
+    async def on_partitions_assigned(app: faust.App, assigned, **kwargs) -> None:
+        rebalancing[0] = False
+
     @app.on_before_shutdown.connect
     async def flush_answers(app: faust.App, **kwargs) -> None:
+        changelog.stopping = True
         await changelog.drain()
         undelivered = await asyncio.get_running_loop().run_in_executor(None, output.close)
         # Undelivered answers' clicks were not acknowledged: the group hands them out again.
@@ -232,9 +241,10 @@ class TableState:
     the tombstone to the right place.
 
     Writes go to the table's store only; their changelog records (faust's format: JSON string keys, the value bytes,
-    the clicks partition) queue here until the worker takes them along with a batch's answers on its own producer
-    (`take_changelog`), and the offsets they got become the store's persisted offsets (`persisted`), as faust
-    records them for its own sends. faust's aiokafka path cost a quarter of a worker's CPU at full speed.
+    the clicks partition) queue here until the worker sends them on its own producer (`take_changelog`, by
+    `streams.changelog.ChangelogSender` as a batch starts and right after expiry), and the offsets they got become
+    the store's persisted offsets (`persisted`), as faust records them for its own sends. faust's aiokafka path cost
+    a quarter of a worker's CPU at full speed.
     """
 
     def __init__(self, table: faust.Table, changelog_topic: str) -> None:
@@ -258,8 +268,11 @@ class TableState:
         self._bind(self._events[(source.partition, source.offset)])
         value = orjson.dumps({**state, "partition": source.partition})
         self.table.data[user_id] = value  # the store only: the changelog record goes out with the batch
+        self._queue(user_id, value, source.partition)
+
+    def _queue(self, user_id: str, value: bytes | None, partition: int) -> None:
         # Keys as faust's json codec writes them (orjson), so that compaction and tombstones match older records.
-        self._changelog.append(OutputMessage(self.changelog_topic, orjson.dumps(user_id), value, source.partition))
+        self._changelog.append(OutputMessage(self.changelog_topic, orjson.dumps(user_id), value, partition))
 
     def take_changelog(self) -> list[OutputMessage]:
         """The changelog records of the writes and expiries since the last call, in order."""
@@ -289,6 +302,6 @@ class TableState:
             newest[partition] = max(newest.get(partition, ts), ts)
         idle = [(key, partition) for key, partition, ts in users if ts < newest[partition] - idle_s and key not in keep]
         for key, partition in idle:
-            self._changelog.append(OutputMessage(self.changelog_topic, orjson.dumps(key), None, partition))
+            self._queue(key, None, partition)
             del self.table.data[key]
         return [key for key, _ in idle]

@@ -33,6 +33,9 @@ class ChangelogSender:
     def __init__(self, source: ChangelogSource, producer: Producer) -> None:
         self.source = source
         self.producer = producer
+        # Once the worker stops, faust has closed the table's stores: offsets are no longer recorded (a restart then
+        # replays a little more of the changelog, which is always safe).
+        self.stopping = False
         self._pending: set[asyncio.Task] = set()
 
     def send(self) -> asyncio.Task:
@@ -44,13 +47,21 @@ class ChangelogSender:
         return task
 
     async def drain(self) -> None:
-        """Send what is queued and wait until every send so far is delivered (or failed)."""
+        """Send what is queued and wait until every send so far is delivered (or failed). Cancelling the wait
+        leaves the sends alone: batches await them too."""
         self.send()
-        await asyncio.gather(*self._pending, return_exceptions=True)
+        await asyncio.wait(set(self._pending))
 
     async def _deliver(self, records: list[OutputMessage]) -> None:
-        if records:
-            self.source.persisted(await (await self.producer.send(records)))
+        if not records:
+            return
+        offsets = await (await self.producer.send(records))
+        if self.stopping:
+            return
+        try:
+            self.source.persisted(offsets)
+        except Exception as exc:  # delivered all the same: a restart replays more of the changelog, nothing is lost
+            log.warning("could not record the table's persisted changelog offsets: %r", exc)
 
     def _done(self, task: asyncio.Task) -> None:
         self._pending.discard(task)

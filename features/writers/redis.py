@@ -117,7 +117,8 @@ class RedisWriter(OnlineWriter):
                     keys.append(self.entity_key(user_id) + self._project)
                     args.append(timestamp_value(event_ts))
                     args += [serialize(features[name]) for name, serialize in self.serializers.items()]  # fields' order
-                connection.send_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
+                # A health check (PING) between pipelined calls would read an earlier call's reply as its own.
+                connection.send_command("EVALSHA", self._script.sha, len(keys), *keys, *args, check_health=calls == 0)
                 calls += 1
             for _ in range(calls):  # every reply is read, so that the connection goes back to the pool clean
                 try:
@@ -130,7 +131,9 @@ class RedisWriter(OnlineWriter):
         finally:
             client.connection_pool.release(connection)
         if errors:
-            raise errors[0]
+            from redis.exceptions import NoScriptError
+
+            raise next((e for e in errors if isinstance(e, NoScriptError)), errors[0])  # NOSCRIPT: reload and retry
 
     def _delete(self, user_ids: list[str]) -> None:
         # This view's fields only: the hash may hold other views' features of the same user. Redis drops a hash

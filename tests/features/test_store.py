@@ -216,7 +216,7 @@ def test_redis_batch_of_several_script_calls_lands_whole(store, monkeypatch):
 @pytest.mark.parametrize("store", ["redis"], indirect=True)
 def test_redis_writer_reloads_its_script_after_redis_lost_it(store):
     """Redis forgets scripts on restart (or SCRIPT FLUSH): every call of the batch answers NOSCRIPT, and the writer
-    loads the script and writes the batch on the same pooled connection."""
+    loads the script and writes the batch again (70 users: three pipelined calls)."""
     import redis
 
     writer = open_writer(store)

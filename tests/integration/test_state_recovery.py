@@ -7,11 +7,14 @@ The worker runs on topics, a consumer group and a table of its own, so the chang
 
 from __future__ import annotations
 
+import collections
 import shutil
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from aiokafka.partitioner import murmur2
 
 from deploy.stack.process import tail
 from schemas.events import ClickEvent, PredictionEvent
@@ -52,6 +55,27 @@ def _answers(predictions: TopicReader, run_id: str, clicks: list[ClickEvent], wo
     raise AssertionError(f"answered {len(got)} of {len(wanted)} clicks:\n{tail(worker.log_file, 40)}")
 
 
+def _persisted_offsets(store: Path) -> dict[int, int]:
+    """The changelog offset each partition's RocksDB records as persisted (what faust seeks past on recovery)."""
+    import rocksdict
+
+    offsets = {}
+    for db_path in sorted(store.glob("v*/tables/user-history-*.db")):
+        db = rocksdict.Rdict(str(db_path), access_type=rocksdict.AccessType.read_only())
+        try:
+            offset = db.get(b"__faust\0offset__")
+        finally:
+            db.close()
+        if offset is not None:
+            offsets[int(db_path.name.removesuffix(".db").rpartition("-")[2])] = int(offset)
+    return offsets
+
+
+def _partition(user_id: str, partitions: int) -> int:
+    """The producer's partition of a key (murmur2, as Java clients and our producer hash it)."""
+    return (murmur2(user_id.encode()) & 0x7FFFFFFF) % partitions
+
+
 def test_histories_survive_a_restart_with_and_without_the_local_store():
     base = get_settings()
     run_id = uuid.uuid4().hex[:8]
@@ -81,6 +105,12 @@ def test_histories_survive_a_restart_with_and_without_the_local_store():
     try:
         assert counts(run_clicks([_click(run_id, u, i) for i in range(5) for u in range(USERS)]), 4) == [5] * USERS
         shutil.copytree(store_dir, snapshot)
+        # Each partition that got users records the offset of its last changelog record: one record a user a batch,
+        # so at most 5 a user (fewer when a user's clicks shared a batch).
+        users = collections.Counter(_partition(f"{run_id}-u{u}", settings.topics.partitions) for u in range(USERS))
+        persisted = _persisted_offsets(snapshot)
+        assert set(persisted) == set(users), persisted
+        assert all(0 <= persisted[p] < 5 * n for p, n in users.items()), (persisted, users)
 
         assert counts(run_clicks([_click(run_id, u, 5) for u in range(USERS)]), 5) == [6] * USERS  # the local store
 

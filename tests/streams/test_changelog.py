@@ -110,3 +110,60 @@ def test_an_undelivered_send_fails_its_task_and_is_logged(caplog):
     with pytest.raises(ConnectionError):
         task.result()
     assert source.persisted_offsets == [] and "undelivered" in caplog.text
+
+
+def test_offsets_that_cannot_be_recorded_are_logged_and_the_send_still_succeeds(caplog):
+    source, producer = Source(), Producer()
+
+    def closed_store(offsets) -> None:
+        raise RuntimeError("store closed")
+
+    source.persisted = closed_store
+
+    async def run() -> asyncio.Task:
+        sender = ChangelogSender(source, producer)
+        source.queued = [record("a")]
+        task = sender.send()
+        await asyncio.sleep(0)
+        producer.deliver_all()
+        await task
+        return task
+
+    with caplog.at_level(logging.WARNING, logger="streams.changelog"):
+        assert asyncio.run(run()).exception() is None
+    assert "persisted changelog offsets" in caplog.text
+
+
+def test_a_cancelled_drain_leaves_the_sends_that_batches_await():
+    source, producer = Source(), Producer()
+
+    async def run() -> asyncio.Task:
+        sender = ChangelogSender(source, producer)
+        source.queued = [record("a")]
+        batch_send = sender.send()
+        drained = asyncio.ensure_future(sender.drain())
+        await asyncio.sleep(0.01)
+        drained.cancel()
+        await asyncio.sleep(0)
+        producer.deliver_all()
+        await asyncio.wait_for(batch_send, 1)
+        return batch_send
+
+    assert not asyncio.run(run()).cancelled()
+    assert source.persisted_offsets == [{("cl", 0): 0}]
+
+
+def test_once_stopping_offsets_are_not_recorded():
+    source, producer = Source(), Producer()
+
+    async def run() -> None:
+        sender = ChangelogSender(source, producer)
+        sender.stopping = True
+        source.queued = [record("a")]
+        task = sender.send()
+        await asyncio.sleep(0)
+        producer.deliver_all()
+        await task
+
+    asyncio.run(run())
+    assert producer.sent == [[record("a")]] and source.persisted_offsets == []

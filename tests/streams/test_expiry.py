@@ -74,7 +74,7 @@ def test_tombstones_are_sent_as_soon_as_users_expire_before_the_delete_awaits():
     async def delete(users) -> None:
         events.append(("delete", sorted(users)))
 
-    expiry = IdleExpiry(table, delete, 10.0, on_expired=lambda: events.append(("tombstones", sorted(table.idle))))
+    expiry = IdleExpiry(table, delete, 10.0, on_expired=lambda: events.append("tombstones"))
     asyncio.run(expiry.run())
     asyncio.run(expiry.run())  # nobody expires: nothing to send
-    assert events == [("tombstones", []), ("delete", ["a"])]
+    assert events == ["tombstones", ("delete", ["a"])]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -70,6 +71,7 @@ class FullOnce:
         self.produced.append(value)
 
     def poll(self, timeout: float) -> int:
+        time.sleep(timeout)
         return 0
 
     def flush(self, timeout: float) -> int:
