@@ -191,23 +191,18 @@ def create_app(settings: Settings) -> faust.App:
     async def report() -> None:
         stats.log_and_reset(log)
 
-    rebalancing: list[bool] = [False]
-
     @app.timer(interval=stream.expiry_interval_s)
     async def expire_idle_users() -> None:
-        if not rebalancing[0]:  # a partition being handed over is its next owner's to expire
+        # Not from a revocation until the tables are recovered: a partition being handed over is its next owner's
+        # to expire, and a store still recovering may not hold a user's newest history yet.
+        if not app.rebalancing:
             await expiry.run()
 
     @app.on_partitions_revoked.connect
     async def on_partitions_revoked(app: faust.App, revoked, **kwargs) -> None:
-        rebalancing[0] = True
         expiry.forget_undeleted()
         # Before faust hands the partitions over: their next owner recovers from what the changelog holds.
         await changelog.drain()
-
-    @app.on_partitions_assigned.connect
-    async def on_partitions_assigned(app: faust.App, assigned, **kwargs) -> None:
-        rebalancing[0] = False
 
     @app.on_before_shutdown.connect
     async def flush_answers(app: faust.App, **kwargs) -> None:

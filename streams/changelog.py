@@ -33,8 +33,8 @@ class ChangelogSender:
     def __init__(self, source: ChangelogSource, producer: Producer) -> None:
         self.source = source
         self.producer = producer
-        # Once the worker stops, faust has closed the table's stores: offsets are no longer recorded (a restart then
-        # replays a little more of the changelog, which is always safe).
+        # Once the worker stops, faust has dropped the table's stores and recording an offset would reopen one: offsets
+        # are no longer recorded (a restart then replays a little more of the changelog, which is always safe).
         self.stopping = False
         self._pending: set[asyncio.Task] = set()
 

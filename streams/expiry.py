@@ -41,6 +41,7 @@ class IdleExpiry:
         self.on_expired = on_expired
         self._unwritten: collections.Counter[str] = collections.Counter()
         self._undeleted: set[str] = set()
+        self._rebalances = 0  # a delete that fails across a rebalance must not bring its users back for retries
 
     def preparing(self, user_ids: Iterable[str]) -> None:
         self._unwritten.update(user_ids)
@@ -55,6 +56,7 @@ class IdleExpiry:
     def forget_undeleted(self) -> None:
         """On a rebalance: the rows of users whose delete failed stay (in Redis until their TTL)."""
         self._undeleted.clear()
+        self._rebalances += 1
 
     async def run(self) -> list[str]:
         """The users expired this round."""
@@ -65,9 +67,13 @@ class IdleExpiry:
         doomed = expired + [user for user in self._undeleted if not self.table.holds(user)]
         self._undeleted.clear()
         if doomed:
+            rebalances = self._rebalances
             try:
                 await self.delete(doomed)
             except Exception as exc:
-                self._undeleted.update(doomed)
-                log.warning("could not delete the online rows of %d expired users (%r); next round", len(doomed), exc)
+                retry = rebalances == self._rebalances  # else their partitions may be another worker's by now
+                if retry:
+                    self._undeleted.update(doomed)
+                outcome = "next round" if retry else "a rebalance came meanwhile: the rows stay"
+                log.warning("could not delete the online rows of %d expired users (%r); %s", len(doomed), exc, outcome)
         return expired

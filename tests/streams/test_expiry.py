@@ -78,3 +78,19 @@ def test_tombstones_are_sent_as_soon_as_users_expire_before_the_delete_awaits():
     asyncio.run(expiry.run())
     asyncio.run(expiry.run())  # nobody expires: nothing to send
     assert events == ["tombstones", ("delete", ["a"])]
+
+
+def test_a_delete_that_fails_across_a_rebalance_is_not_retried():
+    table = FakeTable({"a"}, set())
+    calls = []
+
+    async def delete(users) -> None:
+        calls.append(sorted(users))
+        if len(calls) == 1:
+            expiry.forget_undeleted()  # a rebalance while the first delete was on its way
+            raise ConnectionError("store down")
+
+    expiry = IdleExpiry(table, delete, 10.0)
+    asyncio.run(expiry.run())
+    asyncio.run(expiry.run())
+    assert calls == [["a"]]
