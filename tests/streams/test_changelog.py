@@ -93,44 +93,40 @@ def test_drain_sends_what_is_queued_and_waits_for_every_send():
     assert len(source.persisted_offsets) == 2
 
 
-def test_an_undelivered_send_fails_its_task_and_is_logged(caplog):
-    source, producer = Source(), Producer(fail=True)
+def deliver_one(source: Source, producer: Producer, stopping: bool = False) -> asyncio.Task:
+    """One record sent and delivered (or failed); the send's task, done."""
 
     async def run() -> asyncio.Task:
         sender = ChangelogSender(source, producer)
+        sender.stopping = stopping
         source.queued = [record("a")]
         task = sender.send()
         await asyncio.sleep(0)
         producer.deliver_all()
-        await sender.drain()  # waits, without raising, for the failed send
+        await sender.drain()  # waits, without raising, for a failed send too
         return task
 
+    return asyncio.run(run())
+
+
+def test_an_undelivered_send_fails_its_task_and_is_logged(caplog):
+    source = Source()
     with caplog.at_level(logging.ERROR, logger="streams.changelog"):
-        task = asyncio.run(run())
+        task = deliver_one(source, Producer(fail=True))
     with pytest.raises(ConnectionError):
         task.result()
     assert source.persisted_offsets == [] and "undelivered" in caplog.text
 
 
 def test_offsets_that_cannot_be_recorded_are_logged_and_the_send_still_succeeds(caplog):
-    source, producer = Source(), Producer()
+    source = Source()
 
     def closed_store(offsets) -> None:
         raise RuntimeError("store closed")
 
     source.persisted = closed_store
-
-    async def run() -> asyncio.Task:
-        sender = ChangelogSender(source, producer)
-        source.queued = [record("a")]
-        task = sender.send()
-        await asyncio.sleep(0)
-        producer.deliver_all()
-        await task
-        return task
-
     with caplog.at_level(logging.WARNING, logger="streams.changelog"):
-        assert asyncio.run(run()).exception() is None
+        assert deliver_one(source, Producer()).exception() is None
     assert "persisted changelog offsets" in caplog.text
 
 
@@ -155,15 +151,5 @@ def test_a_cancelled_drain_leaves_the_sends_that_batches_await():
 
 def test_once_stopping_offsets_are_not_recorded():
     source, producer = Source(), Producer()
-
-    async def run() -> None:
-        sender = ChangelogSender(source, producer)
-        sender.stopping = True
-        source.queued = [record("a")]
-        task = sender.send()
-        await asyncio.sleep(0)
-        producer.deliver_all()
-        await task
-
-    asyncio.run(run())
+    assert deliver_one(source, producer, stopping=True).exception() is None
     assert producer.sent == [[record("a")]] and source.persisted_offsets == []
