@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
-from operator import attrgetter
 
 from features.geo import centroid, geohash_encode, radius_of_gyration_km, scalar_haversine_km
-from features.history import Visit
+from features.history import Visit, visit_time
 from features.windows import DEFAULT_WINDOWS, SlidingWindow
 
 MISSING = -1.0  # numeric features without a value (no previous event, too few events)
@@ -20,7 +19,6 @@ SECONDS_PER_DAY = 86400.0
 # 1970-01-01 was a Thursday: shift so that day 0 of the week is Monday.
 _EPOCH_WEEKDAY = 3.0
 _TWO_PI = 2.0 * math.pi
-_ts = attrgetter("ts")
 
 FeatureValue = float | int | str
 
@@ -60,8 +58,8 @@ def compute_features(
     if not windows:
         raise ValueError("at least one window is needed")
     longest = max(w.size_s for w in windows)
-    hi = bisect_right(visits, at.ts, key=_ts)
-    lo = bisect_right(visits, at.ts - longest, 0, hi, key=_ts)
+    hi = bisect_right(visits, at.ts, key=visit_time)
+    lo = bisect_right(visits, at.ts - longest, 0, hi, key=visit_time)
     in_window = [v for v in visits[lo:hi] if v.event_id != at.event_id]
     if in_window:
         prev: Visit | None = in_window[-1]

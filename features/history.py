@@ -17,7 +17,8 @@ DEFAULT_ALLOWED_LATENESS_S = 3600.0
 DEFAULT_RETENTION_S = max(w.size_s for w in DEFAULT_WINDOWS) + DEFAULT_ALLOWED_LATENESS_S
 DEFAULT_MAX_EVENTS = 512
 
-_id, _ts = itemgetter(0), itemgetter(1)  # Visit.event_id, Visit.ts, read by index in C
+_id = itemgetter(0)  # Visit.event_id, read by index in C
+visit_time = itemgetter(1)  # Visit.ts: the sort and bisection key of every sorted list of visits
 _new_tuple = tuple.__new__
 
 
@@ -147,10 +148,10 @@ class UserHistory:
         if set(map(len, saved)) - {len(Visit._fields)}:
             raise ValueError(f"a saved visit does not hold the {len(Visit._fields)} fields of a Visit")
         visits = list(map(_new_tuple, repeat(Visit, len(saved)), saved))
-        times = list(map(_ts, visits))
+        times = list(map(visit_time, visits))
         if times != sorted(times):  # states are saved sorted; sorting a sorted list is one linear pass
-            visits.sort(key=_ts)
-            times = list(map(_ts, visits))
+            visits.sort(key=visit_time)
+            times = list(map(visit_time, visits))
         history._visits = visits
         history._times = times
         history._ids = set(map(_id, visits))

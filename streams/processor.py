@@ -15,13 +15,12 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from operator import attrgetter
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from features.compute import compute_features
-from features.history import AddOutcome, UserHistory, Visit
+from features.history import AddOutcome, UserHistory, Visit, visit_time
 from schemas.events import ClickEvent, DeadLetter, PredictionEvent, prediction_wire
 from streams.predictor import Prediction
 from streams.retry import retry_forever
@@ -31,7 +30,6 @@ log = logging.getLogger(__name__)
 
 FeatureRow = tuple[str, float, dict[str, Any]]
 MAX_BROKER_TS = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
-_ts = attrgetter("ts")
 
 
 @dataclass(frozen=True)
@@ -200,7 +198,7 @@ class ClickProcessor:
             result.duplicates += outcome is AddOutcome.DUPLICATE
             result.late += outcome is AddOutcome.TOO_LATE
             visits = history.visits
-            upto = visits[: bisect_right(visits, visit.ts, key=_ts)]  # sorted by time
+            upto = visits[: bisect_right(visits, visit.ts, key=visit_time)]  # sorted by time
             if outcome is not AddOutcome.ADDED:  # it stands in for its original: same id, or same item and time
                 same = (visit.ts, visit.item_id)
                 upto = [v for v in upto if v.event_id != visit.event_id and (v.ts, v.item_id) != same] + [visit]

@@ -9,6 +9,8 @@ sentinel setups go through Feast's own writer (`features.writers.open_writer`)."
 
 from __future__ import annotations
 
+from redis.exceptions import NoScriptError, ResponseError
+
 from features.writers.base import OnlineWriter, Row
 from features.writers.wire import timestamp_value
 
@@ -95,8 +97,6 @@ class RedisWriter(OnlineWriter):
         self._script = self._client.register_script(_WRITE_NEWER)  # EVALSHA, loading the script when missing
 
     def _write(self, rows: list[Row]) -> None:
-        from redis.exceptions import NoScriptError
-
         try:
             self._send_calls(rows)
         except NoScriptError:  # Redis lost its scripts (restart, SCRIPT FLUSH): load it, write the batch again
@@ -105,8 +105,6 @@ class RedisWriter(OnlineWriter):
 
     def _send_calls(self, rows: list[Row]) -> None:
         """One EVALSHA per USERS_PER_CALL rows, sent before the next is encoded; the replies are read at the end."""
-        from redis.exceptions import ResponseError
-
         client, errors = self._client, []
         connection = client.connection_pool.get_connection()
         try:
@@ -131,8 +129,6 @@ class RedisWriter(OnlineWriter):
         finally:
             client.connection_pool.release(connection)
         if errors:
-            from redis.exceptions import NoScriptError
-
             raise next((e for e in errors if isinstance(e, NoScriptError)), errors[0])  # NOSCRIPT: reload and retry
 
     def _delete(self, user_ids: list[str]) -> None:

@@ -3,10 +3,11 @@ import json
 import math
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from schemas.events import MAX_PAYLOAD_BYTES, ClickEvent, DeadLetter
+from schemas.events import MAX_PAYLOAD_BYTES, ClickEvent, DeadLetter, PredictionEvent, prediction_wire
 from schemas.json_schema import SCHEMA_DIR, render
 
 GOOD = {
@@ -153,10 +154,6 @@ def _prediction_fields(rng, explained: bool) -> dict:
 
 @pytest.mark.parametrize("explained", [False, True])
 def test_prediction_wire_is_byte_for_byte_the_models_own(explained):
-    import numpy as np
-
-    from schemas.events import PredictionEvent, prediction_wire
-
     rng = np.random.default_rng(7)
     for _ in range(300):
         fields = _prediction_fields(rng, explained)
@@ -164,10 +161,6 @@ def test_prediction_wire_is_byte_for_byte_the_models_own(explained):
 
 
 def test_prediction_wire_refuses_a_non_finite_feature():
-    import numpy as np
-
-    from schemas.events import prediction_wire
-
     fields = _prediction_fields(np.random.default_rng(0), False)
     fields["features"]["f0"] = math.nan
     with pytest.raises(ValueError, match="non-finite"):
@@ -176,10 +169,6 @@ def test_prediction_wire_refuses_a_non_finite_feature():
 
 @pytest.mark.parametrize("change", [{"model_version": ...}, {"extra": 1}])
 def test_prediction_wire_refuses_missing_and_unknown_fields(change):
-    import numpy as np
-
-    from schemas.events import prediction_wire
-
     fields = _prediction_fields(np.random.default_rng(0), False) | change
     fields = {k: v for k, v in fields.items() if v is not ...}
     with pytest.raises(ValueError, match="not those of a PredictionEvent"):
