@@ -21,13 +21,14 @@ def newest_state(layer: BertLayer, h: torch.Tensor, mask: torch.Tensor) -> torch
     """`layer(h, full_mask)[:, -1]` [B, d] with the query, attention and feed-forward of column L-1 alone
     (`mask`: that column's row of the additive mask, [B, 1, 1, L])."""
     attention = layer.attention.self
-    heads = (len(h), -1, attention.num_attention_heads, attention.attention_head_size)
+    # Sizes from `.shape`, not len(): an ONNX trace keeps them dynamic (trainer/serving/graph.py).
+    heads = (h.shape[0], -1, attention.num_attention_heads, attention.attention_head_size)
     newest = h[:, -1:]
     query = attention.query(newest).view(heads).transpose(1, 2)
     key = attention.key(h).view(heads).transpose(1, 2)
     value = attention.value(h).view(heads).transpose(1, 2)
     context = nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=attention.scaling)
-    out = layer.attention.output(context.transpose(1, 2).reshape(len(h), 1, -1), newest)
+    out = layer.attention.output(context.transpose(1, 2).reshape(h.shape[0], 1, -1), newest)
     return layer.output(layer.intermediate(out), out)[:, 0]
 
 
@@ -35,8 +36,7 @@ def attendable(items: torch.Tensor) -> torch.Tensor:
     """[B, L] columns a row's events may attend to: its real events; a row without any (a cold user) attends to
     its newest column alone, so its state does not depend on how many padding columns its batch carries."""
     real = items != PAD
-    real[:, -1] |= ~real.any(dim=1)
-    return real
+    return torch.cat([real[:, :-1], real[:, -1:] | ~real.any(dim=1, keepdim=True)], dim=1)  # no in-place: ONNX
 
 
 def attention_mask(real: torch.Tensor, causal: bool) -> torch.Tensor:

@@ -45,9 +45,14 @@ def apply(log_p: torch.Tensor, items: np.ndarray, shares: np.ndarray, weight: fl
     if weight == 0.0:
         return log_p
     items_t = torch.from_numpy(np.ascontiguousarray(items))
-    lift = torch.from_numpy(weight * (np.log(shares + FLOOR) - np.log(FLOOR))).to(log_p.dtype)
     # Repeated items write equal values.
-    return log_p.scatter(1, items_t, log_p.gather(1, items_t) + lift).log_softmax(-1)
+    return log_p.scatter(1, items_t, log_p.gather(1, items_t) + torch.from_numpy(lift(shares, weight))).log_softmax(-1)
+
+
+def lift(shares: np.ndarray, weight: float) -> np.ndarray:
+    """float32 [B, L]: what the prior adds to the log p of the item at each history position before renormalising
+    (0 at padding and unknown items, whose share is 0)."""
+    return (weight * (np.log(shares + FLOOR) - np.log(FLOOR))).astype(np.float32)
 
 
 def choose(

@@ -1,6 +1,7 @@
 """`export_model`: a trained model folder -> a new numbered version in a Triton model repository.
 
-The version folder holds the python-backend `model.py`, the model files (config, vocab, weights) and a snapshot
+The version folder holds the python-backend `model.py`, the model files (config, vocab, weights), the scoring graph
+that `model.py` runs (`model.onnx`, checked against the torch network as it is written) and a snapshot
 of the code that scores them (the `trainer`, `features` and `schemas` packages, in `code/`), so a version keeps
 working when the project's code changes after it was exported. The model's `config.pbtxt` is (re)written next to
 the versions. Each appears atomically (written aside, then renamed), so a polling Triton never sees half of one.
@@ -21,6 +22,7 @@ from pathlib import Path
 from deploy.stack.triton import SERVING_CODE, model_versions
 from trainer.data import N_SPECIAL
 from trainer.model.bundle import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, ClickcastModel
+from trainer.serving.graph import GRAPH_FILE, export_graph
 from trainer.serving.triton_config import DEFAULT_INSTANCES, DEFAULT_MAX_BATCH_SIZE, DEFAULT_TOP_K, triton_config
 
 MODEL_FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE)
@@ -67,6 +69,7 @@ def export_model(
     try:
         for name in MODEL_FILES:
             shutil.copy2(source / name, staging / name)
+        export_graph(model, staging / GRAPH_FILE, top_k)
         shutil.copy2(SERVING_CODE, staging / "model.py")
         for package in CODE_PACKAGES:
             ignore = shutil.ignore_patterns("__pycache__", "*.pyc")

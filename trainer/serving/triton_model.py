@@ -3,7 +3,8 @@
 It loads the model files of its own version folder and scores raw histories with the trainer's own code
 (`trainer.model`, `features`), from the snapshot the export put in `code/` next to this file, so online scores
 equal offline ones and later code changes do not affect this version. All requests of a dynamic batch are
-scored in one forward pass; ATTRIBUTION is computed only for the requests that ask for it.
+scored in one pass of the exported scoring graph (`model.onnx`, ONNX Runtime: `trainer/serving/graph.py`);
+ATTRIBUTION, which needs gradients, runs the torch network, and only for the requests that ask for it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import triton_python_backend_utils as pb_utils  # noqa: E402
 from trainer.model.bundle import ClickcastModel  # noqa: E402
 from trainer.model.explain import attribution  # noqa: E402
 from trainer.model.inputs import Histories  # noqa: E402
+from trainer.serving.graph import GRAPH_FILE, GraphScorer  # noqa: E402
 from trainer.serving.requests import request_histories  # noqa: E402
 
 INPUTS = ("ITEM_IDS", "TIMESTAMPS", "LATITUDES", "LONGITUDES")
@@ -42,6 +44,11 @@ class TritonPythonModel:
                 f"{self.model.cfg.max_len}: re-export to rewrite config.pbtxt"
             )
         self.top_k = dims["TOP_ITEMS"]
+        self.scorer = GraphScorer(version_dir / GRAPH_FILE, self.model)
+        if self.scorer.k != self.top_k:
+            raise pb_utils.TritonModelException(
+                f"config.pbtxt asks for the top {self.top_k}, the graph gives {self.scorer.k}: re-export"
+            )
         self.item_ids = np.asarray([s.encode("utf-8") for s in self.model.item_ids], dtype=object)
 
     def execute(self, requests: list) -> list:
@@ -64,9 +71,7 @@ class TritonPythonModel:
     def _score(self, requests: list, histories: list[Histories]) -> list:
         sizes = [len(h.items) for h in histories]
         h = Histories(*(np.concatenate([getattr(x, f) for x in histories]) for f in ("items", "ts", "lat", "lon")))
-        log_p = self.model.log_probs(h)
-        scores, top = torch.topk(log_p, self.top_k, dim=-1)
-        scores, top = scores.numpy().astype(np.float32), top.numpy()
+        scores, top = self.scorer.top_k(h)
         wants = [set(r.requested_output_names()) for r in requests]
         explain = np.flatnonzero(["ATTRIBUTION" in w for w in wants])
         starts = np.concatenate([[0], np.cumsum(sizes)])

@@ -20,6 +20,7 @@ def test_each_export_adds_the_next_version_with_model_files_and_config(fitted, t
         "__pycache__",
         "code",
         "config.json",
+        "model.onnx",
         "model.py",
         "vocab.json",
         "weights.pt",
