@@ -10,6 +10,7 @@ All models are scored on the same test events with the same full ranking (traine
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pandas as pd
 
 from schemas.csv_source import ColumnMapping, read_events_frame
 from trainer.baselines import all_baselines
-from trainer.batches import UserIndex, history_batches
+from trainer.batches import HistoryBatch, UserIndex, history_batches
 from trainer.data import Checkins, Split, data_stats, drop_duplicate_events, from_frame
 from trainer.evaluate import evaluate, history_length
 from trainer.metrics import METRICS
@@ -52,25 +53,42 @@ def ablation_configs(config: Any) -> dict[str, Any]:
     return {name: cfg.replace(name=f"clickcast_{name}") for name, cfg in configs.items()}
 
 
-def inference_cost(recommender: Recommender, ck: Checkins, split: Split, repeats: int = 20) -> dict[str, float]:
+def inference_cost(
+    score: Callable[[HistoryBatch], Any], ck: Checkins, split: Split, length: int, repeats: int = 20
+) -> dict[str, float]:
     """Milliseconds per event of `score` on one CPU thread, at batch 1 and batch 64 (test histories)."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        batch = next(history_batches(ck, split.test, history_length(recommender), 64))
-        single = next(history_batches(ck, split.test, history_length(recommender), 1))
+        batch = next(history_batches(ck, split.test, length, 64))
+        single = next(history_batches(ck, split.test, length, 1))
         cost = {}
         for label, b, n in (("batch_1", single, repeats), ("batch_64", batch, max(repeats // 4, 2))):
-            recommender.score(b)  # warm-up
+            score(b)  # warm-up
             started = time.perf_counter()
             for _ in range(n):
-                recommender.score(b)
+                score(b)
             cost[f"ms_per_event_{label}"] = 1000 * (time.perf_counter() - started) / (n * len(b))
         return cost
     finally:
         torch.set_num_threads(threads)
+
+
+def served_inference_cost(rec: Any, ck: Checkins, split: Split) -> dict[str, float]:
+    """`inference_cost` of what Triton runs: the exported scoring graph (ONNX Runtime, one thread) with its top-k."""
+    import tempfile
+
+    from trainer.model.recommender import as_histories
+    from trainer.serving.graph import GRAPH_FILE, GraphScorer, export_graph
+    from trainer.serving.triton_config import DEFAULT_TOP_K
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / GRAPH_FILE
+        export_graph(rec.model, path, DEFAULT_TOP_K)
+        scorer = GraphScorer(path, rec.model)
+        return inference_cost(lambda b: scorer.top_k(as_histories(b)), ck, split, history_length(rec))
 
 
 def relative_drop(clean: dict[str, float], noisy: dict[str, float]) -> dict[str, float]:
@@ -203,7 +221,8 @@ def run_training(
         noise = f"{NOISE_FRACTION:.0%} noise events"
         log.line(f"robustness {rec.name}: acc@1 {clean['acc@1']:.4f} -> {noisy['acc@1']:.4f} with {noise}")
 
-    timings["inference"] = inference_cost(model, final_ck, final_split)
+    timings["inference"] = inference_cost(model.score, final_ck, final_split, history_length(model))
+    timings["inference_served"] = served_inference_cost(model, final_ck, final_split)
     timings["total_s"] = time.perf_counter() - started
     metrics = {
         "data": stats,
