@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -26,6 +26,9 @@ from trainer.progress import ProgressLog
 from trainer.recommender import Recommender
 from trainer.report import markdown_table, plot_curves, plot_metrics, text_table, write_metrics
 from trainer.robustness import NOISE_FRACTION, noise_transform
+
+if TYPE_CHECKING:
+    from trainer.model import ClickcastRecommender
 
 NOISE_SEED = 0
 QUICK_ROBUSTNESS_EVENTS = 2000  # quick runs test robustness on the first test events only
@@ -76,18 +79,26 @@ def inference_cost(
         torch.set_num_threads(threads)
 
 
-def served_inference_cost(rec: Any, ck: Checkins, split: Split) -> dict[str, float]:
-    """`inference_cost` of what Triton runs: the exported scoring graph (ONNX Runtime, one thread) with its top-k."""
+def served_inference_cost(rec: ClickcastRecommender, ck: Checkins, split: Split, log: ProgressLog) -> dict[str, Any]:
+    """`inference_cost` of what Triton runs: the exported scoring graph (ONNX Runtime, one thread) with its top-k.
+    A graph that cannot be exported is reported, not raised: it must not cost the run its metrics."""
     import tempfile
 
+    from trainer.data import N_SPECIAL
     from trainer.model.recommender import as_histories
     from trainer.serving.graph import GRAPH_FILE, GraphScorer, export_graph
     from trainer.serving.triton_config import DEFAULT_TOP_K
 
+    model = rec.model
+    assert model is not None, "measured after training"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / GRAPH_FILE
-        export_graph(rec.model, path, DEFAULT_TOP_K)
-        scorer = GraphScorer(path, rec.model)
+        try:
+            export_graph(model, path, min(DEFAULT_TOP_K, len(model.item_ids) - N_SPECIAL))
+        except Exception as exc:
+            log.line(f"served inference cost not measured: {exc}")
+            return {"error": str(exc)}
+        scorer = GraphScorer(path, model)
         return inference_cost(lambda b: scorer.top_k(as_histories(b)), ck, split, history_length(rec))
 
 
@@ -222,7 +233,7 @@ def run_training(
         log.line(f"robustness {rec.name}: acc@1 {clean['acc@1']:.4f} -> {noisy['acc@1']:.4f} with {noise}")
 
     timings["inference"] = inference_cost(model.score, final_ck, final_split, history_length(model))
-    timings["inference_served"] = served_inference_cost(model, final_ck, final_split)
+    timings["inference_served"] = served_inference_cost(model, final_ck, final_split, log)
     timings["total_s"] = time.perf_counter() - started
     metrics = {
         "data": stats,

@@ -22,9 +22,9 @@ from trainer.model.bundle import CONFIG_FILE, ClickcastModel
 from trainer.model.explain import attribution
 from trainer.model.inputs import Histories
 from trainer.serving.export import MODEL_FILES, export_model
+from trainer.serving.graph import TOLERANCE
 
 LOAD_TIMEOUT_S = 180.0
-TOLERANCE = 1e-4
 PRIOR_WEIGHT = 0.3  # used when the served version's own weight is 0
 
 

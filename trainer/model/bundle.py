@@ -14,12 +14,20 @@ import torch
 
 from trainer.data import UNK
 from trainer.model import visit_prior
-from trainer.model.codes import CellVocab, ItemDistanceMemo
+from trainer.model.codes import CellVocab, ItemDistanceMemo, event_codes
 from trainer.model.config import ClickcastConfig
-from trainer.model.inputs import Histories, history_codes, last_position_queries, trim_padding
+from trainer.model.inputs import Histories, Queries, last_position_queries, to_tensors, trim_padding
 from trainer.model.network import ClickcastNet
 
 CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "weights.pt"
+
+
+@dataclass(frozen=True)
+class ScoringInputs:
+    h: Histories  # trimmed
+    first: int  # position of column 0 (leading padding columns trimmed off)
+    codes: dict[str, np.ndarray]  # event codes [B, L]
+    queries: Queries  # the newest event of each row
 
 
 @dataclass
@@ -64,12 +72,21 @@ class ClickcastModel:
         """log_probs without the visit prior."""
         if self.net.training:
             self.net.eval()
-        h, first = trim_padding(h)  # short histories cost what they hold, not L
+        s = self.scoring_inputs(h)
         with torch.no_grad():
-            q = last_position_queries(h, self.cfg, self.item_lat, self.item_lon, self._distances)
-            codes = history_codes(h, self.cells, self.cfg)
-            memory, hq = self.net.encode_newest(codes, first_position=first)
-            return self.net.next_item(memory, hq, torch.from_numpy(h.items), q.rows, q.cols, q.pairs, q.item_dist)
+            memory, hq = self.net.encode_newest(to_tensors(s.codes), first_position=s.first)
+            q = s.queries
+            return self.net.next_item(memory, hq, torch.from_numpy(s.h.items), q.rows, q.cols, q.pairs, q.item_dist)
+
+    def scoring_inputs(self, h: Histories) -> ScoringInputs:
+        """What the network scores the newest event of each row from: the histories without their all-padding
+        leading columns (short histories cost what they hold, not L), their event codes and the query codes.
+        The torch path and the exported graph (trainer/serving/graph.py) both start here."""
+        h, first = trim_padding(Histories(h.items.astype(np.int64, copy=False), h.ts, h.lat, h.lon))
+        codes = event_codes(h.items, h.ts, h.lat, h.lon, self.cells, self.cfg)
+        return ScoringInputs(
+            h, first, codes, last_position_queries(h, self.cfg, self.item_lat, self.item_lon, self._distances)
+        )
 
     def save(self, out_dir: str | Path) -> None:
         out = Path(out_dir)

@@ -45,10 +45,10 @@ def attention_mask(real: torch.Tensor, causal: bool) -> torch.Tensor:
     allowed = real[:, None, None, :].expand(-1, 1, length, length)
     if causal:
         allowed = allowed & torch.ones(length, length, dtype=torch.bool, device=real.device).tril()
-    return _additive(allowed)
+    return additive_mask(allowed)
 
 
-def _additive(allowed: torch.Tensor) -> torch.Tensor:
+def additive_mask(allowed: torch.Tensor) -> torch.Tensor:
     """0 where attention is allowed, the most negative float32 elsewhere (what BERT's layers add to scores)."""
     zero = torch.zeros((), dtype=torch.float32, device=allowed.device)
     return torch.where(allowed, zero, torch.finfo(torch.float32).min)
@@ -74,6 +74,10 @@ class ClickcastNet(nn.Module):
         bert._attn_implementation = "sdpa"
         self.encoder = BertModel(bert, add_pooling_layer=False)
         self.item_bias = nn.Parameter(torch.zeros(n_items))
+        # PAD and UNK are never an answer: added rather than assigned, so that an ONNX trace exports it.
+        special = torch.zeros(n_items)
+        special[[PAD, UNK]] = NEG_INF
+        self.register_buffer("special", special, persistent=False)
         # Query-dependent preference over the distance from the current place to a candidate item.
         self.distance_logits = nn.Linear(cfg.hidden, cfg.n_distance_buckets) if cfg.use_geo else None
         self.repeat = RepeatHead(cfg) if cfg.use_repeat else None
@@ -103,7 +107,7 @@ class ClickcastNet(nn.Module):
         below = attention_mask(real, causal=True) if len(self.encoder.encoder.layer) > 1 else None
         _, memory = self._below_last_layer(codes, below, None, None, first_position)
         # The newest event sees every real event: its row of the causal mask is the padding mask.
-        newest = _additive(real[:, None, None, :])
+        newest = additive_mask(real[:, None, None, :])
         return memory, newest_state(self.encoder.encoder.layer[-1], memory, newest)
 
     def _below_last_layer(
@@ -128,13 +132,11 @@ class ClickcastNet(nn.Module):
             h = layer(h, mask)
         return x, h
 
-    def _generation_logits(self, hq: torch.Tensor, item_dist: torch.Tensor | None) -> torch.Tensor:
+    def generation_logits(self, hq: torch.Tensor, item_dist: torch.Tensor | None) -> torch.Tensor:
         logits = hq @ self.embed.items.all_items().T + self.item_bias
         if self.distance_logits is not None and item_dist is not None:
             logits = logits + self.distance_logits(hq).gather(1, item_dist.long())
-        logits[:, PAD] = NEG_INF
-        logits[:, UNK] = NEG_INF
-        return logits
+        return logits + self.special
 
     def next_item(
         self,
@@ -149,7 +151,7 @@ class ClickcastNet(nn.Module):
     ) -> torch.Tensor:
         """Log p(next item) for the query events (rows, cols) with states `hq` [P, d]: [P] at `targets` if
         given, else [P, n_items]."""
-        log_gen = self._generation_logits(hq, item_dist).log_softmax(-1)
+        log_gen = self.generation_logits(hq, item_dist).log_softmax(-1)
         if self.repeat is None or pairs is None:
             return log_gen if targets is None else log_gen.gather(1, targets[:, None]).squeeze(1)
         weights, log_gate = self.repeat(memory, items, rows, cols, hq, pairs)
@@ -168,4 +170,4 @@ class ClickcastNet(nn.Module):
 
     def masked_items(self, h: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
         """Logits [M, n_items] of the items at masked positions (pre-training head, softmax over all items)."""
-        return self._generation_logits(h[masked], None)
+        return self.generation_logits(h[masked], None)

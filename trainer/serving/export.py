@@ -61,15 +61,15 @@ def export_model(
     version = max(model_versions(Path(repository), model_name), default=0) + 1
     config = triton_config(model_name, cfg.max_len, top_k, max_batch_size, instances)
     config_path = target / "config.pbtxt"
-    if not config_path.exists():
-        _replace(config_path, config)
     # A non-numeric folder name: Triton ignores it while it is being filled.
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target))
     staging.chmod(0o755)
     try:
+        export_graph(model, staging / GRAPH_FILE, top_k)  # first: its check is what most likely refuses a model
+        if not config_path.exists():
+            _replace(config_path, config)
         for name in MODEL_FILES:
             shutil.copy2(source / name, staging / name)
-        export_graph(model, staging / GRAPH_FILE, top_k)
         shutil.copy2(SERVING_CODE, staging / "model.py")
         for package in CODE_PACKAGES:
             ignore = shutil.ignore_patterns("__pycache__", "*.pyc")

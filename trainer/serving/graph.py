@@ -21,15 +21,13 @@ from torch import nn
 from trainer.data import PAD, UNK
 from trainer.model import visit_prior
 from trainer.model.bundle import ClickcastModel
-from trainer.model.codes import event_codes
-from trainer.model.inputs import Histories, last_position_queries, trim_padding
-from trainer.model.network import _additive, attendable, attention_mask, newest_state
+from trainer.model.inputs import Histories
+from trainer.model.network import NEG_INF, additive_mask, attendable, attention_mask, newest_state
 
 GRAPH_FILE = "model.onnx"
 OPSET = 18
 PAIR_CODES = ("valid", "recency", "hour_diff", "day_diff", "dist")
-TOLERANCE = 1e-4  # what the Triton parity test allows between served and trainer scores
-NEG_INF = float("-inf")
+TOLERANCE = 1e-4  # between the graph's scores and the torch path's (the Triton parity test allows the same)
 
 
 def input_names(model: ClickcastModel) -> list[str]:
@@ -44,20 +42,17 @@ def input_names(model: ClickcastModel) -> list[str]:
 
 
 def graph_inputs(model: ClickcastModel, h: Histories) -> dict[str, np.ndarray]:
-    """The graph's inputs for raw histories: what `ClickcastModel.network_log_probs` and `log_probs` compute
-    from them before the network runs."""
-    cfg = model.cfg
-    h, first = trim_padding(h)
-    codes = event_codes(h.items, h.ts, h.lat, h.lon, model.cells, cfg)
-    out = {name: codes[name] for name in ["items", *model.net.embed.codes]}
-    out["positions"] = np.arange(first, first + h.items.shape[1], dtype=np.int64)[None, :]
-    q = last_position_queries(h, cfg, model.item_lat, model.item_lon, model._distances)
+    """The graph's inputs for raw histories: what the torch path scores from (`ClickcastModel.scoring_inputs`), and
+    the visit prior's lift."""
+    cfg, s = model.cfg, model.scoring_inputs(h)
+    out = {name: s.codes[name] for name in ["items", *model.net.embed.codes]}
+    out["positions"] = np.arange(s.first, s.first + s.h.items.shape[1], dtype=np.int64)[None, :]
     if cfg.use_repeat:
-        out |= {name: q.pairs[name].numpy() for name in PAIR_CODES}
+        out |= {name: s.queries.pairs[name].numpy() for name in PAIR_CODES}
     if cfg.use_geo:
-        out["item_dist"] = q.item_dist.numpy()
+        out["item_dist"] = s.queries.item_dist.numpy()
     if cfg.visit_prior_weight:
-        shares = visit_prior.visit_shares(h.items, h.ts, cfg.visit_prior_tau_days)
+        shares = visit_prior.visit_shares(s.h.items, s.h.ts, cfg.visit_prior_tau_days)
         out["lift"] = visit_prior.lift(shares, cfg.visit_prior_weight)
     return {name: np.ascontiguousarray(out[name]) for name in input_names(model)}
 
@@ -84,35 +79,29 @@ class ScoringGraph(nn.Module):
         self.names = input_names(model)
         self.code_names = ["items", *net.embed.codes]
         with torch.no_grad():
-            item_table = net.embed.items.all_items()
-            tables = [item_table, *(table.weight for table in net.embed.codes.values())]
-            self.register_buffer("table", torch.cat(tables).detach().clone())
-            self.offsets = np.cumsum([0, *(len(t) for t in tables[:-1])]).tolist()
-            self.register_buffer("item_table", item_table.detach().clone())
-        special = torch.zeros(net.n_items)
-        special[[PAD, UNK]] = NEG_INF
-        self.register_buffer("special", special)
+            tables = [net.embed.items.all_items(), *(table.weight for table in net.embed.codes.values())]
+            self.register_buffer("table", torch.cat(tables))
+        self.offsets = np.cumsum([0, *(len(t) for t in tables[:-1])]).tolist()
 
     def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = dict(zip(self.names, tensors, strict=True))
         items = x["items"]
-        # The event embeddings' sum, in EventEmbedding's order (one gather per table: ORT reduces a stacked one slowly).
-        embedded = self.table[x["items"]]
+        # EventEmbedding's sum in its order, a gather per table: its one embedding_bag exports with the batch frozen,
+        # and a stacked gather + sum runs slowly in ONNX Runtime.
+        embedded = self.table[items]
         for name, offset in zip(self.code_names[1:], self.offsets[1:], strict=True):
             embedded = embedded + self.table[x[name] + offset]
         real = attendable(items)
         layers = self.net.encoder.encoder.layer
+        # Positions as an input: encode_newest's first_position is a Python int, which a trace would freeze.
         memory = self.net.encoder.embeddings(inputs_embeds=embedded, position_ids=x["positions"])
         if len(layers) > 1:
             below = attention_mask(real, causal=True)
             for layer in layers[:-1]:
                 memory = layer(memory, below)
-        hq = newest_state(layers[-1], memory, _additive(real[:, None, None, :]))
+        hq = newest_state(layers[-1], memory, additive_mask(real[:, None, None, :]))
 
-        logits = hq @ self.item_table.T + self.net.item_bias
-        if self.cfg.use_geo:
-            logits = logits + self.net.distance_logits(hq).gather(1, x["item_dist"].long())
-        log_p = (logits + self.special).log_softmax(-1)
+        log_p = self.net.generation_logits(hq, x.get("item_dist")).log_softmax(-1)
         if self.cfg.use_repeat:
             log_p = self._mix_repeat(log_p, items, memory, hq, x)
         if self.cfg.visit_prior_weight:
@@ -120,7 +109,12 @@ class ScoringGraph(nn.Module):
         return torch.topk(log_p, self.top_k, dim=-1)
 
     def _mix_repeat(
-        self, log_gen: torch.Tensor, items: torch.Tensor, memory: torch.Tensor, hq: torch.Tensor, x: dict
+        self,
+        log_gen: torch.Tensor,
+        items: torch.Tensor,
+        memory: torch.Tensor,
+        hq: torch.Tensor,
+        x: dict[str, torch.Tensor],
     ) -> torch.Tensor:
         """`RepeatHead` + `ClickcastNet.next_item` for queries at the newest column, dense over the history: each item's
         candidate sits at its first position, and its visits add their counts there (scatter-adds of [B, L])."""
@@ -171,16 +165,17 @@ class ScoringGraph(nn.Module):
         return log_p.scatter(1, items, mixed)  # repeated items write equal values
 
 
-def _sample(model: ClickcastModel) -> Histories:
-    """Histories for tracing and checking: varied lengths, repeats, an unknown item and a cold user."""
-    rng = np.random.default_rng(0)
-    rows, length = 6, model.cfg.max_len
+def sample_histories(model: ClickcastModel, rows: int = 6, seed: int = 0) -> Histories:
+    """Histories over the model's items for tracing and checking: repeats, an unknown item, a history of three
+    events and a cold user (rows 1, 2 and 3)."""
+    rng = np.random.default_rng(seed)
+    length = model.cfg.max_len
     known = np.arange(UNK + 1, len(model.item_ids))
     items = rng.choice(known, size=(rows, length))
     items[:, length // 2 :] = rng.choice(items[:, : length // 2].ravel(), size=(rows, length - length // 2))
-    items[1, -3] = UNK
-    items[2, : length - 3] = PAD
-    items[3] = PAD
+    items[1:2, -3] = UNK  # slices: fewer rows just go without
+    items[2:3, : length - 3] = PAD
+    items[3:4] = PAD
     ts = 1.36e9 + np.cumsum(rng.uniform(60, 2 * 86400, (rows, length)), axis=1)
     lat, lon = model.item_lat[items].astype(np.float32), model.item_lon[items].astype(np.float32)
     pad = items == PAD
@@ -193,13 +188,15 @@ def export_graph(model: ClickcastModel, path: str | Path, top_k: int) -> None:
     import warnings
 
     graph = ScoringGraph(model, top_k).eval()
-    sample = _sample(model)
+    sample = sample_histories(model)
     inputs = graph_inputs(model, sample)
     dynamic = {name: {0: "batch", 1: "length"} for name in inputs} | {"positions": {1: "length"}}
     if "item_dist" in dynamic:
         dynamic["item_dist"] = {0: "batch"}
     with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the tracer's notes on Python values it records as constants
+        # transformers' attention checks `is_causal` in Python; a mask is always passed, so False is right.
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module="transformers")
+        # The TorchScript exporter (deprecated, still in torch 2.13): the dynamo one needs onnxscript, not a dependency.
         torch.onnx.export(
             graph,
             tuple(torch.from_numpy(inputs[name]) for name in graph.names),
@@ -211,12 +208,18 @@ def export_graph(model: ClickcastModel, path: str | Path, top_k: int) -> None:
             dynamic_axes=dynamic | {"scores": {0: "batch"}, "top": {0: "batch"}},
         )
     scorer = GraphScorer(path, model)
-    for rows in (slice(0, 1), slice(2, 3), slice(None)):  # batch 1, a short history alone, all
+    # Batch 1, three events alone, a cold user alone (one column after trimming), all together.
+    for rows in (slice(0, 1), slice(2, 3), slice(3, 4), slice(None)):
         h = Histories(*(getattr(sample, f)[rows] for f in ("items", "ts", "lat", "lon")))
-        scores, _ = scorer.top_k(h)
-        want = torch.topk(model.log_probs(h), top_k, dim=-1)
-        if not np.allclose(scores, want.values.numpy(), atol=TOLERANCE, rtol=0):
-            raise RuntimeError(f"the exported graph's scores differ from the model's (rows {rows})")
+        scores, top = scorer.top_k(h)
+        log_p = model.log_probs(h).numpy()
+        # The best scores, and the model's own scores of the items the graph picked (ties may order differently).
+        want = -np.sort(-log_p, axis=-1)[:, :top_k]
+        picked = np.take_along_axis(log_p, top, axis=-1)
+        if not (
+            np.allclose(scores, want, atol=TOLERANCE, rtol=0) and np.allclose(picked, scores, atol=TOLERANCE, rtol=0)
+        ):
+            raise RuntimeError(f"the exported graph's top {top_k} differs from the model's (rows {rows})")
 
 
 class GraphScorer:
@@ -232,11 +235,8 @@ class GraphScorer:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.model = model
         self.k = int(self.session.get_outputs()[0].shape[1])  # the top-k the graph was exported with
-        # The export drops inputs that no output depends on (the configuration may leave some unused).
-        self.inputs = [i.name for i in self.session.get_inputs()]
 
     def top_k(self, h: Histories) -> tuple[np.ndarray, np.ndarray]:
         """(log p float32 [B, k], item indices int64 [B, k]), best first."""
-        inputs = graph_inputs(self.model, h)
-        scores, top = self.session.run(None, {name: inputs[name] for name in self.inputs})
+        scores, top = self.session.run(None, graph_inputs(self.model, h))
         return scores, top
