@@ -95,11 +95,11 @@ def served_inference_cost(rec: ClickcastRecommender, ck: Checkins, split: Split,
         path = Path(tmp) / GRAPH_FILE
         try:
             export_graph(model, path, min(DEFAULT_TOP_K, len(model.item_ids) - N_SPECIAL))
+            scorer = GraphScorer(path, model)
+            return inference_cost(lambda b: scorer.top_k(as_histories(b)), ck, split, history_length(rec))
         except Exception as exc:
             log.line(f"served inference cost not measured: {exc}")
             return {"error": str(exc)}
-        scorer = GraphScorer(path, model)
-        return inference_cost(lambda b: scorer.top_k(as_histories(b)), ck, split, history_length(rec))
 
 
 def relative_drop(clean: dict[str, float], noisy: dict[str, float]) -> dict[str, float]:

@@ -133,10 +133,10 @@ class ClickcastNet(nn.Module):
         return x, h
 
     def generation_logits(self, hq: torch.Tensor, item_dist: torch.Tensor | None) -> torch.Tensor:
-        logits = hq @ self.embed.items.all_items().T + self.item_bias
+        logits = hq @ self.embed.items.all_items().T + (self.item_bias + self.special)
         if self.distance_logits is not None and item_dist is not None:
             logits = logits + self.distance_logits(hq).gather(1, item_dist.long())
-        return logits + self.special
+        return logits
 
     def next_item(
         self,

@@ -6,8 +6,8 @@ of the code that scores them (the `trainer`, `features` and `schemas` packages, 
 working when the project's code changes after it was exported. The model's `config.pbtxt` is (re)written next to
 the versions. Each appears atomically (written aside, then renamed), so a polling Triton never sees half of one.
 A first export writes the config before its version, so the version never shows up without one. A later export
-that changes the config (only a new history length does) writes it after the new version, and a poll between the
-two can still see one without the other.
+that changes the config (a new history length or top-k: the graph holds both) writes it after the new version, and a
+poll between the two can still see one without the other; versions exported before such a change no longer load.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ DEFAULT_TOP_K = 10
 DEFAULT_MAX_BATCH_SIZE = 256
 DEFAULT_INSTANCES = 2  # one per core; each instance scores on 1 thread
 # Workers already send micro-batches, one request per instance: a delay would only hold a request while an instance
-# is free (queued requests are still batched whenever every instance is busy). With the ONNX scoring path 0 measured
-# better than 500 us in paired runs: 100 events/s p99 21.2 / 13.1 against 18.2 / 19.4 ms, 1,000 events/s p99 113 /
-# 84 against 167 / 106 ms, full speed 2,116 / 2,421 against 1,850 / 1,995 events/s (0.62 ms queued per batch-1
-# request before). Under torch it had measured within noise.
+# is free (queued requests are still batched whenever every instance is busy). With the ONNX scoring path, paired
+# against 500 us: 1,000 events/s p99 113 / 84 against 167 / 106 ms, full speed 2,116 / 2,421 against 1,850 / 1,995
+# events/s, 100 events/s mixed (p99 21.2 / 13.1 against 18.2 / 19.4 ms); a batch-1 request queued 0.62 ms, now 0.10.
+# Under torch it had measured within noise.
 DEFAULT_QUEUE_DELAY_US = 0
 
 

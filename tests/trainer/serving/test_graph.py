@@ -56,20 +56,25 @@ def test_the_graph_scores_as_the_torch_path(fitted, tmp_path, changes):
     for rows, seed in ((1, 1), (7, 2), (33, 3)):  # batch sizes the trace never saw
         assert_same_top_k(model, scorer, sample_histories(model, rows, seed))
     short = sample_histories(model, 5, 4)  # every row shorter than the window: columns trimmed off
-    short.items[:, : model.cfg.max_len // 2] = PAD
+    pad(short, np.s_[:, : model.cfg.max_len // 2])
     assert_same_top_k(model, scorer, short)
     cold = sample_histories(model, 4, 5)
-    cold.items[:] = PAD  # cold users only: one column after trimming
+    pad(cold, np.s_[:])  # cold users only: one column after trimming
     assert_same_top_k(model, scorer, cold)
 
 
-def test_an_export_that_scores_differently_is_refused(fitted, tmp_path, monkeypatch):
+def pad(h: Histories, where) -> None:
+    """Make the events at `where` padding, as a request carries it (no time, no place)."""
+    h.items[where], h.ts[where], h.lat[where], h.lon[where] = PAD, 0.0, 0.0, 0.0
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [lambda scores, top: (scores + 10 * TOLERANCE, top), lambda scores, top: (scores, top.roll(1, dims=-1))],
+    ids=["scores", "items"],
+)
+def test_an_export_that_scores_differently_is_refused(fitted, tmp_path, monkeypatch, wrong):
     traced = ScoringGraph.forward
-
-    def off_by_a_little(self, *tensors):
-        scores, top = traced(self, *tensors)
-        return scores + 10 * TOLERANCE, top
-
-    monkeypatch.setattr(ScoringGraph, "forward", off_by_a_little)
+    monkeypatch.setattr(ScoringGraph, "forward", lambda self, *tensors: wrong(*traced(self, *tensors)))
     with pytest.raises(RuntimeError, match="differs"):
         export_graph(fitted.model, tmp_path / "model.onnx", TOP_K)
