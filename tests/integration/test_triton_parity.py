@@ -23,31 +23,21 @@ from trainer.model.explain import attribution
 from trainer.model.inputs import Histories
 from trainer.serving.export import MODEL_FILES, export_model
 from trainer.serving.graph import TOLERANCE
+from trainer.serving.graph import sample_histories as graph_sample_histories
 
 LOAD_TIMEOUT_S = 180.0
 PRIOR_WEIGHT = 0.3  # used when the served version's own weight is 0
 
 
 def sample_histories(model: ClickcastModel, n_rows: int = 12, seed: int = 0) -> tuple[np.ndarray, Histories]:
-    """Raw-id histories over the model's items at their positions: full, short (left-padded), one with an
-    id the model never saw, and a cold user (all padding). Returns (raw ids [B, L], the same as indices)."""
-    rng = np.random.default_rng(seed)
-    length = model.cfg.max_len
-    known = np.arange(2, len(model.item_ids))
-    items = rng.choice(known, size=(n_rows, length))
-    items[:, length // 2 :] = rng.choice(items[:, : length // 2].ravel(), size=(n_rows, length - length // 2))
-    lat, lon = model.item_lat[items].astype(np.float32), model.item_lon[items].astype(np.float32)
-    ts = 1.36e9 + np.cumsum(rng.uniform(60, 2 * 86400, (n_rows, length)), axis=1)
-    raw = np.asarray(model.item_ids, dtype=object)[items]
-    raw[1, -3] = "never-seen-item"
-    pad = np.zeros((n_rows, length), dtype=bool)
-    pad[2, : length - 5] = True
-    pad[3] = True
-    raw[pad], ts[pad], lat[pad], lon[pad] = "", 0.0, 0.0, 0.0
-    # Indices straight from the vocabulary, independent of the serving code's parsing of the request.
-    index = {item: i for i, item in enumerate(model.item_ids) if i > UNK}
-    items = np.vectorize(lambda r: index.get(r, UNK) if r else PAD, otypes=[np.int64])(raw)
-    return raw, Histories(items=items, ts=ts, lat=lat, lon=lon)
+    """The export check's histories (full, short, a cold user, an unknown item: `graph.sample_histories`) with their
+    raw ids, the unknown one an id the model never saw. Returns (raw ids [B, L], the same as indices): indices straight
+    from the vocabulary, independent of the serving code's parsing of the request."""
+    h = graph_sample_histories(model, n_rows, seed)
+    raw = np.asarray(model.item_ids, dtype=object)[h.items]
+    raw[h.items == UNK] = "never-seen-item"
+    raw[h.items == PAD] = ""
+    return raw, h
 
 
 def wait_ready(client, name: str, version: int) -> None:

@@ -30,8 +30,13 @@ PAIR_CODES = ("valid", "recency", "hour_diff", "day_diff", "dist")
 TOLERANCE = 1e-4  # between the graph's scores and the torch path's (the Triton parity test allows the same)
 
 
+def _code_names(model: ClickcastModel) -> list[str]:
+    """The event codes the embedding sums, in its order."""
+    return ["items", *model.net.embed.codes]
+
+
 def input_names(model: ClickcastModel) -> list[str]:
-    cfg, names = model.cfg, ["items", *model.net.embed.codes, "positions"]
+    cfg, names = model.cfg, [*_code_names(model), "positions"]
     if cfg.use_repeat:
         names += PAIR_CODES
     if cfg.use_geo:
@@ -45,7 +50,7 @@ def graph_inputs(model: ClickcastModel, h: Histories) -> dict[str, np.ndarray]:
     """The graph's inputs for raw histories: what the torch path scores from (`ClickcastModel.scoring_inputs`), and
     the visit prior's lift."""
     cfg, s = model.cfg, model.scoring_inputs(h)
-    out = {name: s.codes[name] for name in ["items", *model.net.embed.codes]}
+    out = {name: s.codes[name] for name in _code_names(model)}
     out["positions"] = np.arange(s.first, s.first + s.h.items.shape[1], dtype=np.int64)[None, :]
     if cfg.use_repeat:
         out |= {name: s.queries.pairs[name].numpy() for name in PAIR_CODES}
@@ -77,7 +82,7 @@ class ScoringGraph(nn.Module):
         net, cfg = model.net.eval(), model.cfg
         self.net, self.cfg, self.top_k = net, cfg, top_k
         self.names = input_names(model)
-        self.code_names = ["items", *net.embed.codes]
+        self.code_names = _code_names(model)
         with torch.no_grad():
             tables = [net.embed.items.all_items(), *(table.weight for table in net.embed.codes.values())]
             self.register_buffer("table", torch.cat(tables))
