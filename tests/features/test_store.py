@@ -99,6 +99,38 @@ def test_direct_writer_reads_back_like_feasts_own_write(store):
     direct.close()
 
 
+def test_sqlite_rows_equal_feasts_own_column_for_column(tmp_path):
+    """Not only what Feast reads back: the direct writer stores the same value, value_text and event_ts in every
+    (user, feature) row as Feast's online_write_batch, so Feast's filters on value_text see the same table."""
+    import sqlite3
+
+    from feast.infra.online_stores.helpers import compute_table_id
+
+    from features.repo import FEATURE_VIEW_NAME
+
+    history = [Visit("e0", TS_2012 - 300, "p0", 40.71, -74.01)]
+    rows = [(f"u{i}", TS_2012 + i, features_at(f"e{i}", TS_2012 + i, 40.7 + i / 100, -74.0, history)) for i in range(3)]
+    tables = []
+    for name, make_writer in (("direct", open_writer), ("api", FeastApiWriter)):
+        store = build_store(Settings(run_dir=tmp_path / name))
+        apply_definitions(store)
+        writer = make_writer(store)
+        writer.write(rows)
+        writer.close()
+        view = store.get_feature_view(FEATURE_VIEW_NAME)
+        versioning = store.config.registry.enable_online_feature_view_versioning
+        table = compute_table_id(store.config.project, view, versioning)
+        with sqlite3.connect(store.config.online_store.path) as conn:
+            tables.append(
+                conn.execute(
+                    f'SELECT entity_key, feature_name, value, value_text, event_ts FROM "{table}" '
+                    "ORDER BY entity_key, feature_name"
+                ).fetchall()
+            )
+    assert len(tables[0]) == len(rows) * len(FEATURE_FIELDS)
+    assert tables[0] == tables[1]
+
+
 def test_older_row_never_replaces_a_newer_one(store):
     """A retried or reordered batch must not move a user's features back in time."""
     writer = open_writer(store)
@@ -130,11 +162,12 @@ def test_deleted_users_read_back_empty_and_others_stay(store):
     writer.close()
 
 
-def _sqlite_writer(tmp_path, monkeypatch, rows_per_statement: int):
-    """A SQLite store whose writer splits its statements after `rows_per_statement` rows."""
+def _sqlite_writer(tmp_path, monkeypatch, users_per_statement: int):
+    """A SQLite store whose writer splits its upserts and deletes after `users_per_statement` users."""
     from features.writers import sqlite as sqlite_writer
 
-    monkeypatch.setattr(sqlite_writer, "ROWS_PER_STATEMENT", rows_per_statement)
+    monkeypatch.setattr(sqlite_writer, "USERS_PER_STATEMENT", users_per_statement)
+    monkeypatch.setattr(sqlite_writer, "USERS_PER_DELETE", users_per_statement)
     store = build_store(Settings(run_dir=tmp_path))
     apply_definitions(store)
     return store, open_writer(store)
@@ -144,18 +177,17 @@ def test_sqlite_delete_larger_than_one_statement(tmp_path, monkeypatch):
     store, writer = _sqlite_writer(tmp_path, monkeypatch, 3)
     users = [f"k{i}" for i in range(40)]
     writer.write([(u, TS_2012, features_at(u, TS_2012, 40.7, -74.0)) for u in users])
-    writer.delete(users[:35])  # 35 keys at 15 parameters a statement
+    writer.delete(users[:35])  # 35 keys at 3 a statement
     got = read_features(store, users)
     assert [g["user_id"] for g in got if g["geohash6"] is not None] == users[35:]
     writer.close()
 
 
 def test_sqlite_batch_larger_than_one_statement_lands_whole(tmp_path, monkeypatch):
-    """A batch is split into several multi-row statements (here 7 rows each, across users' features)."""
-    store, writer = _sqlite_writer(tmp_path, monkeypatch, 7)
+    """A batch is split into several multi-row statements (here 2 users each, the last one partial)."""
+    store, writer = _sqlite_writer(tmp_path, monkeypatch, 2)
     users = [f"user{i}" for i in range(5)]
     rows = [(u, TS_2012 + i, features_at(f"e{i}", TS_2012 + i, 40.70 + i / 100, -74.00)) for i, u in enumerate(users)]
-    assert len(rows) * len(FEATURE_FIELDS) % 7 != 0  # the last statement is a partial one
     assert writer.write(rows) == len(users)
     for got, (_, _, expected) in zip(read_features(store, users), rows, strict=True):
         assert {name: got[name] for name, _ in FEATURE_FIELDS} == expected
