@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e2e.add_argument(
         "--profile",
         action="store_true",
-        help="py-spy the workers and Triton's model during throughput (needs py-spy; files beside JSON)",
+        help="py-spy the workers and Triton's model during throughput and each load (needs py-spy; files beside JSON)",
     )
     _common(e2e)
     e2e.set_defaults(func=run_e2e)

@@ -54,7 +54,7 @@ class E2EOptions:
     with_components: bool = True
     triton_seconds: float = 5.0
     feast_rows: int = 5000
-    profile_dir: Path | None = None  # py-spy the workers and Triton's model during each throughput run
+    profile_dir: Path | None = None  # py-spy the workers and Triton's model during each throughput run and load
 
 
 def _history_figures(lengths: list[int]) -> dict[str, float]:
@@ -170,7 +170,7 @@ class _Run:
                 self._phase(
                     f"pipeline x{count} prefill", start, predictions, decode_prediction, None, 200.0, 20.0, prefill
                 )
-            profiler = self._profiler(group, count)
+            profiler = self._profiler(group, f"x{count}")
             meter = self._cpu_meter(group)
             meter.start()
             measured = self.workload.payloads(o.events, prefix, start)
@@ -225,13 +225,13 @@ class _Run:
     def _history(self, n: int, start: int) -> dict:
         return _history_figures(self.workload.history_lengths(n, MODEL_HISTORY, self.settings.stream, start))
 
-    def _profiler(self, group: WorkerGroup, count: int) -> Profiler | None:
+    def _profiler(self, group: WorkerGroup, phase: str) -> Profiler | None:
         if self.options.profile_dir is None:
             return None
         workers = {f"worker-{i}": pid for i, pid in enumerate(group.pids())}
         model = self.settings.triton.model_name
         models = {f"triton-{model}-{i}": pid for i, pid in enumerate(triton_model_pids(model))}
-        profiler = Profiler(workers, models, self.options.profile_dir / f"x{count}")
+        profiler = Profiler(workers, models, self.options.profile_dir / phase)
         profiler.start()
         self.progress(f"profiling {', '.join(profiler.pids)} with py-spy into {profiler.directory}")
         return profiler
@@ -241,6 +241,7 @@ class _Run:
         prefix, start = self._cursor
         self._cursor = (prefix, start + n)
         payloads = self.workload.payloads(n, prefix, start)
+        profiler = self._profiler(group, f"load-{rate:g}")
         meter = self._cpu_meter(group)
         meter.start()
         phase = self._phase(
@@ -255,6 +256,8 @@ class _Run:
         out = _figures(phase)
         # Includes the idle wait for the last answers: an upper bound, comparable between loads.
         out["cpu_ms_per_event"] = meter.stop(len(phase.answers))
+        if profiler:
+            out["profile"] = profiler.stop()
         out["history_events"] = self._history(n, start)
         return out
 
