@@ -101,20 +101,25 @@ def test_direct_writer_reads_back_like_feasts_own_write(store):
 
 def test_sqlite_rows_equal_feasts_own_column_for_column(tmp_path):
     """Not only what Feast reads back: the direct writer stores the same value, value_text and event_ts in every
-    (user, feature) row as Feast's online_write_batch, so Feast's filters on value_text see the same table."""
+    (user, feature) row as Feast's online_write_batch, so Feast's filters on value_text see the same table (created_ts
+    aside: the writer leaves it NULL)."""
     import sqlite3
 
     from feast.infra.online_stores.helpers import compute_table_id
 
     from features.repo import FEATURE_VIEW_NAME
+    from features.writers.sqlite import SqliteWriter
 
     history = [Visit("e0", TS_2012 - 300, "p0", 40.71, -74.01)]
     rows = [(f"u{i}", TS_2012 + i, features_at(f"e{i}", TS_2012 + i, 40.7 + i / 100, -74.0, history)) for i in range(3)]
     tables = []
     for name, make_writer in (("direct", open_writer), ("api", FeastApiWriter)):
-        store = build_store(Settings(run_dir=tmp_path / name))
+        settings = Settings(run_dir=tmp_path / name)
+        settings = settings.model_copy(update={"feast": settings.feast.model_copy(update={"online_store": "sqlite"})})
+        store = build_store(settings)
         apply_definitions(store)
         writer = make_writer(store)
+        assert isinstance(writer, SqliteWriter if name == "direct" else FeastApiWriter)
         writer.write(rows)
         writer.close()
         view = store.get_feature_view(FEATURE_VIEW_NAME)
@@ -171,6 +176,15 @@ def _sqlite_writer(tmp_path, monkeypatch, users_per_statement: int):
     store = build_store(Settings(run_dir=tmp_path))
     apply_definitions(store)
     return store, open_writer(store)
+
+
+def test_sqlite_statements_fit_the_builds_parameter_limit():
+    from features.writers.sqlite import USERS_PER_STATEMENT, users_per_statement
+
+    assert users_per_statement(250_000, 36) == USERS_PER_STATEMENT
+    assert users_per_statement(999, 36) == 27  # SQLite before 3.32
+    with pytest.raises(RuntimeError, match="at most 35"):
+        users_per_statement(35, 36)
 
 
 def test_sqlite_delete_larger_than_one_statement(tmp_path, monkeypatch):
