@@ -66,7 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e2e.add_argument(
         "--profile",
         action="store_true",
-        help="py-spy the workers and Triton's model during throughput and each load (needs py-spy; files beside JSON)",
+        help="py-spy the workers and Triton's model during throughput and every load, the search's too (needs py-spy; "
+        "files beside JSON; py-spy takes CPU from the stack, so latencies are then not comparable)",
     )
     _common(e2e)
     e2e.set_defaults(func=run_e2e)
