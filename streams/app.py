@@ -37,6 +37,7 @@ from streams.processor import ClickProcessor, RawMessage, broker_time
 from streams.retry import retry_forever
 from streams.settings import Settings
 from streams.stats import WorkerStats
+from streams.table_sweep import TableSweep
 from streams.watchdog import exit_unless_stopped
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,9 @@ def create_app(settings: Settings) -> faust.App:
     processor = ClickProcessor(state, sink, predictor, stream)
     output = OutputProducer(settings.kafka)
     changelog = ChangelogSender(state, output)
-    expiry = IdleExpiry(state, sink.delete, stream.idle_user_ttl_s, on_expired=changelog.send)
+    expiry = IdleExpiry(
+        state, sink.delete, stream.idle_user_ttl_s, slice_users=stream.expiry_slice_users, on_expired=changelog.send
+    )
     stats = WorkerStats()
     topics = settings.topics
 
@@ -249,6 +252,10 @@ class TableState:
         self._persisted: dict[int, int] = {}
         self._events: dict[tuple[int, int], EventT] = {}
         self._bind: Callable[[EventT], None] | None = None
+        self.sweep = TableSweep(table)
+        # Each partition's newest event time, from the writes and what expiry has read: at most the true one (right
+        # after a restart, before either saw a partition's newest user), so expiry errs on keeping a user.
+        self._clock: dict[int, float] = {}
 
     def bind(self, events: Sequence[EventT], set_current_event: Callable[[EventT], None]) -> None:
         self._events = {(e.message.partition, e.message.offset): e for e in events}
@@ -266,6 +273,11 @@ class TableState:
         value = orjson.dumps({**state, "partition": source.partition})
         self.table.data[user_id] = value  # the store only: the changelog record goes out with the batch
         self._queue(user_id, value, source.partition)
+        self._advance(source.partition, UserHistory.newest_ts_of_state(state))
+
+    def _advance(self, partition: int, ts: float | None) -> None:
+        if ts is not None and ts > self._clock.get(partition, float("-inf")):
+            self._clock[partition] = ts
 
     def _queue(self, user_id: str, value: bytes | None, partition: int) -> None:
         # Keys as faust's json codec writes them (orjson), so that compaction and tombstones match older records.
@@ -286,18 +298,17 @@ class TableState:
     def holds(self, user_id: str) -> bool:
         return user_id in self.table.data
 
-    def expire(self, idle_s: float, keep: Container[str] = ()) -> list[str]:
-        """Remove (and return) the users whose newest event is more than `idle_s` older than their partition's
-        newest event, except those in `keep`. Each partition keeps its own event-time clock: one replaying an old
-        backlog must not lose its users because another partition is live."""
+    def expire(self, idle_s: float, budget: int, keep: Container[str] = ()) -> list[str]:
+        """Remove (and return) the users among the table's next `budget` (`TableSweep`) whose newest event is more
+        than `idle_s` older than their partition's newest event, except those in `keep`. Each partition keeps its own
+        event-time clock: one replaying an old backlog must not lose its users because another partition is live."""
         users = []
-        for key, saved in self.table.items():
+        for key, saved in self.sweep.next_slice(budget):
             value = orjson.loads(saved)
-            users.append((key, value["partition"], UserHistory.newest_ts_of_state(value) or 0.0))
-        newest: dict[int, float] = {}
-        for _, partition, ts in users:
-            newest[partition] = max(newest.get(partition, ts), ts)
-        idle = [(key, partition) for key, partition, ts in users if ts < newest[partition] - idle_s and key not in keep]
+            ts = UserHistory.newest_ts_of_state(value) or 0.0
+            self._advance(value["partition"], ts)
+            users.append((key, value["partition"], ts))
+        idle = [(key, p) for key, p, ts in users if ts < self._clock[p] - idle_s and key not in keep]
         for key, partition in idle:
             self._queue(key, None, partition)
             del self.table.data[key]

@@ -13,11 +13,12 @@ log = logging.getLogger(__name__)
 class UserTable(Protocol):
     def holds(self, user_id: str) -> bool: ...
 
-    def expire(self, idle_s: float, keep: Container[str] = ()) -> list[str]: ...
+    def expire(self, idle_s: float, budget: int, keep: Container[str] = ()) -> list[str]: ...
 
 
 class IdleExpiry:
-    """One round a timer tick: expire the idle users, then delete their online rows on the Feast thread.
+    """One round a timer tick: expire the idle users among the table's next `slice_users` (a pass over a large table
+    takes several rounds), then delete their online rows on the Feast thread.
 
     A user whose feature row is prepared but not yet written is kept for a later round: that write could land
     after the delete and outlive the user. A delete that fails is tried again next round for the users still
@@ -31,6 +32,7 @@ class IdleExpiry:
         table: UserTable,
         delete: Callable[[Sequence[str]], Awaitable[None]],
         idle_s: float,
+        slice_users: int,
         on_expired: Callable[[], object] = lambda: None,
     ) -> None:
         """`on_expired` runs right after the table expired users, before anything awaits (it sends their
@@ -38,6 +40,7 @@ class IdleExpiry:
         self.table = table
         self.delete = delete
         self.idle_s = idle_s
+        self.slice_users = slice_users
         self.on_expired = on_expired
         self._unwritten: collections.Counter[str] = collections.Counter()
         self._undeleted: set[str] = set()
@@ -60,7 +63,7 @@ class IdleExpiry:
 
     async def run(self) -> list[str]:
         """The users expired this round."""
-        expired = self.table.expire(self.idle_s, keep=self._unwritten)
+        expired = self.table.expire(self.idle_s, self.slice_users, keep=self._unwritten)
         if expired:
             self.on_expired()
             log.info("expired %d users idle for over %.0f s of their partition's event time", len(expired), self.idle_s)

@@ -69,3 +69,38 @@ class FrequencyPredictor:
             ranked = Counter(v.item_id for v in visits).most_common(self.top_k)
             out.append(Prediction([i for i, _ in ranked], [float(n) for _, n in ranked], "1"))
         return out
+
+
+class RocksStore:
+    """The parts of faust's RocksDB table store that `streams.table_sweep` reads: a raw-mode RocksDB per partition
+    (with faust's offset record in each), the assignor's active partitions and the table's changelog topic."""
+
+    CHANGELOG = "app-user-history-changelog"
+
+    def __init__(self, directory, partitions: Iterable[int], active: Iterable[int] | None = None) -> None:
+        from types import SimpleNamespace
+
+        import rocksdict
+        from faust.types import TP
+
+        from streams.table_sweep import OFFSET_KEY
+
+        self._dbs = {}
+        for partition in partitions:
+            db = rocksdict.Rdict(str(directory / f"p{partition}"), options=rocksdict.Options(raw_mode=True))
+            db[OFFSET_KEY] = b"0"
+            self._dbs[partition] = db
+        self.active = {TP(self.CHANGELOG, p) for p in (self._dbs if active is None else active)}
+        self.app = SimpleNamespace(assignor=SimpleNamespace(assigned_actives=lambda: self.active))
+        self.table = SimpleNamespace(changelog_topic_name=self.CHANGELOG)
+
+    def put(self, partition: int, user_id: str, value: bytes) -> None:
+        self._dbs[partition][orjson.dumps(user_id)] = value  # keys as the table's json serializer writes them
+
+    def __delitem__(self, user_id: str) -> None:
+        for db in self._dbs.values():
+            del db[orjson.dumps(user_id)]
+
+    def close(self) -> None:
+        for db in self._dbs.values():
+            db.close()

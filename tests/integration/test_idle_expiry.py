@@ -67,6 +67,7 @@ def test_a_user_idle_past_the_ttl_loses_its_online_row(online_store, stack):
         "CLICKCAST_STREAM__APP_ID": prefix,
         "CLICKCAST_STREAM__IDLE_USER_TTL_S": str(DAY_S),
         "CLICKCAST_STREAM__EXPIRY_INTERVAL_S": "1",
+        "CLICKCAST_STREAM__EXPIRY_SLICE_USERS": "1",  # a pass over the worker's RocksDB store takes several rounds
     }
     workers = []
     try:

@@ -4,17 +4,21 @@ import asyncio
 
 from streams.expiry import IdleExpiry
 
+SLICE = 100  # users a round reads
+
 
 class FakeTable:
     """Users with their idle flag; `expire` removes the idle ones not kept."""
 
     def __init__(self, idle: set[str], active: set[str]) -> None:
         self.idle, self.active = set(idle), set(active)
+        self.budgets: list[int] = []
 
     def holds(self, user_id: str) -> bool:
         return user_id in self.idle or user_id in self.active
 
-    def expire(self, idle_s: float, keep=()) -> list[str]:
+    def expire(self, idle_s: float, budget: int, keep=()) -> list[str]:
+        self.budgets.append(budget)
         gone = sorted(u for u in self.idle if u not in keep)
         self.idle -= set(gone)
         return gone
@@ -33,13 +37,14 @@ class Deleter:
 
 def test_idle_users_are_expired_and_their_rows_deleted():
     table, delete = FakeTable({"a", "b"}, {"c"}), Deleter()
-    assert asyncio.run(IdleExpiry(table, delete, 10.0).run()) == ["a", "b"]
+    assert asyncio.run(IdleExpiry(table, delete, 10.0, SLICE).run()) == ["a", "b"]
     assert delete.calls == [["a", "b"]]
+    assert table.budgets == [SLICE]
 
 
 def test_a_user_with_an_unwritten_row_waits_for_a_later_round():
     table, delete = FakeTable({"a", "b"}, set()), Deleter()
-    expiry = IdleExpiry(table, delete, 10.0)
+    expiry = IdleExpiry(table, delete, 10.0, SLICE)
     expiry.preparing(["a", "a"])  # two batches carry a row of a
     assert asyncio.run(expiry.run()) == ["b"]
     expiry.written(["a"])
@@ -51,7 +56,7 @@ def test_a_user_with_an_unwritten_row_waits_for_a_later_round():
 
 def test_a_failed_delete_is_retried_for_users_still_gone_only():
     table, delete = FakeTable({"a", "b"}, set()), Deleter(failures=1)
-    expiry = IdleExpiry(table, delete, 10.0)
+    expiry = IdleExpiry(table, delete, 10.0, SLICE)
     asyncio.run(expiry.run())  # the delete of a and b fails
     table.active.add("b")  # b came back: its new row must stay
     asyncio.run(expiry.run())
@@ -61,7 +66,7 @@ def test_a_failed_delete_is_retried_for_users_still_gone_only():
 
 def test_a_rebalance_ends_the_retries():
     table, delete = FakeTable({"a"}, set()), Deleter(failures=1)
-    expiry = IdleExpiry(table, delete, 10.0)
+    expiry = IdleExpiry(table, delete, 10.0, SLICE)
     asyncio.run(expiry.run())  # the delete of a fails
     expiry.forget_undeleted()  # a's partition may have moved: another worker may hold a new row of a
     asyncio.run(expiry.run())
@@ -74,7 +79,7 @@ def test_tombstones_are_sent_as_soon_as_users_expire_before_the_delete_awaits():
     async def delete(users) -> None:
         events.append(("delete", sorted(users)))
 
-    expiry = IdleExpiry(table, delete, 10.0, on_expired=lambda: events.append("tombstones"))
+    expiry = IdleExpiry(table, delete, 10.0, SLICE, on_expired=lambda: events.append("tombstones"))
     asyncio.run(expiry.run())
     asyncio.run(expiry.run())  # nobody expires: nothing to send
     assert events == ["tombstones", ("delete", ["a"])]
@@ -90,7 +95,7 @@ def test_a_delete_that_fails_across_a_rebalance_is_not_retried():
             expiry.forget_undeleted()  # a rebalance while the first delete was on its way
             raise ConnectionError("store down")
 
-    expiry = IdleExpiry(table, delete, 10.0)
+    expiry = IdleExpiry(table, delete, 10.0, SLICE)
     asyncio.run(expiry.run())
     asyncio.run(expiry.run())
     assert calls == [["a"]]

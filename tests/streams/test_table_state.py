@@ -81,7 +81,7 @@ def test_expiry_removes_idle_users_and_tombstones_their_partition():
     state.put("idle", state_at(100.0), message(1, 0))
     state.put("active", state_at(5000.0), message(1, 1))
     state.take_changelog()
-    assert state.expire(idle_s=1000.0) == ["idle"]
+    assert state.expire(idle_s=1000.0, budget=100) == ["idle"]
     assert set(table) == {"active"}
     assert tombstones(state) == [(1, "idle")]
 
@@ -94,7 +94,7 @@ def test_a_partition_replaying_an_old_backlog_keeps_its_users():
     state.put("backlog-idle", state_at(10.0), message(0, 1))
     state.put("live", state_at(100.0 + 365 * 86400.0), message(2, 0))
     state.take_changelog()
-    assert state.expire(idle_s=50.0) == ["backlog-idle"]
+    assert state.expire(idle_s=50.0, budget=100) == ["backlog-idle"]
     assert set(table) == {"backlog", "live"} and tombstones(state) == [(0, "backlog-idle")]
 
 
@@ -105,7 +105,7 @@ def test_expiry_keeps_the_users_it_is_told_to_keep():
     state.put("idle", state_at(100.0), message(1, 0))
     state.put("idle-busy", state_at(100.0), message(1, 1))
     state.put("active", state_at(5000.0), message(1, 2))
-    assert state.expire(idle_s=1000.0, keep={"idle-busy"}) == ["idle"]
+    assert state.expire(idle_s=1000.0, budget=100, keep={"idle-busy"}) == ["idle"]
     assert state.holds("idle-busy") and not state.holds("idle")
 
 
@@ -146,3 +146,31 @@ def test_changelog_records_are_what_faust_itself_would_send():
     assert [r.key for r in records] == [table.data._encode_key(u) for u in users]
     assert {(r.topic, r.partition) for r in records} == {("clickcast-table-test-user-history-changelog", 2)}
     assert all(orjson.loads(r.value) == {**state_at(100.0), "partition": 2} for r in records)
+
+
+def test_expiry_reads_a_slice_a_round_against_the_clock_of_the_writes():
+    table = RecordingTable()
+    state = TableState(table, CHANGELOG)
+    state.bind([event(1, i) for i in range(3)], lambda e: None)
+    state.put("idle-1", state_at(100.0), message(1, 0))
+    state.put("idle-2", state_at(100.0), message(1, 1))
+    state.put("active", state_at(5000.0), message(1, 2))  # the partition's clock, before the sweep reads it
+    state.take_changelog()
+    assert state.expire(idle_s=1000.0, budget=1) == ["idle-1"]
+    assert set(table) == {"idle-2", "active"}
+    assert state.expire(idle_s=1000.0, budget=1) == ["idle-2"]
+    assert state.expire(idle_s=1000.0, budget=1) == []
+    assert tombstones(state) == [(1, "idle-1"), (1, "idle-2")]
+
+
+def test_after_a_restart_expiry_learns_each_partitions_clock_and_keeps_users_until_it_knows():
+    """A worker that restarts has written nothing yet: a user read before its partition's newest stays for a pass."""
+    table = RecordingTable()
+    before = TableState(table, CHANGELOG)
+    before.bind([event(1, 0), event(1, 1)], lambda e: None)
+    before.put("idle", state_at(100.0), message(1, 0))
+    before.put("active", state_at(5000.0), message(1, 1))
+    state = TableState(table, CHANGELOG)
+    assert state.expire(idle_s=1000.0, budget=1) == []  # read first: no clock yet beyond its own time
+    assert state.expire(idle_s=1000.0, budget=1) == []  # the pass ends with the partition's newest user
+    assert state.expire(idle_s=1000.0, budget=1) == ["idle"]  # the next pass knows the clock
