@@ -88,6 +88,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     proc.add_argument("--json", type=Path, default=None, help="also write the figures here")
     proc.set_defaults(func=run_processor)
 
+    exp = bench_sub.add_parser(
+        "expiry", help="how long an idle-user expiry round holds a worker's loop, by table size (no stack needed)"
+    )
+    exp.add_argument("--users", type=positive(int), default=100_000, help="users in the table store")
+    exp.add_argument("--events", type=positive(int), default=64, help="events in each user's history")
+    exp.add_argument("--slice", type=positive(int), default=None, help="users a round reads (default: settings)")
+    exp.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    exp.set_defaults(func=run_expiry)
+
 
 def _file_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file", type=Path, default=None, help="events CSV (default: the NYC check-ins)")
@@ -217,6 +226,20 @@ def run_processor(args: argparse.Namespace) -> int:
     workload = _workload(args.file)
     tune_gc(settings.gc_threshold)  # as the worker does
     result = replay(workload, args.events, args.batch, settings, _progress(time.monotonic()))
+    if args.json:
+        _write(args.json, result)
+    print(json.dumps(result))
+    return 0
+
+
+def run_expiry(args: argparse.Namespace) -> int:
+    from streams.settings import get_settings
+
+    _benchmarks_importable()
+    from tests.benchmarks.expiry import run
+
+    slice_users = args.slice or get_settings().stream.expiry_slice_users
+    result = run(args.users, args.events, slice_users, _progress(time.monotonic()))
     if args.json:
         _write(args.json, result)
     print(json.dumps(result))
