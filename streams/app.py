@@ -298,6 +298,10 @@ class TableState:
     def holds(self, user_id: str) -> bool:
         return user_id in self.table.data
 
+    @property
+    def passes(self) -> int:
+        return self.sweep.passes
+
     def expire(self, idle_s: float, budget: int, keep: Container[str] = ()) -> list[str]:
         """Remove (and return) the users among the table's next `budget` (`TableSweep`) whose newest event is more
         than `idle_s` older than their partition's newest event, except those in `keep`. Each partition keeps its own

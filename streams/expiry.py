@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
 from typing import Protocol
@@ -11,6 +12,8 @@ log = logging.getLogger(__name__)
 
 
 class UserTable(Protocol):
+    passes: int  # passes over the whole table completed
+
     def holds(self, user_id: str) -> bool: ...
 
     def expire(self, idle_s: float, budget: int, keep: Container[str] = ()) -> list[str]: ...
@@ -21,10 +24,11 @@ class IdleExpiry:
     takes several rounds), then delete their online rows on the Feast thread.
 
     A user whose feature row is prepared but not yet written is kept for a later round: that write could land
-    after the delete and outlive the user. A delete that fails is tried again next round for the users still
-    gone (one who came back has a new row). Nothing awaits between those checks and the delete's submission, so
-    no write can slip between them. A rebalance ends the retries: the table of a partition that moved holds
-    nothing here, and another worker may already have written a returning user's new row.
+    after the delete and outlive the user. A delete that fails is tried again in later rounds, `slice_users` of
+    them a round, for the users still gone (one who came back has a new row). Nothing awaits between those checks
+    and the delete's submission, so no write can slip between them. A rebalance ends the retries: the table of a
+    partition that moved holds nothing here, and another worker may already have written a returning user's new
+    row.
     """
 
     def __init__(
@@ -45,6 +49,8 @@ class IdleExpiry:
         self._unwritten: collections.Counter[str] = collections.Counter()
         self._undeleted: set[str] = set()
         self._rebalances = 0  # a delete that fails across a rebalance must not bring its users back for retries
+        self._passes = 0
+        self._expired_in_pass = 0
 
     def preparing(self, user_ids: Iterable[str]) -> None:
         self._unwritten.update(user_ids)
@@ -66,9 +72,20 @@ class IdleExpiry:
         expired = self.table.expire(self.idle_s, self.slice_users, keep=self._unwritten)
         if expired:
             self.on_expired()
-            log.info("expired %d users idle for over %.0f s of their partition's event time", len(expired), self.idle_s)
-        doomed = expired + [user for user in self._undeleted if not self.table.holds(user)]
-        self._undeleted.clear()
+        self._expired_in_pass += len(expired)
+        if self.table.passes != self._passes:  # one line a pass, not one a round
+            self._passes = self.table.passes
+            if self._expired_in_pass:
+                log.info(
+                    "expired %d users idle for over %.0f s of their partition's event time in a pass over the table",
+                    self._expired_in_pass,
+                    self.idle_s,
+                )
+            self._expired_in_pass = 0
+        # Retries take a round's worth too: during an online-store outage the failed deletes pile up.
+        retrying = list(itertools.islice(self._undeleted, self.slice_users))
+        self._undeleted.difference_update(retrying)
+        doomed = expired + [user for user in retrying if not self.table.holds(user)]
         if doomed:
             rebalances = self._rebalances
             try:

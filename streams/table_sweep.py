@@ -1,9 +1,10 @@
 """The user table a slice at a time, so that idle-user expiry never reads a whole table on the worker's loop
 (~6 µs a user: seconds at a million users).
 
-A slice is read at once and no iterator outlives it: between two slices faust may close a revoked partition's
-RocksDB store, and the memory store's dict may change size. RocksDB slices resume at their partition's next key (a
-seek); other stores walk a snapshot of the keys taken as each pass begins.
+A slice is read at once and no iterator outlives it: between two slices faust may drop a revoked partition's RocksDB
+store, and the memory store's dict may change size. RocksDB slices resume at their partition's next key (a seek);
+other stores walk a snapshot of the keys taken as each pass begins (the memory store's holds a standby's users too,
+as faust's own iteration of it does).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP
 
-OFFSET_KEY = b"__faust\0offset__"  # faust's record of the persisted changelog offset, in each partition's RocksDB
+OFFSET_KEY = RocksDBStore.offset_key  # faust's record of the persisted changelog offset, in each partition's RocksDB
 
 
 class TableSweep:
@@ -32,9 +34,10 @@ class TableSweep:
     def next_slice(self, budget: int) -> list[tuple[str, bytes]]:
         """Up to `budget` pairs after the previous slice's; fewer when the pass ends with them."""
         store = self.table.data
-        if getattr(store, "_dbs", None) is None:
-            return self._from_snapshot(store, budget)
-        return self._from_rocksdb(store, budget)
+        # RocksDB through rocksdict (the project's driver): python-rocksdb's stores have no `items(from_key=)`.
+        if getattr(store, "use_rocksdict", False):
+            return self._from_rocksdb(store, budget)
+        return self._from_snapshot(store, budget)
 
     def _from_snapshot(self, store: Any, budget: int) -> list[tuple[str, bytes]]:
         if self._keys is None:

@@ -76,6 +76,7 @@ class RocksStore:
     (with faust's offset record in each), the assignor's active partitions and the table's changelog topic."""
 
     CHANGELOG = "app-user-history-changelog"
+    use_rocksdict = True
 
     def __init__(self, directory, partitions: Iterable[int], active: Iterable[int] | None = None) -> None:
         from types import SimpleNamespace

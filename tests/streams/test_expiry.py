@@ -13,6 +13,7 @@ class FakeTable:
     def __init__(self, idle: set[str], active: set[str]) -> None:
         self.idle, self.active = set(idle), set(active)
         self.budgets: list[int] = []
+        self.passes = 0
 
     def holds(self, user_id: str) -> bool:
         return user_id in self.idle or user_id in self.active
@@ -99,3 +100,12 @@ def test_a_delete_that_fails_across_a_rebalance_is_not_retried():
     asyncio.run(expiry.run())
     asyncio.run(expiry.run())
     assert calls == [["a"]]
+
+
+def test_failed_deletes_are_retried_a_round_of_users_at_a_time():
+    """During an online-store outage the users to retry pile up: a round retries at most its slice of them."""
+    table, delete = FakeTable({"a", "b", "c"}, set()), Deleter(failures=1)
+    expiry = IdleExpiry(table, delete, 10.0, 2)
+    for _ in range(3):
+        asyncio.run(expiry.run())
+    assert [len(users) for users in delete.calls] == [3, 2, 1]

@@ -7,7 +7,9 @@ from types import SimpleNamespace
 
 import faust
 import orjson
+import pytest
 from faust.serializers import codecs
+from faust.types import TP
 
 from features.history import UserHistory, Visit
 from streams.app import TableState, user_table
@@ -174,3 +176,26 @@ def test_after_a_restart_expiry_learns_each_partitions_clock_and_keeps_users_unt
     assert state.expire(idle_s=1000.0, budget=1) == []  # read first: no clock yet beyond its own time
     assert state.expire(idle_s=1000.0, budget=1) == []  # the pass ends with the partition's newest user
     assert state.expire(idle_s=1000.0, budget=1) == ["idle"]  # the next pass knows the clock
+
+
+@pytest.mark.parametrize("store", ["rocksdb://", "memory://"])
+def test_expiry_on_fausts_own_stores(store, tmp_path):
+    """The stores the worker runs on, not stand-ins: RocksDB's per-partition stores (keys as the table's JSON
+    serializer writes them, faust's offset record beside them) and the memory store."""
+    app = faust.App("app", store=store, datadir=str(tmp_path))  # its changelog topic: CHANGELOG
+    table = user_table(app, 2)
+    topic = table.changelog_topic.get_topic_name()
+    users = {"idle": {**state_at(100.0), "partition": 0}, "active": {**state_at(5000.0), "partition": 0}}
+    if store == "rocksdb://":
+        app.assignor.assigned_actives = lambda: {TP(topic, 0), TP(topic, 1)}
+        db = table.data._db_for_partition(0)
+        db[table.data.offset_key] = b"7"
+        for user, value in users.items():
+            db[orjson.dumps(user)] = orjson.dumps(value)
+    else:
+        for user, value in users.items():
+            table.data[user] = orjson.dumps(value)
+    state = TableState(table, topic)
+    assert state.expire(idle_s=1000.0, budget=10) == ["idle"]
+    assert not state.holds("idle") and state.holds("active")
+    assert tombstones(state) == [(0, "idle")]

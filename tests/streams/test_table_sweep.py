@@ -68,6 +68,7 @@ def test_a_partition_revoked_mid_pass_is_left_and_the_pass_goes_on(rocks):
     store._dbs.pop(0).close()
     assert [k for k, _ in sweep.next_slice(2)] == ["d", "e"]
     assert [k for k, _ in sweep.next_slice(2)] == ["f"]
+    assert sweep.passes == 1
 
 
 def test_a_user_written_or_deleted_between_slices(rocks):
@@ -78,3 +79,13 @@ def test_a_user_written_or_deleted_between_slices(rocks):
     store._dbs[0][orjson.dumps("d")] = b"{}"  # after the cursor: read in this pass
     store._dbs[0][orjson.dumps("0")] = b"{}"  # before it: in the next
     assert passes(sweep, 1, 2) == [[["d"], ["e"]], [["0"], ["a"], ["d"], ["e"]]]
+
+
+def test_a_slice_that_ends_a_partition_or_the_pass_exactly(rocks):
+    store = rocks({0: ["a", "b"], 1: ["c", "d"]}, active={0, 1})
+    sweep = TableSweep(SimpleNamespace(data=store))
+    assert [k for k, _ in sweep.next_slice(2)] == ["a", "b"]  # the partition's last user, then its offset record
+    assert sweep.passes == 0
+    assert [k for k, _ in sweep.next_slice(2)] == ["c", "d"]
+    assert sweep.passes == 1  # the pass ends with a full slice, in the same call
+    assert [k for k, _ in sweep.next_slice(2)] == ["a", "b"]
