@@ -76,13 +76,19 @@ def test_values_that_faust_encoded_read_back():
     assert UserHistory.from_state(state.get("old", message(2, 0))).last_event_ts == 100.0
 
 
-def test_expiry_removes_idle_users_and_tombstones_their_partition():
+def written(users: dict[str, float], partition: int = 1) -> tuple[RecordingTable, TableState]:
+    """A table holding these users (with their newest event times) in one partition, the changelog taken."""
     table = RecordingTable()
     state = TableState(table, CHANGELOG)
-    state.bind([event(1, 0), event(1, 1)], lambda e: None)
-    state.put("idle", state_at(100.0), message(1, 0))
-    state.put("active", state_at(5000.0), message(1, 1))
+    state.bind([event(partition, i) for i in range(len(users))], lambda e: None)
+    for i, (user, ts) in enumerate(users.items()):
+        state.put(user, state_at(ts), message(partition, i))
     state.take_changelog()
+    return table, state
+
+
+def test_expiry_removes_idle_users_and_tombstones_their_partition():
+    table, state = written({"idle": 100.0, "active": 5000.0})
     assert state.expire(idle_s=1000.0, budget=100) == ["idle"]
     assert set(table) == {"active"}
     assert tombstones(state) == [(1, "idle")]
@@ -151,13 +157,8 @@ def test_changelog_records_are_what_faust_itself_would_send():
 
 
 def test_expiry_reads_a_slice_a_round_against_the_clock_of_the_writes():
-    table = RecordingTable()
-    state = TableState(table, CHANGELOG)
-    state.bind([event(1, i) for i in range(3)], lambda e: None)
-    state.put("idle-1", state_at(100.0), message(1, 0))
-    state.put("idle-2", state_at(100.0), message(1, 1))
-    state.put("active", state_at(5000.0), message(1, 2))  # the partition's clock, before the sweep reads it
-    state.take_changelog()
+    # The last write sets the partition's clock before the sweep reads that user.
+    table, state = written({"idle-1": 100.0, "idle-2": 100.0, "active": 5000.0})
     assert state.expire(idle_s=1000.0, budget=1) == ["idle-1"]
     assert set(table) == {"idle-2", "active"}
     assert state.expire(idle_s=1000.0, budget=1) == ["idle-2"]
@@ -167,11 +168,7 @@ def test_expiry_reads_a_slice_a_round_against_the_clock_of_the_writes():
 
 def test_after_a_restart_expiry_learns_each_partitions_clock_and_keeps_users_until_it_knows():
     """A worker that restarts has written nothing yet: a user read before its partition's newest stays for a pass."""
-    table = RecordingTable()
-    before = TableState(table, CHANGELOG)
-    before.bind([event(1, 0), event(1, 1)], lambda e: None)
-    before.put("idle", state_at(100.0), message(1, 0))
-    before.put("active", state_at(5000.0), message(1, 1))
+    table, _ = written({"idle": 100.0, "active": 5000.0})
     state = TableState(table, CHANGELOG)
     assert state.expire(idle_s=1000.0, budget=1) == []  # read first: no clock yet beyond its own time
     assert state.expire(idle_s=1000.0, budget=1) == []  # the pass ends with the partition's newest user
