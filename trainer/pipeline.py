@@ -84,7 +84,6 @@ def served_inference_cost(rec: ClickcastRecommender, ck: Checkins, split: Split,
     A graph that cannot be exported is reported, not raised: it must not cost the run its metrics."""
     import tempfile
 
-    from trainer.data import N_SPECIAL
     from trainer.model.recommender import as_histories
     from trainer.serving.graph import GRAPH_FILE, GraphScorer, export_graph
     from trainer.serving.triton_config import DEFAULT_TOP_K
@@ -94,7 +93,7 @@ def served_inference_cost(rec: ClickcastRecommender, ck: Checkins, split: Split,
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / GRAPH_FILE
         try:
-            export_graph(model, path, min(DEFAULT_TOP_K, len(model.item_ids) - N_SPECIAL))
+            export_graph(model, path, min(DEFAULT_TOP_K, model.n_answerable))
             scorer = GraphScorer(path, model)
             return inference_cost(lambda b: scorer.top_k(as_histories(b)), ck, split, history_length(rec))
         except Exception as exc:

@@ -60,7 +60,7 @@ def run(users: int, events: int, slice_users: int, progress: Callable[[str], Non
             progress(f"whole table: {read:,} users in {whole_ms:.0f} ms")
             state = TableState(SimpleNamespace(data=store), RocksStore.CHANGELOG)
             rounds, expired = [], 0
-            while state.sweep.passes == 0:
+            while state.passes == 0:
                 start = time.perf_counter()
                 expired += len(state.expire(TTL_S, slice_users))
                 rounds.append((time.perf_counter() - start) * 1e3)

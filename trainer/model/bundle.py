@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainer.data import UNK
+from trainer.data import N_SPECIAL, UNK
 from trainer.model import visit_prior
 from trainer.model.codes import CellVocab, ItemDistanceMemo, event_codes
 from trainer.model.config import ClickcastConfig
@@ -77,6 +77,11 @@ class ClickcastModel:
             memory, hq = self.net.encode_newest(to_tensors(s.codes), first_position=s.first)
             q = s.queries
             return self.net.next_item(memory, hq, torch.from_numpy(s.h.items), q.rows, q.cols, q.pairs, q.item_dist)
+
+    @property
+    def n_answerable(self) -> int:
+        """Items a prediction can name (the vocabulary without PAD and UNK): the largest top-k there is."""
+        return len(self.item_ids) - N_SPECIAL
 
     def scoring_inputs(self, h: Histories) -> ScoringInputs:
         """What the network scores the newest event of each row from: the histories without their all-padding

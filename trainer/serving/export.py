@@ -20,7 +20,6 @@ import tempfile
 from pathlib import Path
 
 from deploy.stack.triton import SERVING_CODE, model_versions
-from trainer.data import N_SPECIAL
 from trainer.model.bundle import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, ClickcastModel
 from trainer.serving.graph import GRAPH_FILE, export_graph
 from trainer.serving.triton_config import DEFAULT_INSTANCES, DEFAULT_MAX_BATCH_SIZE, DEFAULT_TOP_K, triton_config
@@ -53,9 +52,9 @@ def export_model(
         raise FileNotFoundError(f"{source} is not a trained model folder (no {', '.join(missing)})")
     model = ClickcastModel.load(source)  # fails here, not inside Triton, on an unreadable model
     cfg = model.cfg
-    if top_k > len(model.item_ids) - N_SPECIAL:
+    if top_k > model.n_answerable:
         # Triton would fail every request (top-k past the vocabulary) or answer padding with a -inf score.
-        raise ValueError(f"the model knows {len(model.item_ids) - N_SPECIAL} items, fewer than the top {top_k} asked")
+        raise ValueError(f"the model knows {model.n_answerable} items, fewer than the top {top_k} asked")
     target = Path(repository) / model_name
     target.mkdir(parents=True, exist_ok=True)
     version = max(model_versions(Path(repository), model_name), default=0) + 1
