@@ -29,6 +29,7 @@ class OnlineWriter(ABC):
         # The registry copy cached by apply_definitions: the registry file may be rewritten by another worker.
         self.view = store.get_feature_view(FEATURE_VIEW_NAME, allow_registry_cache=True)
         self.serializers = feature_serializers()
+        self._required = frozenset(self.serializers)
         version = self.config.entity_key_serialization_version
 
         keys: dict[str, bytes] = {}
@@ -50,10 +51,10 @@ class OnlineWriter(ABC):
             kept = newest.get(row[0])
             if kept is None or row[1] >= kept[1]:
                 newest[row[0]] = row
+        required = self._required
         for user_id, _, features in newest.values():
-            missing = self.serializers.keys() - features.keys()
-            if missing:
-                raise ValueError(f"features of user {user_id!r} lack {sorted(missing)}")
+            if not features.keys() >= required:  # a view comparison: no set built per user
+                raise ValueError(f"features of user {user_id!r} lack {sorted(required - features.keys())}")
         if newest:
             self._write(list(newest.values()))
         return len(newest)

@@ -16,11 +16,11 @@ from features.compute import FEATURE_FIELDS
 
 _STRING_TAG = bytes([(2 << 3) | 2])  # Value.string_val = 2, length-delimited
 _INT64_TAG = bytes([(4 << 3) | 0])  # Value.int64_val = 4, varint
-_DOUBLE_TAG = bytes([(5 << 3) | 1])  # Value.double_val = 5, 64-bit
+_DOUBLE_TAG = (5 << 3) | 1  # Value.double_val = 5, 64-bit
 _SECONDS_TAG = bytes([(1 << 3) | 0])  # Timestamp.seconds = 1, varint
 _NANOS_TAG = bytes([(2 << 3) | 0])  # Timestamp.nanos = 2, varint
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_pack_double = struct.Struct("<d").pack
+_pack_tagged_double = struct.Struct("<Bd").pack  # the tag byte and the value in one call
 
 
 def _varint(n: int) -> bytes:
@@ -34,16 +34,16 @@ def _varint(n: int) -> bytes:
 
 
 def double_value(x: Any) -> bytes:
-    return _DOUBLE_TAG + _pack_double(float(x))
+    return _pack_tagged_double(_DOUBLE_TAG, float(x))
 
 
 # Counts, seconds-since and the like are mostly small: their encodings are looked up, not built.
-_SMALL_INT64 = [_INT64_TAG + _varint(n) for n in range(4096)]
+SMALL_INT64 = [_INT64_TAG + _varint(n) for n in range(4096)]
 
 
 def int64_value(x: Any) -> bytes:
     n = int(x)
-    return _SMALL_INT64[n] if 0 <= n < 4096 else _INT64_TAG + _varint(n)
+    return SMALL_INT64[n] if 0 <= n < len(SMALL_INT64) else _INT64_TAG + _varint(n)
 
 
 def string_value(x: Any) -> bytes:

@@ -112,6 +112,10 @@ def test_sqlite_rows_equal_feasts_own_column_for_column(tmp_path):
 
     history = [Visit("e0", TS_2012 - 300, "p0", 40.71, -74.01)]
     rows = [(f"u{i}", TS_2012 + i, features_at(f"e{i}", TS_2012 + i, 40.7 + i / 100, -74.0, history)) for i in range(3)]
+    # Past the writer's shortcuts: a count beyond its cached encodings, a negative one, a time that rounds into the
+    # next second.
+    unusual = {**rows[0][2], "count_24h": 5000, "count_1h": -3, "seconds_since_prev": 0.1}
+    rows.append(("u3", TS_2012 + 3.9999996, unusual))
     tables = []
     for name, make_writer in (("direct", open_writer), ("api", FeastApiWriter)):
         settings = Settings(run_dir=tmp_path / name)
@@ -176,6 +180,29 @@ def _sqlite_writer(tmp_path, monkeypatch, users_per_statement: int):
     store = build_store(Settings(run_dir=tmp_path))
     apply_definitions(store)
     return store, open_writer(store)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Europe/London", "Asia/Kolkata"])
+def test_sqlite_event_times_as_feast_stores_them_in_any_zone(monkeypatch, zone):
+    """The writer converts event times with a shortcut only where it agrees with Feast's own conversion."""
+    import random
+    import time
+
+    from features.writers.sqlite import _feast_seconds_exact, feast_seconds_function
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        convert = feast_seconds_function()
+        rng = random.Random(0)
+        times = [0.0, 0.9999995, 0.9999996, 1.5, TS_2012, TS_2012 + 0.9999996, 4102444800.25]
+        times += [rng.uniform(0, 4.2e9) for _ in range(20_000)]
+        times += [rng.randrange(4 * 10**9) + 0.9999995 + rng.random() * 1e-6 for _ in range(2_000)]
+        assert [convert(t) for t in times] == [_feast_seconds_exact(t) for t in times]
+        assert (convert is _feast_seconds_exact) == (zone != "UTC")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_sqlite_statements_fit_the_builds_parameter_limit():
