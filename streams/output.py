@@ -77,7 +77,10 @@ class OutputProducer:
                 kafka,
                 **{
                     "enable.idempotence": True,  # retries keep order and never duplicate
-                    "linger.ms": 1,  # a batch's messages are enqueued together; do not hold a lone answer
+                    # A batch's messages are enqueued together, so waiting batches nothing more: 1 ms of linger held a
+                    # lone answer 1.2-1.4 ms longer at 100 events/s (Kafka-out p50 1.7-1.9 against 0.45-0.53 ms), and
+                    # at full speed 0 sent no more requests (broker CPU an event the same).
+                    "linger.ms": 0,
                     "compression.type": "lz4",
                     **config,
                 },
