@@ -20,7 +20,7 @@ class KafkaSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 19092
     controller_port: int = 19093
-    heap: str = "512m"
+    heap: str = "1g"  # -Xms and -Xmx, as kafka-server-start.sh sets them
     # Security for later deployments; PLAINTEXT on the local stack.
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
