@@ -122,6 +122,9 @@ class SqliteWriter(OnlineWriter):
         self._conn.close()
 
 
+_YEAR_10000 = 253_402_300_800.0
+
+
 def _feast_seconds_exact(event_ts: float) -> int:
     """The time as Feast's sqlite adapter stores it: whole seconds of the naive UTC datetime, read as local time."""
     return int(datetime.fromtimestamp(event_ts, UTC).replace(tzinfo=None).timestamp())
@@ -130,7 +133,7 @@ def _feast_seconds_exact(event_ts: float) -> int:
 def _feast_seconds_utc(event_ts: float) -> int:
     """`_feast_seconds_exact` where local time is UTC, ~5x faster: the whole seconds of the time rounded to
     microseconds as datetime rounds it (half to even)."""
-    if event_ts < 0:
+    if not 0 <= event_ts < _YEAR_10000:  # outside what datetime holds the exact path raises, as Feast does
         return _feast_seconds_exact(event_ts)
     fraction, whole = math.modf(event_ts)
     return int(whole) + (round(fraction * 1e6) >= 1_000_000)

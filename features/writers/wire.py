@@ -41,9 +41,16 @@ def double_value(x: Any) -> bytes:
 SMALL_INT64 = [_INT64_TAG + _varint(n) for n in range(4096)]
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def int64_value(x: Any) -> bytes:
     n = int(x)
-    return SMALL_INT64[n] if 0 <= n < len(SMALL_INT64) else _INT64_TAG + _varint(n)
+    if 0 <= n < len(SMALL_INT64):
+        return SMALL_INT64[n]
+    if not _INT64_MIN <= n <= _INT64_MAX:  # protobuf refuses it too; the varint would wrap in silence
+        raise ValueError(f"{n} is outside the int64 range")
+    return _INT64_TAG + _varint(n)
 
 
 def string_value(x: Any) -> bytes:

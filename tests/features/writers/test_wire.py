@@ -12,6 +12,14 @@ def test_int64_matches_protobuf(x):
     assert int64_value(x) == Value(int64_val=x).SerializeToString()
 
 
+@pytest.mark.parametrize("x", [2**63, -(2**63) - 1])
+def test_int64_out_of_range_is_refused_as_protobuf_refuses_it(x):
+    with pytest.raises(ValueError):
+        Value(int64_val=x)
+    with pytest.raises(ValueError, match="int64 range"):
+        int64_value(x)
+
+
 @pytest.mark.parametrize("x", [0.0, -0.0, 1.5, -273.15, 1e-300, 1e300, math.inf, -math.inf])
 def test_double_matches_protobuf(x):
     assert double_value(x) == Value(double_val=x).SerializeToString()
