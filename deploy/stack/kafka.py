@@ -24,6 +24,7 @@ JVM_PERFORMANCE_OPTS = (
     "-XX:MaxGCPauseMillis=20",
     "-XX:InitiatingHeapOccupancyPercent=35",
     "-XX:+ExplicitGCInvokesConcurrent",
+    "-XX:MaxInlineLevel=15",
     "-Djava.awt.headless=true",
 )
 # Small internal topics: one broker, and 50 offset partitions would slow the first consumer group join.

@@ -133,7 +133,8 @@ def _feast_seconds_exact(event_ts: float) -> int:
 def _feast_seconds_utc(event_ts: float) -> int:
     """`_feast_seconds_exact` where local time is UTC, ~5x faster: the whole seconds of the time rounded to
     microseconds as datetime rounds it (half to even)."""
-    if not 0 <= event_ts < _YEAR_10000:  # outside what datetime holds the exact path raises, as Feast does
+    # Negative times (the sign breaks the shortcut) take the exact path; past year 9999 and NaN it raises, as Feast's.
+    if not 0 <= event_ts < _YEAR_10000:
         return _feast_seconds_exact(event_ts)
     fraction, whole = math.modf(event_ts)
     return int(whole) + (round(fraction * 1e6) >= 1_000_000)
@@ -162,7 +163,9 @@ _SMALL_INT_BINDINGS = [(bytearray(value), str(n)) for n, value in enumerate(SMAL
 
 def _bind_int(x: Any) -> tuple[bytearray, str]:
     n = int(x)
-    return _SMALL_INT_BINDINGS[n] if 0 <= n < len(_SMALL_INT_BINDINGS) else (bytearray(int64_value(n)), str(n))
+    if 0 <= n < len(_SMALL_INT_BINDINGS) and n == x:
+        return _SMALL_INT_BINDINGS[n]
+    return bytearray(int64_value(x)), str(n)
 
 
 def _bind_float(x: Any) -> tuple[bytearray, str]:

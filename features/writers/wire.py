@@ -46,6 +46,8 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 def int64_value(x: Any) -> bytes:
     n = int(x)
+    if n != x:  # 2.7 or "3": protobuf refuses them too, where int() would pass them on changed
+        raise ValueError(f"{x!r} is not an integer")
     if 0 <= n < len(SMALL_INT64):
         return SMALL_INT64[n]
     if not _INT64_MIN <= n <= _INT64_MAX:  # protobuf refuses it too; the varint would wrap in silence

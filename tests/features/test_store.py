@@ -211,6 +211,26 @@ def test_sqlite_event_times_as_feast_stores_them_in_any_zone(monkeypatch, zone):
         time.tzset()
 
 
+def test_sqlite_event_times_outside_the_shortcut_take_the_exact_path(monkeypatch):
+    """Negative times convert as Feast converts them; times past year 9999 and NaN fail as Feast's conversion does."""
+    import math
+    import time
+
+    from features.writers.sqlite import _feast_seconds_exact, _feast_seconds_utc
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        for ts in (-0.5, -1.9999996, -86400.25):
+            assert _feast_seconds_utc(ts) == _feast_seconds_exact(ts)
+        for ts in (3e11, math.nan):
+            with pytest.raises(ValueError):
+                _feast_seconds_utc(ts)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def test_sqlite_statements_fit_the_builds_parameter_limit():
     from features.writers.sqlite import USERS_PER_STATEMENT, users_per_statement
 

@@ -20,6 +20,12 @@ def test_int64_out_of_range_is_refused_as_protobuf_refuses_it(x):
         int64_value(x)
 
 
+@pytest.mark.parametrize("x", [2.7, -0.5, "3"])
+def test_non_integers_are_refused_not_truncated(x):
+    with pytest.raises(ValueError, match="not an integer"):
+        int64_value(x)
+
+
 @pytest.mark.parametrize("x", [0.0, -0.0, 1.5, -273.15, 1e-300, 1e300, math.inf, -math.inf])
 def test_double_matches_protobuf(x):
     assert double_value(x) == Value(double_val=x).SerializeToString()
