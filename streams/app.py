@@ -307,8 +307,11 @@ class TableState:
         than `idle_s` older than their partition's newest event, except those in `keep`. Each partition keeps its own
         event-time clock: one replaying an old backlog must not lose its users because another partition is live."""
         users = []
+        active = self.sweep.active_partitions()
         for key, saved in self.sweep.next_slice(budget):
             value = orjson.loads(saved)
+            if active is not None and value["partition"] not in active:
+                continue  # a standby's copy: deleting it here would send a tombstone into another worker's partition
             ts = UserHistory.newest_ts_of_state(value) or 0.0
             self._advance(value["partition"], ts)
             users.append((key, value["partition"], ts))

@@ -4,7 +4,7 @@
 A slice is read at once and no iterator outlives it: between two slices faust may drop a revoked partition's RocksDB
 store, and the memory store's dict may change size. RocksDB slices resume at their partition's next key (a seek);
 other stores walk a snapshot of the keys taken as each pass begins (the memory store's holds a standby's users too,
-as faust's own iteration of it does).
+as faust's own iteration of it does; `active_partitions` tells expiry which to leave).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any
 
 import orjson
 from faust.stores.rocksdb import Store as RocksDBStore
-from faust.types import TP
 
 OFFSET_KEY = RocksDBStore.offset_key  # faust's record of the persisted changelog offset, in each partition's RocksDB
 
@@ -30,6 +29,12 @@ class TableSweep:
         self._key: bytes | None = None
         self._keys: list[str] | None = None  # other stores: this pass's keys
         self._position = 0
+
+    def active_partitions(self) -> set[int] | None:
+        """The partitions whose users this worker may expire; None for a plain mapping (tests), which has no
+        assignment. The memory store's snapshot holds a standby's users too: their owner expires them."""
+        store = self.table.data
+        return active_partitions(store) if hasattr(store, "app") else None
 
     def next_slice(self, budget: int) -> list[tuple[str, bytes]]:
         """Up to `budget` pairs after the previous slice's; fewer when the pass ends with them."""
@@ -69,6 +74,11 @@ class TableSweep:
 def _active_partitions(store: Any) -> Mapping[int, Any]:
     """The RocksDB stores of the partitions this worker holds as active, as faust's own iteration picks them
     (`Store._dbs_for_actives`): a standby's or a revoked partition's users are another worker's to expire."""
-    actives = store.app.assignor.assigned_actives()
+    actives = active_partitions(store)
+    return {partition: db for partition, db in store._dbs.items() if partition in actives}
+
+
+def active_partitions(store: Any) -> set[int]:
+    """The table's partitions this worker holds as active (faust's assignor, by the table's changelog topic)."""
     topic = store.table.changelog_topic_name
-    return {partition: db for partition, db in store._dbs.items() if TP(topic, partition) in actives}
+    return {tp.partition for tp in store.app.assignor.assigned_actives() if tp.topic == topic}

@@ -183,16 +183,20 @@ def test_expiry_on_fausts_own_stores(store, tmp_path):
     table = user_table(app, 2)
     topic = table.changelog_topic.get_topic_name()
     users = {"idle": {**state_at(100.0), "partition": 0}, "active": {**state_at(5000.0), "partition": 0}}
+    # Partition 1 is a standby here: its idle user is its owner's to expire (a tombstone from here would land in
+    # the owner's partition).
+    users["standby"] = {**state_at(100.0), "partition": 1}
+    users["standby-newest"] = {**state_at(9000.0), "partition": 1}
+    app.assignor.assigned_actives = lambda: {TP(topic, 0)}
     if store == "rocksdb://":
-        app.assignor.assigned_actives = lambda: {TP(topic, 0), TP(topic, 1)}
-        db = table.data._db_for_partition(0)
-        db[table.data.offset_key] = b"7"
+        for partition in (0, 1):
+            table.data._db_for_partition(partition)[table.data.offset_key] = b"7"
         for user, value in users.items():
-            db[orjson.dumps(user)] = orjson.dumps(value)
+            table.data._db_for_partition(value["partition"])[orjson.dumps(user)] = orjson.dumps(value)
     else:
         for user, value in users.items():
             table.data[user] = orjson.dumps(value)
     state = TableState(table, topic)
     assert state.expire(idle_s=1000.0, budget=10) == ["idle"]
-    assert not state.holds("idle") and state.holds("active")
+    assert not state.holds("idle") and state.holds("active") and state.holds("standby")
     assert tombstones(state) == [(0, "idle")]
