@@ -9,7 +9,6 @@ as faust's own iteration of it does; `active_partitions` tells expiry which to l
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -31,10 +30,14 @@ class TableSweep:
         self._position = 0
 
     def active_partitions(self) -> set[int] | None:
-        """The partitions whose users this worker may expire; None for a plain mapping (tests), which has no
-        assignment. The memory store's snapshot holds a standby's users too: their owner expires them."""
+        """The table's partitions this worker holds as active, as faust's own iteration picks them
+        (`Store._dbs_for_actives`): a standby's or a revoked partition's users are another worker's to expire.
+        None for a plain mapping (tests), which has no assignment."""
         store = self.table.data
-        return active_partitions(store) if hasattr(store, "app") else None
+        if not hasattr(store, "app"):
+            return None
+        topic = store.table.changelog_topic_name
+        return {tp.partition for tp in store.app.assignor.assigned_actives() if tp.topic == topic}
 
     def next_slice(self, budget: int) -> list[tuple[str, bytes]]:
         """Up to `budget` pairs after the previous slice's; fewer when the pass ends with them."""
@@ -55,7 +58,8 @@ class TableSweep:
         return [(key, saved) for key in keys if (saved := store.get(key)) is not None]
 
     def _from_rocksdb(self, store: Any, budget: int) -> list[tuple[str, bytes]]:
-        held = _active_partitions(store)
+        actives = self.active_partitions()
+        held = {partition: db for partition, db in store._dbs.items() if partition in actives}
         out: list[tuple[str, bytes]] = []
         for partition in sorted(p for p in held if self._partition is None or p >= self._partition):
             start = self._key if partition == self._partition else None
@@ -69,16 +73,3 @@ class TableSweep:
         self._partition, self._key = None, None  # the pass is over
         self.passes += 1
         return out
-
-
-def _active_partitions(store: Any) -> Mapping[int, Any]:
-    """The RocksDB stores of the partitions this worker holds as active, as faust's own iteration picks them
-    (`Store._dbs_for_actives`): a standby's or a revoked partition's users are another worker's to expire."""
-    actives = active_partitions(store)
-    return {partition: db for partition, db in store._dbs.items() if partition in actives}
-
-
-def active_partitions(store: Any) -> set[int]:
-    """The table's partitions this worker holds as active (faust's assignor, by the table's changelog topic)."""
-    topic = store.table.changelog_topic_name
-    return {tp.partition for tp in store.app.assignor.assigned_actives() if tp.topic == topic}
