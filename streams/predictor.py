@@ -42,8 +42,10 @@ class ModelShape:
     instances: int = 1
 
     def chunk_size(self, rows: int) -> int:
-        """Rows per request: spread a batch over the model's instances, within its batch limit."""
-        return min(self.max_batch, max(MIN_CHUNK, -(-rows // self.instances)))
+        """Rows per request: spread a batch evenly over as many of the model's instances as give each request at
+        least MIN_CHUNK rows (a remainder of a few rows would cost a request of its own), within its batch limit."""
+        requests = max(1, min(self.instances, rows // MIN_CHUNK), -(-rows // self.max_batch))
+        return -(-rows // requests)
 
 
 _item_id, _ts, _lat, _lon = (attrgetter(f) for f in ("item_id", "ts", "lat", "lon"))

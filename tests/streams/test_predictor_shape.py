@@ -1,16 +1,31 @@
 from streams.predictor import MIN_CHUNK, ModelShape
 
 
+def requests(shape: ModelShape, rows: int) -> list[int]:
+    """The request sizes `TritonPredictor.predict` cuts a batch of `rows` into."""
+    step = shape.chunk_size(rows)
+    return [min(step, rows - lo) for lo in range(0, rows, step)]
+
+
 def test_a_batch_is_spread_over_the_instances():
     shape = ModelShape(seq_len=100, top_k=10, max_batch=256, instances=2)
-    assert shape.chunk_size(256) == 128
-    assert shape.chunk_size(255) == 128  # two requests, not three
+    assert requests(shape, 256) == [128, 128]
+    assert requests(shape, 255) == [128, 127]  # two requests, not three
+    assert requests(shape, 2 * MIN_CHUNK) == [MIN_CHUNK, MIN_CHUNK]
 
 
-def test_small_batches_stay_whole_and_large_ones_respect_the_batch_limit():
-    assert ModelShape(100, 10, 256, instances=4).chunk_size(8) == MIN_CHUNK
-    assert ModelShape(100, 10, 64, instances=2).chunk_size(1000) == 64
-    assert ModelShape(100, 10, 256, instances=1).chunk_size(200) == 200
+def test_a_few_rows_more_than_a_request_do_not_cost_a_request_of_their_own():
+    two = ModelShape(100, 10, 256, instances=2)
+    assert requests(two, MIN_CHUNK + 4) == [MIN_CHUNK + 4]
+    assert requests(two, 2 * MIN_CHUNK - 1) == [2 * MIN_CHUNK - 1]
+    assert requests(ModelShape(100, 10, 256, instances=4), 40) == [20, 20]
+    assert requests(ModelShape(100, 10, 256, instances=4), 8) == [8]
+
+
+def test_large_batches_respect_the_batch_limit_in_even_requests():
+    assert requests(ModelShape(100, 10, 64, instances=2), 1000) == [63] * 15 + [55]
+    assert requests(ModelShape(100, 10, 64, instances=2), 130) == [44, 44, 42]
+    assert requests(ModelShape(100, 10, 256, instances=1), 200) == [200]
 
 
 def test_predictions_come_back_in_request_order_after_length_sorted_chunks():
