@@ -1,12 +1,12 @@
 """The faust-streaming application: one consumer group of workers over the `clicks` topic.
 
 Per micro-batch: parse + validate, update per-user history in a changelog-backed table and compute
-features (in arrival order), then, overlapping with the next batches, write the features to Feast and ask
-Triton (concurrently) and send predictions and dead letters in arrival order (`streams.output`); the batch's
-table changelog records leave at once, as faust would send them. Batches form naturally (`streams.inflight`): a
-click starts at once when a slot is free, and clicks wait only while every slot is busy, then go as one larger
-batch. Each message holds an extra reference until its batch's answers and changelog records are delivered, so its
-offset is committed only then: at-least-once end to end, state included.
+features (in arrival order), then write the features to Feast and ask Triton (concurrently; overlapping with the
+next batches when more than one may be in flight) and send predictions and dead letters in arrival order
+(`streams.output`); the batch's table changelog records leave at once, as faust would send them. Batches form
+naturally (`streams.inflight`): a click starts at once when a slot is free, and clicks wait only while every slot is
+busy, then go as one larger batch. Each message holds an extra reference until its batch's answers and changelog
+records are delivered, so its offset is committed only then: at-least-once end to end, state included.
 """
 
 from __future__ import annotations
