@@ -42,8 +42,9 @@ class ModelShape:
     instances: int = 1
 
     def chunk_size(self, rows: int) -> int:
-        """Rows per request: spread a batch evenly over as many of the model's instances as give each request at
-        least MIN_CHUNK rows (a remainder of a few rows would cost a request of its own), within its batch limit."""
+        """Rows per request (rows >= 1): a batch goes out in near-even requests, one per model instance at most
+        while each keeps about MIN_CHUNK rows or more (a remainder of a few rows would cost a request of its own),
+        more only where the batch limit needs them."""
         requests = max(1, min(self.instances, rows // MIN_CHUNK), -(-rows // self.max_batch))
         return -(-rows // requests)
 
@@ -106,6 +107,8 @@ class TritonPredictor:
 
     async def predict(self, histories: Sequence[Sequence[Visit]]) -> list[Prediction]:
         assert self.shape is not None, "call start() first"
+        if not histories:
+            return []
         step = self.shape.chunk_size(len(histories))
         # Chunks of similar history length: the model skips the columns that are padding in every row.
         order = sorted(range(len(histories)), key=lambda i: len(histories[i]))

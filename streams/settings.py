@@ -108,7 +108,7 @@ class StreamSettings(BaseModel):
     # Largest micro-batch: clicks that arrive while every in-flight slot is busy are carried into the next.
     batch_max: int = Field(256, ge=1)
     # Batches whose model call / feature write / sends overlap. One at a time, the next gathering what arrives
-    # meanwhile: at 1,000 events/s a second batch in flight split the two cores and the model's requests (p50 54-59
+    # meanwhile: at 1,000 events/s a second batch in flight splits the two cores and the model's requests (p50 54-59
     # against 39-41 ms in paired runs) for no more events/s at full speed.
     max_batches_in_flight: int = Field(1, ge=1)
     allowed_lateness_s: float = Field(3600.0, ge=0)

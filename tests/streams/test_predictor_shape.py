@@ -1,10 +1,24 @@
-from streams.predictor import MIN_CHUNK, ModelShape
+import asyncio
+
+from features.history import Visit
+from streams.predictor import MIN_CHUNK, ModelShape, Prediction, TritonPredictor
+from streams.settings import TritonSettings
 
 
 def requests(shape: ModelShape, rows: int) -> list[int]:
-    """The request sizes `TritonPredictor.predict` cuts a batch of `rows` into."""
-    step = shape.chunk_size(rows)
-    return [min(step, rows - lo) for lo in range(0, rows, step)]
+    """The request sizes `TritonPredictor.predict` sends a batch of `rows` histories in."""
+    predictor = TritonPredictor(TritonSettings())
+    predictor.shape = shape
+    sizes = []
+
+    async def fake_chunk(histories):
+        sizes.append(len(histories))
+        return [Prediction(["p"], [0.0], "1") for _ in histories]
+
+    predictor._predict_chunk = fake_chunk
+    got = asyncio.run(predictor.predict([[Visit(f"e{i}", float(i), "p", 0.0, 0.0)] for i in range(rows)]))
+    assert len(got) == rows
+    return sizes
 
 
 def test_a_batch_is_spread_over_the_instances():
@@ -20,6 +34,11 @@ def test_a_few_rows_more_than_a_request_do_not_cost_a_request_of_their_own():
     assert requests(two, 2 * MIN_CHUNK - 1) == [2 * MIN_CHUNK - 1]
     assert requests(ModelShape(100, 10, 256, instances=4), 40) == [20, 20]
     assert requests(ModelShape(100, 10, 256, instances=4), 8) == [8]
+    assert requests(ModelShape(100, 10, 256, instances=3), 49) == [17, 17, 15]
+
+
+def test_an_empty_batch_sends_no_request():
+    assert requests(ModelShape(100, 10, 256, instances=2), 0) == []
 
 
 def test_large_batches_respect_the_batch_limit_in_even_requests():
@@ -29,11 +48,6 @@ def test_large_batches_respect_the_batch_limit_in_even_requests():
 
 
 def test_predictions_come_back_in_request_order_after_length_sorted_chunks():
-    import asyncio
-
-    from features.history import Visit
-    from streams.predictor import Prediction, TritonPredictor
-    from streams.settings import TritonSettings
 
     predictor = TritonPredictor(TritonSettings())
     predictor.shape = ModelShape(seq_len=100, top_k=1, max_batch=256, instances=2)
@@ -88,7 +102,6 @@ def test_predictions_come_back_in_request_order_after_length_sorted_chunks():
 def test_sequence_arrays_keep_the_newest_visits_right_aligned():
     import numpy as np
 
-    from features.history import Visit
     from streams.predictor import sequence_arrays
 
     visits = [Visit(f"e{i}", 1000.0 + i, f"i{i}", 40.0 + i, -73.0 - i) for i in range(5)]
@@ -101,12 +114,7 @@ def test_sequence_arrays_keep_the_newest_visits_right_aligned():
 
 
 def test_a_failed_call_reads_the_model_shape_again_for_the_next_try():
-    import asyncio
-
     import pytest
-
-    from streams.predictor import TritonPredictor
-    from streams.settings import TritonSettings
 
     predictor = TritonPredictor(TritonSettings())
     predictor.shape = ModelShape(seq_len=100, top_k=10, max_batch=256)
