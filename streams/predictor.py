@@ -41,12 +41,13 @@ class ModelShape:
     max_batch: int
     instances: int = 1
 
-    def chunk_size(self, rows: int) -> int:
-        """Rows per request (rows >= 1): a batch goes out in near-even requests, one per model instance at most
-        while each keeps about MIN_CHUNK rows or more (a remainder of a few rows would cost a request of its own),
-        more only where the batch limit needs them."""
+    def request_sizes(self, rows: int) -> list[int]:
+        """How a batch of `rows` (>= 1) goes out: one request per model instance at most while each keeps at least
+        MIN_CHUNK rows (a few leftover rows would cost a request of their own), more only where the batch limit
+        needs them; sizes differ by one row at most."""
         requests = max(1, min(self.instances, rows // MIN_CHUNK), -(-rows // self.max_batch))
-        return -(-rows // requests)
+        size, larger = divmod(rows, requests)
+        return [size + 1] * larger + [size] * (requests - larger)
 
 
 _item_id, _ts, _lat, _lon = (attrgetter(f) for f in ("item_id", "ts", "lat", "lon"))
@@ -109,10 +110,12 @@ class TritonPredictor:
         assert self.shape is not None, "call start() first"
         if not histories:
             return []
-        step = self.shape.chunk_size(len(histories))
         # Chunks of similar history length: the model skips the columns that are padding in every row.
         order = sorted(range(len(histories)), key=lambda i: len(histories[i]))
-        chunks = [[histories[i] for i in order[lo : lo + step]] for lo in range(0, len(order), step)]
+        chunks, lo = [], 0
+        for size in self.shape.request_sizes(len(histories)):
+            chunks.append([histories[i] for i in order[lo : lo + size]])
+            lo += size
         try:
             results = await asyncio.gather(*(self._predict_chunk(chunk) for chunk in chunks))
         except Exception:

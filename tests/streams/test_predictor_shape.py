@@ -34,7 +34,7 @@ def test_a_few_rows_more_than_a_request_do_not_cost_a_request_of_their_own():
     assert requests(two, 2 * MIN_CHUNK - 1) == [2 * MIN_CHUNK - 1]
     assert requests(ModelShape(100, 10, 256, instances=4), 40) == [20, 20]
     assert requests(ModelShape(100, 10, 256, instances=4), 8) == [8]
-    assert requests(ModelShape(100, 10, 256, instances=3), 49) == [17, 17, 15]
+    assert requests(ModelShape(100, 10, 256, instances=3), 49) == [17, 16, 16]  # each at least MIN_CHUNK
 
 
 def test_an_empty_batch_sends_no_request():
@@ -42,8 +42,8 @@ def test_an_empty_batch_sends_no_request():
 
 
 def test_large_batches_respect_the_batch_limit_in_even_requests():
-    assert requests(ModelShape(100, 10, 64, instances=2), 1000) == [63] * 15 + [55]
-    assert requests(ModelShape(100, 10, 64, instances=2), 130) == [44, 44, 42]
+    assert requests(ModelShape(100, 10, 64, instances=2), 1000) == [63] * 8 + [62] * 8
+    assert requests(ModelShape(100, 10, 64, instances=2), 130) == [44, 43, 43]
     assert requests(ModelShape(100, 10, 256, instances=1), 200) == [200]
 
 
