@@ -5,20 +5,26 @@ from streams.predictor import MIN_CHUNK, ModelShape, Prediction, TritonPredictor
 from streams.settings import TritonSettings
 
 
-def requests(shape: ModelShape, rows: int) -> list[int]:
-    """The request sizes `TritonPredictor.predict` sends a batch of `rows` histories in."""
+def recording_predictor(shape: ModelShape) -> tuple[TritonPredictor, list[list[int]]]:
+    """A predictor whose requests answer each history with "len<its length>" and record their histories' lengths."""
     predictor = TritonPredictor(TritonSettings())
     predictor.shape = shape
-    sizes = []
+    requests_sent: list[list[int]] = []
 
     async def fake_chunk(histories):
-        sizes.append(len(histories))
-        return [Prediction(["p"], [0.0], "1") for _ in histories]
+        requests_sent.append([len(h) for h in histories])
+        return [Prediction([f"len{len(h)}"], [0.0], "1") for h in histories]
 
     predictor._predict_chunk = fake_chunk
+    return predictor, requests_sent
+
+
+def requests(shape: ModelShape, rows: int) -> list[int]:
+    """The request sizes `TritonPredictor.predict` sends a batch of `rows` histories in."""
+    predictor, requests_sent = recording_predictor(shape)
     got = asyncio.run(predictor.predict([[Visit(f"e{i}", float(i), "p", 0.0, 0.0)] for i in range(rows)]))
     assert len(got) == rows
-    return sizes
+    return [len(r) for r in requests_sent]
 
 
 def test_a_batch_is_spread_over_the_instances():
@@ -48,16 +54,7 @@ def test_large_batches_respect_the_batch_limit_in_even_requests():
 
 
 def test_predictions_come_back_in_request_order_after_length_sorted_chunks():
-
-    predictor = TritonPredictor(TritonSettings())
-    predictor.shape = ModelShape(seq_len=100, top_k=1, max_batch=256, instances=2)
-    chunks = []
-
-    async def fake_chunk(histories):
-        chunks.append([len(h) for h in histories])
-        return [Prediction([f"len{len(h)}"], [0.0], "1") for h in histories]
-
-    predictor._predict_chunk = fake_chunk
+    predictor, chunks = recording_predictor(ModelShape(seq_len=100, top_k=1, max_batch=256, instances=2))
     lengths = [
         5,
         1,
