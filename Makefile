@@ -103,10 +103,15 @@ demo: setup model
 # --prefill streams 30,000 unmeasured events first, so throughput and latency are measured on the histories a
 # running system holds (on NYC: mean ~60 of the model's 100 events) rather than on the short ones a replay starts with.
 BENCH_DATA = $(shell $(BIN)/python -c 'from streams.commands import default_data; print(default_data())' 2>/dev/null)
+# On a fresh clone the model goes into the repository before Triton starts (the stack refuses to start without a
+# version); otherwise Triton, started or already running, loads the new version and the export waits for it.
 bench: setup
 	$(CLICKCAST) train --quick --data $(BENCH_DATA) --out artifacts/bench-model
-	$(CLICKCAST) stack up
-	$(CLICKCAST) export --from artifacts/bench-model --wait 120
+	@if $(HAS_MODEL); then \
+		$(CLICKCAST) stack up && $(CLICKCAST) export --from artifacts/bench-model --wait 120; \
+	else \
+		$(CLICKCAST) export --from artifacts/bench-model && $(CLICKCAST) stack up; \
+	fi
 	$(CLICKCAST) bench e2e --workers 1,2 --prefill 30000
 
 lint:
