@@ -34,10 +34,9 @@ def start_workers(
     return workers
 
 
-def group_members(settings: Settings) -> list[tuple[str, int]]:
-    """(member id, number of assigned partitions) of the stream's consumer group; empty unless Stable."""
-    admin = AdminClient(confluent_config(settings.kafka))
-    group = admin.describe_consumer_groups([settings.stream.app_id])[settings.stream.app_id].result(timeout=10)
+def group_members(admin: AdminClient, group_id: str) -> list[tuple[str, int]]:
+    """(member id, number of assigned partitions) of a consumer group; empty unless Stable."""
+    group = admin.describe_consumer_groups([group_id])[group_id].result(timeout=10)
     if group.state.name != "STABLE":
         return []
     return [(m.member_id, len(m.assignment.topic_partitions)) for m in group.members]
@@ -46,12 +45,14 @@ def group_members(settings: Settings) -> list[tuple[str, int]]:
 def wait_ready(settings: Settings, workers: list[ManagedProcess], timeout_s: float = 120.0) -> None:
     """Until every worker is a member of the stable group with partitions assigned."""
     deadline = time.monotonic() + timeout_s
+    # One client for the whole wait: librdkafka logs a notice for each client closed, twice a second otherwise.
+    admin = AdminClient(confluent_config(settings.kafka))
     while time.monotonic() < deadline:
         dead = [w.name for w in workers if w.pid() is None]
         if dead:
             raise ServiceError(f"{', '.join(dead)} exited; see {workers[0].directory}/<name>.log")
         try:
-            members = group_members(settings)
+            members = group_members(admin, settings.stream.app_id)
         except Exception:  # the group does not exist until the first worker joins
             members = []
         if len(members) >= len(workers) and all(n > 0 for _, n in members):
