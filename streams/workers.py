@@ -45,8 +45,9 @@ def group_members(admin: AdminClient, group_id: str) -> list[tuple[str, int]]:
 def wait_ready(settings: Settings, workers: list[ManagedProcess], timeout_s: float = 120.0) -> None:
     """Until every worker is a member of the stable group with partitions assigned."""
     deadline = time.monotonic() + timeout_s
-    # One client for the whole wait: librdkafka logs a notice for each client closed, twice a second otherwise.
-    admin = AdminClient(confluent_config(settings.kafka))
+    # One client for the whole wait, and quiet: it polls a group that does not exist until the first worker joins,
+    # and librdkafka logs a notice as a client closes (twice a second with a client per poll).
+    admin = AdminClient(confluent_config(settings.kafka, log_level=0))
     while time.monotonic() < deadline:
         dead = [w.name for w in workers if w.pid() is None]
         if dead:
