@@ -100,6 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _file_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file", type=Path, default=None, help="events CSV (default: the NYC check-ins)")
+    parser.add_argument("--columns", default=None, help="field=column,... when the CSV's column names differ")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -153,15 +154,15 @@ def _require_model(settings) -> None:
         raise CliError(f"Triton does not serve a model named {name} (see `clickcast export` and --model)")
 
 
-def _workload(path: Path | None, limit: int | None = None):
-    """The benchmark's events, read once before anything runs: a missing file, a folder or wrong columns are one
-    line."""
-    from schemas.csv_source import READ_ERRORS
+def _workload(path: Path | None, columns: str | None, limit: int | None = None):
+    """The benchmark's events, read once before anything runs: a missing file, a folder, a bad mapping or wrong
+    columns are one line."""
+    from schemas.csv_source import READ_ERRORS, ColumnMapping
     from streams.commands import default_data
     from tests.benchmarks.workload import Workload
 
     try:
-        return Workload(path or default_data(), limit=limit)
+        return Workload(path or default_data(), ColumnMapping.parse(columns), limit=limit)
     except READ_ERRORS as exc:
         raise CliError(str(exc)) from None
 
@@ -201,7 +202,7 @@ def run_e2e(args: argparse.Namespace) -> int:
     )
     if args.profile and py_spy() is None:
         raise CliError("--profile needs py-spy: pip install py-spy")
-    result = bench(settings, options, _progress(time.monotonic()), _workload(options.data))
+    result = bench(settings, options, _progress(time.monotonic()), _workload(options.data, args.columns))
     _write(args.json, result)
     png, table = args.json.with_suffix(".png"), args.json.with_suffix(".md")
     plot_latency(result, png)
@@ -223,7 +224,7 @@ def run_processor(args: argparse.Namespace) -> int:
     from tests.benchmarks.replay import replay
 
     settings = get_settings().stream
-    workload = _workload(args.file)
+    workload = _workload(args.file, args.columns)
     tune_gc(settings.gc_threshold)  # as the worker does
     result = replay(workload, args.events, args.batch, settings, _progress(time.monotonic()))
     if args.json:
@@ -254,7 +255,7 @@ def run_components(args: argparse.Namespace) -> int:
 
     say = _progress(time.monotonic())
     say("triton")
-    workload = _workload(args.file, limit=20000)
+    workload = _workload(args.file, args.columns, limit=20000)
     result = {
         "machine": machine(),
         "model": settings.triton.model_name,

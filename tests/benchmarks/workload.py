@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from features.history import UserHistory, Visit
-from schemas.csv_source import iter_click_events, read_events_frame
+from schemas.csv_source import ColumnMapping, iter_click_events, read_events_frame
 from streams.settings import StreamSettings
 
 
@@ -27,8 +27,8 @@ class Payload:
 class Workload:
     """The check-ins of one file, replayable any number of times under fresh id prefixes."""
 
-    def __init__(self, path: Path, limit: int | None = None) -> None:
-        frame = read_events_frame(path, limit=limit)
+    def __init__(self, path: Path, mapping: ColumnMapping | None = None, limit: int | None = None) -> None:
+        frame = read_events_frame(path, mapping, limit=limit)
         if frame.empty:
             raise ValueError(f"{path} holds no usable events")
         self.path = path

@@ -67,6 +67,11 @@ def test_benchmark_numbers_are_checked_before_anything_runs(capsys, argv):
     assert exit_.value.code == 2 and err.count("\n") == 1 and argv[0].split("=")[0] in err
 
 
+def test_a_benchmark_column_mapping_that_does_not_read_is_one_line(capsys):
+    code, err = run(capsys, "bench", "processor", "--columns", "user_id")
+    assert code == 1 and err.count("\n") == 1 and "column mapping 'user_id' is not field=column" in err
+
+
 class _Message:
     def __init__(self, value):
         self._value = value
