@@ -159,6 +159,8 @@ def _workload(path: Path | None, columns: str | None, limit: int | None = None):
     columns are one line."""
     from schemas.csv_source import READ_ERRORS, ColumnMapping
     from streams.commands import default_data
+
+    _benchmarks_importable()
     from tests.benchmarks.workload import Workload
 
     try:
@@ -182,6 +184,7 @@ def _write(path: Path, result: dict) -> None:
 def run_e2e(args: argparse.Namespace) -> int:
     from streams.commands import default_data
 
+    workload = _workload(args.file, args.columns)  # a file or mapping that does not read fails before the stack checks
     settings = _settings(args)
     from tests.benchmarks.e2e import E2EOptions
     from tests.benchmarks.e2e import run_e2e as bench
@@ -202,7 +205,7 @@ def run_e2e(args: argparse.Namespace) -> int:
     )
     if args.profile and py_spy() is None:
         raise CliError("--profile needs py-spy: pip install py-spy")
-    result = bench(settings, options, _progress(time.monotonic()), _workload(options.data, args.columns))
+    result = bench(settings, options, _progress(time.monotonic()), workload)
     _write(args.json, result)
     png, table = args.json.with_suffix(".png"), args.json.with_suffix(".md")
     plot_latency(result, png)
@@ -249,13 +252,13 @@ def run_expiry(args: argparse.Namespace) -> int:
 
 def run_components(args: argparse.Namespace) -> int:
 
+    workload = _workload(args.file, args.columns, limit=20000)
     settings = _settings(args)
     from tests.benchmarks import components
     from tests.benchmarks.report import machine
 
     say = _progress(time.monotonic())
     say("triton")
-    workload = _workload(args.file, args.columns, limit=20000)
     result = {
         "machine": machine(),
         "model": settings.triton.model_name,

@@ -32,6 +32,7 @@ class Workload:
         if frame.empty:
             raise ValueError(f"{path} holds no usable events")
         self.path = path
+        self.mapping = mapping or ColumnMapping()
         self._events = [event.model_dump(mode="json", exclude_none=True) for event in iter_click_events(frame)]
         self._timestamps = frame["ts"].to_list()
         # A longer run than the file replays it again later in event time, so histories stay ordered.
