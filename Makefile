@@ -33,8 +33,8 @@ help:
 	@echo "make stack-up    start Kafka, Redis and Triton (clickcast stack up); stack-down / stack-status"
 	@echo "make test        setup, model, stack up, pytest, stack down (even on failure)"
 	@echo "make demo        setup, model, stack up, then clickcast demo"
-	@echo "make bench       setup, quick model on the bench data, export, stack up, clickcast bench e2e (artifacts/bench/);"
-	@echo "                 BENCH_DATA=F BENCH_COLUMNS=field=column,... for another check-in file"
+	@echo "make bench       setup, quick model on the bench data, stack up + export, clickcast bench e2e"
+	@echo "                 (artifacts/bench/); BENCH_DATA=F BENCH_COLUMNS=field=column,... for another check-in file"
 	@echo "make lint        ruff check + ruff format --check"
 	@echo "make clean       stop the stack, remove run dir and caches (keeps .venv and trained models)"
 
@@ -101,25 +101,26 @@ demo: setup model
 # The end-to-end benchmark (minutes): clickcast's workers vs the naive loop vs Kafka pass-through. It serves a
 # quick model trained on the benchmark's own data (the full public file where it sits beside the checkout), not
 # the sample-trained one that `make model` leaves for tests and the demo: its vocabulary sets the model's cost.
-# That model stays the repository's newest version, so the demo and tests serve it afterwards, and the stack
-# stays up.
 # --prefill streams 30,000 unmeasured events first, so throughput and latency are measured on the histories a
 # running system holds (on NYC: mean ~60 of the model's 100 events) rather than on the short ones a replay starts with.
-# Another file: `make bench BENCH_DATA=F BENCH_COLUMNS=user_id=uid,item_id=venue,...` (the mapping of `clickcast train`).
-# Its model then stays the served one: `clickcast export --from artifacts/quick` brings back the sample-trained
-# model of `make model`, which the demo and tests expect.
+# Another file: `make bench BENCH_DATA=F BENCH_COLUMNS=user_id=uid,item_id=venue,...` (`clickcast train`'s mapping).
+# The bench model stays the served version and the stack stays up. The demo and tests expect the sample-trained model:
+# `clickcast train --quick --data $(SAMPLE) --out $(QUICK_OUT) && clickcast export --from $(QUICK_OUT)` brings it back.
 BENCH_DATA ?= $(shell $(BIN)/python -c 'from streams.commands import default_data; print(default_data())')
 BENCH_COLUMNS ?=
 BENCH_MAPPING = $(if $(strip $(BENCH_COLUMNS)),--columns '$(BENCH_COLUMNS)')
-# Without a current version (a fresh clone, or only versions older than the serving code, which Triton would fail
-# to load) the model goes into the repository before Triton starts; otherwise Triton, started or already running,
-# loads the new version and the export waits for it.
+# Exit status 0 when Triton answers ready (settings' port).
+TRITON_UP := $(BIN)/python -c 'import sys; from deploy.stack.triton import TritonService; \
+	from streams.settings import get_settings; sys.exit(0 if TritonService(get_settings()).healthy() else 1)'
+# A running Triton loads the new version from the repository, and the export waits for it. Otherwise the version goes
+# into the repository first: `stack up` refuses to start Triton without one (a fresh clone), and Triton then starts
+# on the newest version, whatever older ones the repository holds.
 bench: setup
 	$(CLICKCAST) train --quick --data "$(BENCH_DATA)" $(BENCH_MAPPING) --out artifacts/bench-model
-	@if $(HAS_MODEL) && [ -z "$$($(STALE_MODEL))" ]; then \
+	@if $(TRITON_UP); then \
 		$(CLICKCAST) stack up && $(CLICKCAST) export --from artifacts/bench-model --wait 120; \
 	else \
-		echo "bench: no current model version: exporting before the stack starts"; \
+		echo "bench: Triton is not up: exporting the model, then starting the stack"; \
 		$(CLICKCAST) export --from artifacts/bench-model && $(CLICKCAST) stack up; \
 	fi
 	$(CLICKCAST) bench e2e --workers 1,2 --prefill 30000 --file "$(BENCH_DATA)" $(BENCH_MAPPING)

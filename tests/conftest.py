@@ -42,3 +42,17 @@ def stack():
 def _integration_needs_stack(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("integration") is not None:
         request.getfixturevalue("stack")
+
+
+@pytest.fixture
+def renamed_checkins(tmp_path: Path) -> tuple[Path, str]:
+    """The sample's first 300 check-ins in a CSV with other column names, and the `--columns` mapping that reads it
+    (the sample is in time order, so these are also the first 300 events in time)."""
+    import pandas as pd
+
+    from streams.commands import SAMPLE_DATA
+
+    path = tmp_path / "checkins.csv"
+    names = {"user_id": "uid", "poi_id": "venue", "utc_time_approx": "when", "latitude": "lat", "longitude": "lng"}
+    pd.read_csv(SAMPLE_DATA, nrows=300).rename(columns=names).to_csv(path, index=False)
+    return path, "user_id=uid,item_id=venue,time=when,latitude=lat,longitude=lng"

@@ -52,6 +52,7 @@ def test_e2e_smoke(stack, tmp_path):
     assert load["cpu_ms_per_event"]["workers"] > 0
     assert set(result["naive"]["stages"]) == STAGES
     assert result["model"]["versions"]
+    assert result["data"] == str(SAMPLE_DATA) and result["columns"] == {}  # the default mapping, nothing to record
     assert set(result["components"]["triton"]) == {"1", "64"}
     assert set(result["components"]["feast"]) == {"sqlite", "redis"}
     assert all(f["write"]["1"]["push_rows_per_s"] > 0 for f in result["components"]["feast"].values())

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
-
 from schemas.csv_source import ColumnMapping
 from schemas.events import ClickEvent
 from streams.commands import SAMPLE_DATA
@@ -45,13 +43,11 @@ def test_history_lengths_follow_the_streams_buffer():
     assert all(s <= c for s, c in zip(short, counts, strict=True)) and sum(short) < sum(counts)
 
 
-def test_a_file_with_other_column_names_replays_the_same_events_through_a_mapping(tmp_path):
-    renamed = tmp_path / "checkins.csv"
-    names = {"user_id": "uid", "poi_id": "venue", "utc_time_approx": "when", "latitude": "lat", "longitude": "lng"}
-    pd.read_csv(SAMPLE_DATA, nrows=300).rename(columns=names).to_csv(renamed, index=False)
-    mapping = ColumnMapping.parse("user_id=uid,item_id=venue,time=when,latitude=lat,longitude=lng")
+def test_a_file_with_other_column_names_replays_the_same_events_through_a_mapping(renamed_checkins):
+    path, columns = renamed_checkins
 
     def without_ids(events):  # ids derive from the file's name
         return [{k: v for k, v in e.items() if k != "event_id"} for e in events]
 
-    assert without_ids(Workload(renamed, mapping).events) == without_ids(Workload(SAMPLE_DATA, limit=300).events)
+    expected = without_ids(Workload(SAMPLE_DATA, limit=300).events)
+    assert without_ids(Workload(path, ColumnMapping.parse(columns)).events) == expected

@@ -72,17 +72,10 @@ def test_a_benchmark_column_mapping_that_does_not_read_is_one_line(capsys):
     assert code == 1 and err.count("\n") == 1 and "column mapping 'user_id' is not field=column" in err
 
 
-def test_a_benchmark_replays_a_file_with_other_column_names_through_its_mapping(capsys, monkeypatch, tmp_path):
-    import pandas as pd
-
-    from streams.commands import SAMPLE_DATA
-
+def test_a_benchmark_replays_a_file_with_other_column_names_through_its_mapping(capsys, monkeypatch, renamed_checkins):
+    path, columns = renamed_checkins
     monkeypatch.setattr("streams.commands.tune_gc", lambda threshold: None)  # gc.freeze would outlive the test
-    renamed = tmp_path / "checkins.csv"
-    names = {"user_id": "uid", "poi_id": "venue", "utc_time_approx": "when", "latitude": "lat", "longitude": "lng"}
-    pd.read_csv(SAMPLE_DATA, nrows=300).rename(columns=names).to_csv(renamed, index=False)
-    mapping = "user_id=uid,item_id=venue,time=when,latitude=lat,longitude=lng"
-    code = main(["bench", "processor", "--file", str(renamed), "--columns", mapping, "--events", "50", "--batch", "16"])
+    code = main(["bench", "processor", "--file", str(path), "--columns", columns, "--events", "50", "--batch", "16"])
     assert code == 0 and '"answered": 50' in capsys.readouterr().out
 
 
