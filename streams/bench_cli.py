@@ -182,8 +182,6 @@ def _write(path: Path, result: dict) -> None:
 
 
 def run_e2e(args: argparse.Namespace) -> int:
-    from streams.commands import default_data
-
     workload = _workload(args.file, args.columns)  # a file or mapping that does not read fails before the stack checks
     settings = _settings(args)
     from tests.benchmarks.e2e import E2EOptions
@@ -192,7 +190,7 @@ def run_e2e(args: argparse.Namespace) -> int:
     from tests.benchmarks.report import markdown_table, plot_latency, workers_label
 
     options = E2EOptions(
-        data=args.file or default_data(),
+        data=workload.path,
         events=args.events,
         workers=args.workers,
         loads=args.loads,
@@ -251,7 +249,6 @@ def run_expiry(args: argparse.Namespace) -> int:
 
 
 def run_components(args: argparse.Namespace) -> int:
-
     workload = _workload(args.file, args.columns, limit=20000)
     settings = _settings(args)
     from tests.benchmarks import components

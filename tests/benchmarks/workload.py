@@ -28,11 +28,11 @@ class Workload:
     """The check-ins of one file, replayable any number of times under fresh id prefixes."""
 
     def __init__(self, path: Path, mapping: ColumnMapping | None = None, limit: int | None = None) -> None:
-        frame = read_events_frame(path, mapping, limit=limit)
-        if frame.empty:
-            raise ValueError(f"{path} holds no usable events")
         self.path = path
         self.mapping = mapping or ColumnMapping()
+        frame = read_events_frame(path, self.mapping, limit=limit)
+        if frame.empty:
+            raise ValueError(f"{path} holds no usable events")
         self._events = [event.model_dump(mode="json", exclude_none=True) for event in iter_click_events(frame)]
         self._timestamps = frame["ts"].to_list()
         # A longer run than the file replays it again later in event time, so histories stay ordered.
