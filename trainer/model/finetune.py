@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from trainer.data import PAD
-from trainer.model.adversarial import fgsm_delta
+from trainer.model.adversarial import fgsm_backward
 from trainer.model.config import ClickcastConfig
 from trainer.model.inputs import Histories, queries
 from trainer.model.network import ClickcastNet
@@ -27,6 +27,8 @@ def window_batch(data: TrainingSet, windows: np.ndarray, cfg: ClickcastConfig, i
     if data.distances is not None:
         item_dist = data.distances.lookup(sub.lat[local, cols], sub.lon[local, cols])
     q = queries(sub, local, cols, cfg, item_lat, item_lon, item_dist=item_dist)
+    if q.item_dist is not None:  # widened once here: an adversarial step gathers with it twice
+        q.item_dist = q.item_dist.long()
     t_windows = torch.from_numpy(windows)
     codes = {k: v[t_windows] for k, v in data.codes.items()}
     return codes, q, torch.from_numpy(targets)
@@ -57,16 +59,15 @@ def finetune_epoch(
         codes, q, targets = window_batch(data, order[lo : lo + cfg.batch_size], cfg, item_lat, item_lon)
         if len(targets) == 0:
             continue
+        optimizer.zero_grad()
         if cfg.adversarial:
             real = codes["items"] != PAD
             shape = (*codes["items"].shape, cfg.hidden)
             loss_of = functools.partial(next_item_loss, net, codes, q, targets)
-            loss, delta = fgsm_delta(loss_of, shape, cfg.adv_eps, real)
-            objective = loss + cfg.adv_weight * next_item_loss(net, codes, q, targets, delta)
+            loss, _ = fgsm_backward(loss_of, shape, cfg.adv_eps, real, cfg.adv_weight)
         else:
-            loss = objective = next_item_loss(net, codes, q, targets)
-        optimizer.zero_grad()
-        objective.backward()
+            loss = next_item_loss(net, codes, q, targets)
+            loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         optimizer.step()
         total += loss.item() * len(targets)

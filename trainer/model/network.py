@@ -133,7 +133,7 @@ class ClickcastNet(nn.Module):
         return x, h
 
     def generation_logits(self, hq: torch.Tensor, item_dist: torch.Tensor | None) -> torch.Tensor:
-        logits = hq @ self.embed.items.all_items().T + (self.item_bias + self.special)
+        logits = torch.addmm(self.item_bias + self.special, hq, self.embed.items.all_items().T)
         if self.distance_logits is not None and item_dist is not None:
             logits = logits + self.distance_logits(hq).gather(1, item_dist.long())
         return logits

@@ -3,7 +3,7 @@ import torch
 
 from tests.trainer.conftest import tiny_config
 from trainer.data import PAD
-from trainer.model.adversarial import fgsm_delta
+from trainer.model.adversarial import fgsm_backward
 from trainer.model.codes import CellVocab
 from trainer.model.finetune import next_item_loss, window_batch
 from trainer.model.network import ClickcastNet
@@ -56,8 +56,16 @@ def test_fgsm_perturbs_real_event_embeddings_within_eps(habits):
     codes, q, targets = window_batch(data, np.arange(8), cfg, ck.vocab.lat, ck.vocab.lon)
     real = codes["items"] != PAD
     shape = (*codes["items"].shape, cfg.hidden)
-    loss, delta = fgsm_delta(lambda d: next_item_loss(net, codes, q, targets, d), shape, 0.05, real)
+    loss, delta = fgsm_backward(lambda d: next_item_loss(net, codes, q, targets, d), shape, 0.05, real, 0.5)
     torch.testing.assert_close(loss, next_item_loss(net, codes, q, targets))  # the clean loss (no dropout)
+    # The gradients it leaves are those of the whole objective, clean + 0.5 * adversarial.
+    accumulated = {name: p.grad.clone() for name, p in net.named_parameters() if p.grad is not None}
+    net.zero_grad(set_to_none=True)
+    (next_item_loss(net, codes, q, targets) + 0.5 * next_item_loss(net, codes, q, targets, delta)).backward()
+    expected = {name: p.grad for name, p in net.named_parameters() if p.grad is not None}
+    assert accumulated.keys() == expected.keys() and len(expected) > 10
+    for name, grad in expected.items():
+        torch.testing.assert_close(accumulated[name], grad)
     assert delta.abs().max() <= 0.05 + 1e-7
     assert (delta[real].abs() > 0).any() and (delta[~real] == 0).all()
     clean, _, _ = net.encode(codes, causal=True)
