@@ -12,9 +12,10 @@ def fgsm_backward(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Back-propagates loss + weight * (the loss at the perturbation) into the parameters' gradients, where
     perturbation = eps * sign(d loss / d embeddings) at real events; returns (clean loss, perturbation).
+    The gradients accumulate into `.grad`: zero them first.
 
     The clean loss's one backward gives the parameters' gradients and the embeddings' together, so the adversarial
-    term costs one forward and one backward more than a clean step (a separate autograd.grad costs a third).
+    term costs one forward and one backward more than a clean step (a separate autograd.grad costs a third backward).
     """
     delta = torch.zeros(shape, requires_grad=True)
     loss = loss_of(delta)

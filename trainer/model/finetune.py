@@ -19,7 +19,7 @@ from trainer.model.training_set import TrainingSet
 
 
 def window_batch(data: TrainingSet, windows: np.ndarray, cfg: ClickcastConfig, item_lat, item_lon):
-    """Inputs of a batch of windows: (codes, items, queries, targets)."""
+    """Inputs of a batch of windows: (codes, queries, targets)."""
     local, cols, targets = data.queries_of(windows)
     h = data.hist
     sub = Histories(items=h.items[windows], ts=h.ts[windows], lat=h.lat[windows], lon=h.lon[windows])

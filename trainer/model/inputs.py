@@ -28,7 +28,7 @@ class Queries:
     rows: torch.Tensor  # int64 [P]
     cols: torch.Tensor  # int64 [P]
     pairs: dict[str, torch.Tensor] | None  # [P, L] each (None without the repeat path)
-    item_dist: torch.Tensor | None  # uint8 [P, n_items] (None without geo)
+    item_dist: torch.Tensor | None  # uint8 [P, n_items], int64 in training batches (None without geo)
 
 
 def to_tensors(codes: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:

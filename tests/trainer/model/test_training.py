@@ -51,13 +51,16 @@ def test_pretraining_loss_decreases(habits):
     assert losses[-1] < 0.8 * losses[0], losses
 
 
-def test_fgsm_perturbs_real_event_embeddings_within_eps(habits):
+def test_fgsm_step_perturbs_real_events_within_eps_and_leaves_the_whole_objectives_gradients(habits):
     cfg, net, data, ck = training_setup(habits)
     codes, q, targets = window_batch(data, np.arange(8), cfg, ck.vocab.lat, ck.vocab.lon)
     real = codes["items"] != PAD
     shape = (*codes["items"].shape, cfg.hidden)
     loss, delta = fgsm_backward(lambda d: next_item_loss(net, codes, q, targets, d), shape, 0.05, real, 0.5)
     torch.testing.assert_close(loss, next_item_loss(net, codes, q, targets))  # the clean loss (no dropout)
+    zero = torch.zeros(shape, requires_grad=True)
+    (gradient,) = torch.autograd.grad(next_item_loss(net, codes, q, targets, zero), zero)
+    torch.testing.assert_close(delta, 0.05 * gradient.sign() * real.unsqueeze(-1))
     # The gradients it leaves are those of the whole objective, clean + 0.5 * adversarial.
     accumulated = {name: p.grad.clone() for name, p in net.named_parameters() if p.grad is not None}
     net.zero_grad(set_to_none=True)
