@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from streams.cli import CliError, positive
+from streams.cli import CliError, columns_option, positive
 from streams.settings import PROJECT_ROOT
 
 HEALTH_WAIT_S = 30.0  # how long a benchmark waits for an unhealthy service before giving up
@@ -100,7 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _file_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file", type=Path, default=None, help="events CSV (default: the NYC check-ins)")
-    parser.add_argument("--columns", default=None, help="field=column,... when the CSV's column names differ")
+    columns_option(parser)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -34,6 +34,14 @@ def positive(kind, allow_zero: bool = False):
     return parse
 
 
+def columns_option(parser: argparse.ArgumentParser) -> None:
+    """`--columns`, the CSV column mapping every command that reads a check-in/click file takes
+    (schemas.csv_source.ColumnMapping.parse reads it)."""
+    parser.add_argument(
+        "--columns", default=None, help="field=column,... when the CSV's column names differ (user_id,item_id,time,...)"
+    )
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not a usage dump
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

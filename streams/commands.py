@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from streams.cli import CliError, positive
+from streams.cli import CliError, columns_option, positive
 from streams.settings import PROJECT_ROOT
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "foursquare_nyc" / "checkins.csv.gz"
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     produce = sub.add_parser("produce", help="replay a check-in/click CSV to the clicks topic in event-time order")
     produce.add_argument("--file", type=Path, default=None, help="CSV (.gz ok); default: the NYC check-ins")
-    produce.add_argument("--columns", help="field=column,... mapping (fields: user_id,item_id,time,latitude,...)")
+    columns_option(produce)
     pace = produce.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=positive(float), help="times real time")
     pace.add_argument("--rate", type=positive(float), help="events per second")

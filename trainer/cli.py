@@ -43,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=None, help=f"check-in/click CSV (default {DEFAULT_DATA})")
-    parser.add_argument("--columns", default=None, help="field=column,... when the CSV's column names differ")
+    from streams.cli import columns_option
+
+    columns_option(parser)
     parser.add_argument("--max-events", type=int, default=None, help="use only the first N events in time")
 
 
