@@ -29,18 +29,23 @@ def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.where(hit, not_below.astype(np.float64), np.inf)
 
 
-def metrics_from_ranks(ranks: np.ndarray) -> dict[str, float]:
+def event_values(ranks: np.ndarray) -> dict[str, np.ndarray]:
+    """Each metric's value for every event (its mean over events is the metric), from 1-based target ranks."""
     ranks = np.asarray(ranks, dtype=np.float64)
-    if len(ranks) == 0:
-        return dict.fromkeys(METRICS, 0.0)
     top10 = ranks <= 10
     return {
-        "acc@1": float(np.mean(ranks <= 1)),
-        "acc@5": float(np.mean(ranks <= 5)),
-        "acc@10": float(np.mean(top10)),
-        "ndcg@10": float(np.mean(np.where(top10, 1.0 / np.log2(np.where(top10, ranks, 1.0) + 1.0), 0.0))),
-        "mrr": float(np.mean(1.0 / ranks)),  # 1/inf = 0 for misses
+        "acc@1": (ranks <= 1).astype(np.float64),
+        "acc@5": (ranks <= 5).astype(np.float64),
+        "acc@10": top10.astype(np.float64),
+        "ndcg@10": np.where(top10, 1.0 / np.log2(np.where(top10, ranks, 1.0) + 1.0), 0.0),
+        "mrr": 1.0 / ranks,  # 1/inf = 0 for misses
     }
+
+
+def metrics_from_ranks(ranks: np.ndarray) -> dict[str, float]:
+    if len(ranks) == 0:
+        return dict.fromkeys(METRICS, 0.0)
+    return {m: float(np.mean(values)) for m, values in event_values(ranks).items()}
 
 
 class RankAccumulator:

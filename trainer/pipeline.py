@@ -20,12 +20,13 @@ from schemas.csv_source import ColumnMapping, read_events_frame
 from trainer.baselines import all_baselines
 from trainer.batches import HistoryBatch, UserIndex, history_batches
 from trainer.data import Checkins, Split, data_stats, drop_duplicate_events, from_frame
-from trainer.evaluate import evaluate, history_length
+from trainer.evaluate import EventRanks, evaluate, history_length, rank_events
 from trainer.metrics import METRICS
 from trainer.progress import ProgressLog
 from trainer.recommender import Recommender
-from trainer.report import markdown_table, plot_curves, plot_metrics, text_table, write_metrics
+from trainer.report import markdown_table, plot_curves, plot_gains, plot_metrics, text_table, write_metrics
 from trainer.robustness import NOISE_FRACTION, noise_transform
+from trainer.significance import gains_over
 
 if TYPE_CHECKING:
     from trainer.model import ClickcastRecommender
@@ -165,8 +166,12 @@ def run_training(
         rec.fit(ck, split, progress=log.step())
         return time.perf_counter() - t0
 
+    test_ranks: dict[str, EventRanks] = {}  # by model name: the final fit's scoring comes last and stays
+
     def scored(rec: Recommender, ck: Checkins, split: Split, stage: str) -> dict[str, float]:
-        result = evaluate(rec, ck, split, "test", index=index, progress=log.step())
+        ranked = rank_events(rec, ck, split, "test", index=index, progress=log.step())
+        test_ranks[rec.name] = ranked
+        result = ranked.metrics()
         log.line(f"{rec.name} ({stage}): " + "  ".join(f"{m} {result[m]:.4f}" for m in METRICS))
         return result
 
@@ -197,6 +202,7 @@ def run_training(
     timings["model_epochs"] = model.chosen_epochs
 
     ablations: dict[str, dict[str, float]] = {}
+    ablation_ranks: dict[str, EventRanks] = {}
     trained = {model_config.adversarial: (model, only_metrics(model_result))}
     if not quick:
         sasrec = ClickcastRecommender(variant(model_config, ClickcastConfig.sasrec()))
@@ -204,11 +210,13 @@ def run_training(
         if model.config.use_visit_prior:
             plain = model.without_visit_prior()
             ablations["no_visit_prior"] = only_metrics(scored(plain, final_ck, final_split, "final"))
+            ablation_ranks["no_visit_prior"] = test_ranks[plain.name]
         for name, cfg in ablation_configs(model.config).items():
             rec = ClickcastRecommender(cfg)
             rec.chosen_epochs = model.chosen_epochs
             timings["fit_s"][rec.name] = timed_fit(rec, final_ck, final_split)
             ablations[name] = only_metrics(scored(rec, final_ck, final_split, "final"))
+            ablation_ranks[name] = test_ranks[rec.name]
             if cfg.adversarial != model_config.adversarial:
                 trained[cfg.adversarial] = (rec, ablations[name])
 
@@ -231,6 +239,9 @@ def run_training(
         noise = f"{NOISE_FRACTION:.0%} noise events"
         log.line(f"robustness {rec.name}: acc@1 {clean['acc@1']:.4f} -> {noisy['acc@1']:.4f} with {noise}")
 
+    strongest = strongest_baseline(baselines)[0]
+    gains = gains_over(test_ranks[model.name], {strongest: test_ranks[strongest], **ablation_ranks})
+
     timings["inference"] = inference_cost(model.score, final_ck, final_split, history_length(model))
     timings["inference_served"] = served_inference_cost(model, final_ck, final_split, log)
     timings["total_s"] = time.perf_counter() - started
@@ -240,6 +251,7 @@ def run_training(
         "baselines": baselines,
         "ablations": ablations,
         "robustness": robustness,
+        "gains": gains,
         "train_only": train_only,
         "timings": timings,
         "config": {"quick": quick, "model": model.config.to_dict()},
@@ -248,11 +260,12 @@ def run_training(
     (out / "metrics.md").write_text(markdown_table(metrics) + "\n")
     plot_curves(histories, out / "training_curves.png")
     plot_metrics(metrics, out / "metrics.png")
+    plot_gains(metrics, out / "gains.png")
     log.line(f"done in {timings['total_s']:.0f}s; wrote {out / 'metrics.json'}")
     print(text_table(metrics))
     return metrics
 
 
-def strongest_baseline(metrics: dict[str, Any], metric: str = "mrr") -> tuple[str, float]:
-    name = max(metrics["baselines"], key=lambda b: metrics["baselines"][b][metric])
-    return name, float(metrics["baselines"][name][metric])
+def strongest_baseline(baselines: dict[str, dict[str, float]], metric: str = "mrr") -> tuple[str, float]:
+    name = max(baselines, key=lambda b: baselines[b][metric])
+    return name, float(baselines[name][metric])

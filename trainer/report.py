@@ -23,10 +23,41 @@ def table_rows(metrics: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
     return rows
 
 
+def gain_cell(gain: dict[str, float | None]) -> str:
+    """`+10.9% (+8.6..+13.2)`: the relative gain and its interval, in percent."""
+    if gain["gain"] is None or gain["low"] is None or gain["high"] is None:
+        return "n/a"
+    return f"{100 * gain['gain']:+.1f}% ({100 * gain['low']:+.1f}..{100 * gain['high']:+.1f})"
+
+
+def gains_title(metrics: dict[str, Any]) -> str:
+    gains = metrics["gains"]
+    return (
+        f"relative gain of clickcast ({gains['level']:.0%} interval over {gains['resamples']} resamples of "
+        f"{gains['unit']}s)"
+    )
+
+
+def gain_rows(metrics: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """(`over NAME`, a cell per metric) for the strongest baseline and each ablation; none in older reports."""
+    over = metrics.get("gains", {}).get("over", {})
+    return [(f"over {name}", [gain_cell(gain[m]) for m in METRICS]) for name, gain in over.items()]
+
+
 def markdown_table(metrics: dict[str, Any]) -> str:
     lines = ["| | " + " | ".join(METRICS) + " |", "|---|" + "---:|" * len(METRICS)]
     for label, values in table_rows(metrics):
         lines.append(f"| {label} | " + " | ".join(f"{values[m]:.4f}" for m in METRICS) + " |")
+    gains = gain_rows(metrics)
+    if gains:
+        lines += [
+            "",
+            gains_title(metrics) + ":",
+            "",
+            "| | " + " | ".join(METRICS) + " |",
+            "|---|" + "---:|" * len(METRICS),
+        ]
+        lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in gains]
     return "\n".join(lines)
 
 
@@ -35,6 +66,12 @@ def text_table(metrics: dict[str, Any]) -> str:
     width = max(len(label) for label, _ in rows)
     lines = [f"{'':{width}}  " + "  ".join(f"{m:>7}" for m in METRICS)]
     lines += [f"{label:{width}}  " + "  ".join(f"{values[m]:7.4f}" for m in METRICS) for label, values in rows]
+    gains = gain_rows(metrics)
+    if gains:
+        cell = max(len(c) for _, cells in gains for c in cells)
+        width = max(len(label) for label, _ in gains)
+        lines += ["", gains_title(metrics), f"{'':{width}}  " + "  ".join(f"{m:>{cell}}" for m in METRICS)]
+        lines += [f"{label:{width}}  " + "  ".join(f"{c:>{cell}}" for c in cells) for label, cells in gains]
     return "\n".join(lines)
 
 
@@ -87,6 +124,36 @@ def plot_metrics(metrics: dict[str, Any], path: Path) -> Path:
     ax.set_ylim(0, 1)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_gains(metrics: dict[str, Any], path: Path) -> Path:
+    """One panel per metric: the model's relative gain over each compared scorer, with its interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    over = metrics["gains"]["over"]
+    names = list(over)
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(3.2 * len(METRICS), 0.5 * len(names) + 1.6), sharey=True)
+    for ax, metric in zip(axes, METRICS, strict=True):
+        for y, name in enumerate(names):
+            gain = over[name][metric]
+            if gain["gain"] is None:
+                continue
+            low, high = 100 * (gain["gain"] - gain["low"]), 100 * (gain["high"] - gain["gain"])
+            ax.errorbar(100 * gain["gain"], y, xerr=[[low], [high]], fmt="o", capsize=3)
+        ax.axvline(0, color="grey", linewidth=0.8)
+        ax.set_title(metric)
+        ax.set_xlabel("gain, %")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(names)), [f"over {name}" for name in names])
+    axes[0].invert_yaxis()
+    fig.suptitle(gains_title(metrics), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -46,9 +46,12 @@ def test_writes_metrics_json_in_the_issue_shape_with_plots_and_model(trained):
     served = saved["timings"]["inference_served"]  # the exported graph, as Triton runs it
     assert "error" not in served, served
     assert served["ms_per_event_batch_1"] > 0
-    for name in ("training_curves.png", "metrics.png", "metrics.md", "model/config.json"):
+    # The model's gain, with its interval, over the strongest baseline and over each ablation.
+    assert set(saved["gains"]["over"]) == {strongest_baseline(saved["baselines"])[0]} | set(saved["ablations"])
+    assert all(set(gain) == set(METRICS) for gain in saved["gains"]["over"].values())
+    for name in ("training_curves.png", "metrics.png", "gains.png", "metrics.md", "model/config.json"):
         assert (out / name).is_file()
-    assert strongest_baseline(metrics)[0] in BASELINES | {"sasrec"}
+    assert strongest_baseline(metrics["baselines"])[0] in BASELINES | {"sasrec"}
 
 
 def test_habitual_users_make_the_user_frequency_baseline_strong(trained):
@@ -84,3 +87,4 @@ def test_quick_run_skips_sasrec_and_ablations_and_tests_robustness_on_the_model(
     assert set(robustness) == {"noise_fraction", "seed", "events", "standard"}
     assert robustness["events"] == metrics["data"]["test_events"]  # fewer than the quick cap here
     assert robustness["standard"]["clean"] == metrics["model"]
+    assert set(metrics["gains"]["over"]) == {strongest_baseline(metrics["baselines"])[0]}
