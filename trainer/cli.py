@@ -184,7 +184,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     data, mapping = _data_inputs(args)
     from streams.cli import CliError
     from trainer.data import ItemVocab, data_stats
-    from trainer.evaluate import evaluate
+    from trainer.evaluate import rank_events
     from trainer.model import ClickcastRecommender
 
     try:
@@ -195,7 +195,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     vocab = ItemVocab.from_ids(saved.item_ids, saved.item_lat, saved.item_lon)
     ck, split = _load(data, mapping, args.max_events, vocab)
     split = _after_training(split, args.split, ck.ts, saved.trained_until)
-    result = evaluate(model, ck, split, args.split)
+    result = rank_events(model, ck, split, args.split).metrics()
     stats = data_stats(ck, split)
     print(json.dumps({"model": str(source), "data": str(data), "split": args.split, "metrics": result, "stats": stats}))
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -77,10 +76,3 @@ def rank_events(
             progress(f"{recommender.name}: scoring {which}", done / max(n_events, 1))
     all_users = np.concatenate(users) if users else np.empty(0, dtype=np.int64)
     return EventRanks(ranks=ranks.ranks, users=all_users, seconds=time.perf_counter() - started)
-
-
-def evaluate(
-    recommender: Recommender, ck: Checkins, split: Split, which: str = "test", **options: Any
-) -> dict[str, float]:
-    """`rank_events`' metrics, plus the event count and scoring time."""
-    return rank_events(recommender, ck, split, which, **options).metrics()

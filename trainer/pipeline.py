@@ -20,7 +20,7 @@ from schemas.csv_source import ColumnMapping, read_events_frame
 from trainer.baselines import all_baselines
 from trainer.batches import HistoryBatch, UserIndex, history_batches
 from trainer.data import Checkins, Split, data_stats, drop_duplicate_events, from_frame
-from trainer.evaluate import EventRanks, evaluate, history_length, rank_events
+from trainer.evaluate import EventRanks, history_length, rank_events
 from trainer.metrics import METRICS
 from trainer.progress import ProgressLog
 from trainer.recommender import Recommender
@@ -166,57 +166,56 @@ def run_training(
         rec.fit(ck, split, progress=log.step())
         return time.perf_counter() - t0
 
-    test_ranks: dict[str, EventRanks] = {}  # by model name: the final fit's scoring comes last and stays
-
-    def scored(rec: Recommender, ck: Checkins, split: Split, stage: str) -> dict[str, float]:
+    def scored(rec: Recommender, ck: Checkins, split: Split, stage: str) -> EventRanks:
         ranked = rank_events(rec, ck, split, "test", index=index, progress=log.step())
-        test_ranks[rec.name] = ranked
         result = ranked.metrics()
         log.line(f"{rec.name} ({stage}): " + "  ".join(f"{m} {result[m]:.4f}" for m in METRICS))
-        return result
+        return ranked
 
     train_only: dict[str, dict[str, float]] = {}
     histories: dict[str, dict[str, list[float]]] = {}
 
-    def fit_and_score(rec: Recommender) -> dict[str, float]:
+    def fit_and_score(rec: Recommender) -> EventRanks:
         """The fit on the training events (scored as train_only), then the final fit (scored)."""
         fitted = timed_fit(rec, ck, split)
         if hasattr(rec, "history"):
             histories[rec.name] = dict(rec.history)
         if final_fit:
-            train_only[rec.name] = only_metrics(scored(rec, ck, split, "train only"))
+            train_only[rec.name] = only_metrics(scored(rec, ck, split, "train only").metrics())
             fitted += timed_fit(rec, final_ck, final_split)
-        result = scored(rec, final_ck, final_split, "final" if final_fit else "test")
+        ranked = scored(rec, final_ck, final_split, "final" if final_fit else "test")
         timings["fit_s"][rec.name] = fitted
-        timings["score_s"][rec.name] = result["score_seconds"]
-        return result
+        timings["score_s"][rec.name] = ranked.seconds
+        return ranked
 
     baselines: dict[str, dict[str, float]] = {}
+    ranks: dict[str, EventRanks] = {}  # the test ranks of each baseline and ablation, for the gains
     for rec in all_baselines(quick):
-        baselines[rec.name] = only_metrics(fit_and_score(rec))
+        ranks[rec.name] = fit_and_score(rec)
+        baselines[rec.name] = only_metrics(ranks[rec.name].metrics())
 
     model_config = config or (ClickcastConfig.quick() if quick else ClickcastConfig.full())
     model = ClickcastRecommender(model_config)
-    model_result = fit_and_score(model)
+    model_ranks = fit_and_score(model)
+    model_result = only_metrics(model_ranks.metrics())
     model.save(out / "model")
     timings["model_epochs"] = model.chosen_epochs
 
     ablations: dict[str, dict[str, float]] = {}
-    ablation_ranks: dict[str, EventRanks] = {}
-    trained = {model_config.adversarial: (model, only_metrics(model_result))}
+    trained = {model_config.adversarial: (model, model_result)}
     if not quick:
         sasrec = ClickcastRecommender(variant(model_config, ClickcastConfig.sasrec()))
-        baselines[sasrec.name] = only_metrics(fit_and_score(sasrec))
+        ranks[sasrec.name] = fit_and_score(sasrec)
+        baselines[sasrec.name] = only_metrics(ranks[sasrec.name].metrics())
         if model.config.use_visit_prior:
-            plain = model.without_visit_prior()
-            ablations["no_visit_prior"] = only_metrics(scored(plain, final_ck, final_split, "final"))
-            ablation_ranks["no_visit_prior"] = test_ranks[plain.name]
+            ranks["no_visit_prior"] = scored(model.without_visit_prior(), final_ck, final_split, "final")
+            ablations["no_visit_prior"] = only_metrics(ranks["no_visit_prior"].metrics())
         for name, cfg in ablation_configs(model.config).items():
             rec = ClickcastRecommender(cfg)
             rec.chosen_epochs = model.chosen_epochs
             timings["fit_s"][rec.name] = timed_fit(rec, final_ck, final_split)
-            ablations[name] = only_metrics(scored(rec, final_ck, final_split, "final"))
-            ablation_ranks[name] = test_ranks[rec.name]
+            ranks[name] = scored(rec, final_ck, final_split, "final")
+            ablations[name] = only_metrics(ranks[name].metrics())
             if cfg.adversarial != model_config.adversarial:
                 trained[cfg.adversarial] = (rec, ablations[name])
 
@@ -225,11 +224,15 @@ def run_training(
     for adversarial, (rec, full_clean) in sorted(trained.items()):
         step = log.step("robustness")
         options = {"index": index, "limit": limit, "progress": step}
-        clean = full_clean if limit is None else only_metrics(evaluate(rec, final_ck, final_split, "test", **options))
+        clean = (
+            full_clean
+            if limit is None
+            else only_metrics(rank_events(rec, final_ck, final_split, "test", **options).metrics())
+        )
         transform = noise_transform(final_ck.vocab, NOISE_SEED)
-        noisy_result = evaluate(rec, final_ck, final_split, "test", transform=transform, **options)
-        noisy = only_metrics(noisy_result)
-        robustness["events"] = int(noisy_result["events"])
+        noisy_ranks = rank_events(rec, final_ck, final_split, "test", transform=transform, **options)
+        noisy = only_metrics(noisy_ranks.metrics())
+        robustness["events"] = len(noisy_ranks.ranks)
         robustness["adversarial" if adversarial else "standard"] = {
             "model": rec.name,
             "clean": clean,
@@ -240,14 +243,14 @@ def run_training(
         log.line(f"robustness {rec.name}: acc@1 {clean['acc@1']:.4f} -> {noisy['acc@1']:.4f} with {noise}")
 
     strongest = strongest_baseline(baselines)[0]
-    gains = gains_over(test_ranks[model.name], {strongest: test_ranks[strongest], **ablation_ranks})
+    gains = gains_over(model_ranks, {name: ranks[name] for name in (strongest, *ablations)})
 
     timings["inference"] = inference_cost(model.score, final_ck, final_split, history_length(model))
     timings["inference_served"] = served_inference_cost(model, final_ck, final_split, log)
     timings["total_s"] = time.perf_counter() - started
     metrics = {
         "data": stats,
-        "model": only_metrics(model_result),
+        "model": model_result,
         "baselines": baselines,
         "ablations": ablations,
         "robustness": robustness,

@@ -145,7 +145,8 @@ def plot_gains(metrics: dict[str, Any], path: Path) -> Path:
             gain = over[name][metric]
             if gain["gain"] is None:
                 continue
-            low, high = 100 * (gain["gain"] - gain["low"]), 100 * (gain["high"] - gain["gain"])
+            # Clipped: rounding, or a skewed bootstrap, can leave the gain a little outside its interval.
+            low, high = (100 * max(0.0, d) for d in (gain["gain"] - gain["low"], gain["high"] - gain["gain"]))
             ax.errorbar(100 * gain["gain"], y, xerr=[[low], [high]], fmt="o", capsize=3)
         ax.axvline(0, color="grey", linewidth=0.8)
         ax.set_title(metric)

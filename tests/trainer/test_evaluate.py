@@ -3,7 +3,7 @@ import pytest
 
 from tests.trainer.synthetic import random_frame
 from trainer.data import UNK, from_frame
-from trainer.evaluate import evaluate
+from trainer.evaluate import rank_events
 
 
 class Oracle:
@@ -37,15 +37,17 @@ def data():
 
 def test_oracle_hits_everything_except_unseen_items(data):
     ck, split = data
-    result = evaluate(Oracle(ck), ck, split, "test", max_len=5, batch_size=7)
+    ranked = rank_events(Oracle(ck), ck, split, "test", max_len=5, batch_size=7)
+    result = ranked.metrics()
     known_share = np.mean(ck.item[split.test] != UNK)
     assert result["events"] == split.test.sum()
     assert result["acc@1"] == pytest.approx(known_share) and result["mrr"] == pytest.approx(known_share)
+    assert ranked.users.tolist() == ck.user[split.test].tolist()  # each rank's user, in the split's time order
 
 
 def test_constant_scorer_gets_the_worst_rank(data):
     ck, split = data
-    result = evaluate(Constant(ck), ck, split, "val", max_len=5)
+    result = rank_events(Constant(ck), ck, split, "val", max_len=5).metrics()
     n_known = ck.vocab.n_items - 2
     known_share = np.mean(ck.item[split.val] != UNK)
     assert result["acc@10"] == 0.0
@@ -55,15 +57,17 @@ def test_constant_scorer_gets_the_worst_rank(data):
 def test_transform_sees_every_batch_and_unknown_split_is_rejected(data):
     ck, split = data
     seen = []
-    evaluate(Oracle(ck), ck, split, "test", max_len=5, batch_size=16, transform=lambda b: seen.append(len(b)) or b)
+    rank_events(Oracle(ck), ck, split, "test", max_len=5, batch_size=16, transform=lambda b: seen.append(len(b)) or b)
     assert sum(seen) == split.test.sum()
     with pytest.raises(ValueError):
-        evaluate(Oracle(ck), ck, split, "holdout")
+        rank_events(Oracle(ck), ck, split, "holdout")
 
 
 def test_limit_scores_only_the_first_events_of_the_split(data):
     ck, split = data
     seen = []
-    result = evaluate(Oracle(ck), ck, split, "test", max_len=5, limit=9, transform=lambda b: seen.append(b) or b)
+    result = rank_events(
+        Oracle(ck), ck, split, "test", max_len=5, limit=9, transform=lambda b: seen.append(b) or b
+    ).metrics()
     assert result["events"] == 9
     assert [int(i) for b in seen for i in b.target_index] == np.flatnonzero(split.test)[:9].tolist()

@@ -48,10 +48,25 @@ def test_a_gain_from_one_user_alone_is_not_sure_while_resampling_events_would_sa
     assert events["mrr"]["low"] > 0.05
 
 
+def test_the_interval_is_the_percentiles_of_the_ratio_over_users_drawn_with_replacement():
+    model, base = scorers(seed=5, n_users=30, per_user=7)
+    gains = relative_gain(model, base, resamples=200, level=0.9, seed=11)
+    # The same draws, the slow way: every drawn user's events, as often as the user is drawn.
+    counts = np.random.default_rng(11).multinomial(30, np.full(30, 1 / 30), size=200)
+    ratios = []
+    for draw in counts:
+        rows = np.concatenate([np.flatnonzero(base.users == u).repeat(c) for u, c in enumerate(draw) if c])
+        ratios.append(metrics_from_ranks(model.ranks[rows])["mrr"] / metrics_from_ranks(base.ranks[rows])["mrr"] - 1)
+    assert gains["mrr"]["low"] == pytest.approx(np.percentile(ratios, 5))
+    assert gains["mrr"]["high"] == pytest.approx(np.percentile(ratios, 95))
+
+
 def test_a_scorer_that_hits_nothing_has_no_ratio():
     users = np.arange(10) % 3
     gains = relative_gain(ranked(np.ones(10), users), ranked(np.full(10, np.inf), users), resamples=50)
     assert gains["mrr"] == {"gain": None, "low": None, "high": None}
+    empty = ranked([], [])
+    assert relative_gain(empty, empty)["acc@1"] == {"gain": None, "low": None, "high": None}
 
 
 def test_intervals_do_not_depend_on_how_many_draws_are_held_at_once(monkeypatch):

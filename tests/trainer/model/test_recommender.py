@@ -4,7 +4,7 @@ from tests.trainer.conftest import tiny_config
 from trainer.baselines.user_frequency import UserFrequency
 from trainer.batches import history_batches
 from trainer.data import PAD
-from trainer.evaluate import evaluate
+from trainer.evaluate import rank_events
 from trainer.model import ClickcastConfig, ClickcastRecommender
 from trainer.model.recommender import as_histories
 
@@ -23,8 +23,8 @@ def test_learns_the_habit_better_than_the_users_frequency(fitted, habits):
     ck, split = habits
     freq = UserFrequency()
     freq.fit(ck, split)
-    ours = evaluate(fitted, ck, split, "test")
-    theirs = evaluate(freq, ck, split, "test", max_len=fitted.config.max_len)
+    ours = rank_events(fitted, ck, split, "test").metrics()
+    theirs = rank_events(freq, ck, split, "test", max_len=fitted.config.max_len).metrics()
     # Users cycle through 4 places: the order is learnable, frequency alone cannot see it.
     assert ours["acc@1"] > theirs["acc@1"] + 0.1, (ours, theirs)
 
