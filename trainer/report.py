@@ -45,18 +45,14 @@ def gain_rows(metrics: dict[str, Any]) -> list[tuple[str, list[str]]]:
 
 
 def markdown_table(metrics: dict[str, Any]) -> str:
-    lines = ["| | " + " | ".join(METRICS) + " |", "|---|" + "---:|" * len(METRICS)]
-    for label, values in table_rows(metrics):
-        lines.append(f"| {label} | " + " | ".join(f"{values[m]:.4f}" for m in METRICS) + " |")
+    header = ["| | " + " | ".join(METRICS) + " |", "|---|" + "---:|" * len(METRICS)]
+    lines = header + [
+        f"| {label} | " + " | ".join(f"{values[m]:.4f}" for m in METRICS) + " |"
+        for label, values in table_rows(metrics)
+    ]
     gains = gain_rows(metrics)
     if gains:
-        lines += [
-            "",
-            gains_title(metrics) + ":",
-            "",
-            "| | " + " | ".join(METRICS) + " |",
-            "|---|" + "---:|" * len(METRICS),
-        ]
+        lines += ["", gains_title(metrics) + ":", "", *header]
         lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in gains]
     return "\n".join(lines)
 
@@ -145,9 +141,11 @@ def plot_gains(metrics: dict[str, Any], path: Path) -> Path:
             gain = over[name][metric]
             if gain["gain"] is None:
                 continue
-            # Clipped: rounding, or a skewed bootstrap, can leave the gain a little outside its interval.
-            low, high = (100 * max(0.0, d) for d in (gain["gain"] - gain["low"], gain["high"] - gain["gain"]))
-            ax.errorbar(100 * gain["gain"], y, xerr=[[low], [high]], fmt="o", capsize=3)
+            # The interval as a line, not error bars around the gain: a skewed bootstrap (or rounding) can leave the
+            # gain just outside its percentile interval, which error bars cannot draw.
+            color = f"C{y % 10}"
+            ax.plot([100 * gain["low"], 100 * gain["high"]], [y, y], color=color, marker="|", markersize=8)
+            ax.plot(100 * gain["gain"], y, "o", color=color)
         ax.axvline(0, color="grey", linewidth=0.8)
         ax.set_title(metric)
         ax.set_xlabel("gain, %")
