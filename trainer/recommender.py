@@ -23,5 +23,5 @@ class Recommender(Protocol):
         ...
 
     def score(self, batch: HistoryBatch) -> np.ndarray:
-        """float32 [B, n_items]: higher = more likely next item. PAD/UNK columns are ignored by the evaluator."""
+        """float32 or float64 [B, n_items]: higher = more likely next item. The evaluator ignores PAD/UNK columns."""
         ...

@@ -15,7 +15,8 @@ from trainer.batches import HistoryBatch, UserIndex
 from trainer.data import N_SPECIAL, PAD, Checkins, Split
 
 # Added to every baseline's scores so items the main signal leaves tied are ordered by popularity
-# (a backoff, not a signal: at most this much of a score unit).
+# (a backoff, not a signal: at most this much of a score unit). The scores stay float64: near 0.5, float32's step
+# (6e-8) would swallow popularity differences under ~6% of the top count and leave those items tied.
 TIE_BREAK = 1e-6
 
 

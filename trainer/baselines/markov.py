@@ -21,4 +21,4 @@ class Markov:
         self._backoff = tie_break(popularity(ck, split))
 
     def score(self, batch: HistoryBatch) -> np.ndarray:
-        return (self._transitions.rows(last_items(batch)) + self._backoff).astype(np.float32)
+        return self._transitions.rows(last_items(batch)) + self._backoff

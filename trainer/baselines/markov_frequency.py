@@ -44,4 +44,4 @@ class MarkovFrequency:
 
     def score(self, batch: HistoryBatch) -> np.ndarray:
         markov, frequency = self._parts(batch)
-        return (self.alpha * markov + (1 - self.alpha) * frequency).astype(np.float32)
+        return self.alpha * markov + (1 - self.alpha) * frequency

@@ -21,4 +21,4 @@ class NearestDistance:
         # 1/(1+d) keeps every score in (0, 1], so the popularity backoff only orders equal distances.
         near = 1.0 / (1.0 + distances_km(self._ck, batch.lat[:, -1], batch.lon[:, -1]))
         near[~has_history(batch)] = 0.0
-        return (near + self._backoff).astype(np.float32)
+        return near + self._backoff

@@ -92,4 +92,4 @@ class SpatioTemporalHeuristic:
             + w_markov * self._markov(batch)
             + w_distance * self._distance_term(self._km(batch), self.params)
         )
-        return (scores + self._backoff).astype(np.float32)
+        return scores + self._backoff

@@ -23,4 +23,4 @@ class UserFrequency:
 
     def score(self, batch: HistoryBatch) -> np.ndarray:
         counts = normalise_rows(self._visits.counts(batch.target_index))
-        return (counts + self._backoff).astype(np.float32)
+        return counts + self._backoff

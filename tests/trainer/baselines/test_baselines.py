@@ -13,7 +13,7 @@ from trainer.baselines import (
 )
 from trainer.baselines.common import PastVisits, Transitions
 from trainer.batches import history_batches
-from trainer.data import from_frame
+from trainer.data import UNK, from_frame
 from trainer.metrics import target_ranks
 from trainer.recommender import Recommender
 
@@ -94,7 +94,7 @@ def test_markov_frequency_mix_is_tuned_in_range_and_ranks_sensibly():
     model.fit(ck, split)
     assert 0.0 <= model.alpha <= 1.0
     scores = model.score(only_batch(ck, split.test))
-    assert scores.shape == (int(split.test.sum()), ck.vocab.n_items) and scores.dtype == np.float32
+    assert scores.shape == (int(split.test.sum()), ck.vocab.n_items)
 
 
 def test_nearest_distance_prefers_the_closest_item_to_the_last_position():
@@ -147,11 +147,30 @@ def test_tuned_heuristics_keep_their_defaults_when_validation_has_no_known_item(
     assert np.all(np.isfinite(heuristic.score(only_batch(ck, split.test))))
 
 
-def test_every_baseline_is_a_recommender_and_beats_nothing_on_constant_ties():
+def test_every_baseline_is_a_recommender_scoring_every_known_target():
     ck, split = from_frame(random_frame(n_events=300))
     batch = only_batch(ck, split.test)
     for model in all_baselines():
         assert isinstance(model, Recommender)
         model.fit(ck, split)
-        ranks = target_ranks(model.score(batch), batch.targets)
-        assert np.all((ranks >= 1) | np.isinf(ranks))
+        scores = model.score(batch)
+        assert scores.shape == (len(batch), ck.vocab.n_items) and np.all(np.isfinite(scores))
+        ranks = target_ranks(scores, batch.targets)
+        # Only targets unseen in training miss; every known one gets a rank.
+        assert np.array_equal(np.isinf(ranks), batch.targets <= UNK), model.name
+
+
+def test_popularity_orders_places_the_main_signal_leaves_tied():
+    # a and b: popular places with 100 and 101 training visits. u1 went x -> a and x -> b, once each, so the
+    # user's frequency and Markov from x score them equal; the one-visit popularity difference must order them.
+    events = [("u2", "a", t) for t in range(100)] + [("u3", "b", 100 + t) for t in range(101)]
+    events += [("u1", "x", 300), ("u1", "a", 301), ("u1", "x", 302), ("u1", "b", 303), ("u1", "x", 304)]
+    events += [("u1", "b", 400)]
+    ck, split = from_frame(frame(events), train_frac=0.995, val_frac=0.0)
+    batch = only_batch(ck, split.test)
+    assert ck.vocab.ids[batch.items[-1, -1]] == "x"  # the last test row: x, then the target
+    a, b = ck.vocab.index["a"], ck.vocab.index["b"]
+    for model in (UserFrequency(), Markov(), MarkovFrequency()):
+        model.fit(ck, split)
+        scores = model.score(batch)
+        assert scores[-1, b] > scores[-1, a], model.name
