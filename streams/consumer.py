@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -10,6 +11,8 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 
 from streams.kafka_config import confluent_config
 from streams.settings import Settings
+
+log = logging.getLogger(__name__)
 
 _LEADERLESS = {
     KafkaError.NOT_LEADER_FOR_PARTITION,
@@ -77,10 +80,13 @@ class TopicReader:
                 if idle_timeout is not None and time.monotonic() - last > idle_timeout:
                     return
                 continue
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise KafkaException(msg.error())
+            if error := msg.error():
+                if error.fatal():
+                    raise KafkaException(error)
+                # A lost connection or a restarting broker: the client reconnects by itself, so keep reading.
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("reading %s: %s (retrying)", self.topic, error.str())
+                continue
             last = time.monotonic()
             yield msg
 
