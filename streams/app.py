@@ -12,6 +12,7 @@ records are delivered, so its offset is committed only then: at-least-once end t
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import functools
 import logging
 import shutil
@@ -19,6 +20,7 @@ import time
 import weakref
 from collections.abc import Callable, Container, Sequence
 from pathlib import Path
+from typing import IO
 
 import faust
 import orjson
@@ -45,6 +47,24 @@ log = logging.getLogger(__name__)
 
 def table_dir(settings: Settings) -> Path:
     return (settings.stream.data_dir or settings.run_dir / "faust") / settings.stream.app_id
+
+
+def claim_table_dir(settings: Settings) -> IO[bytes]:
+    """Hold this worker's table store for the life of the process (keep the returned file open); OSError when
+    another worker on this machine holds it. Two workers on one store would read and write each other's tables.
+    The lock file sits beside the store, which `reset_stale_tables` may delete and rebuild."""
+    directory = table_dir(settings)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    lock = (directory.parent / f"{directory.name}.lock").open("ab")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        raise OSError(
+            f"the table store {directory} is in use by another worker on this machine; give each worker "
+            "its own CLICKCAST_STREAM__DATA_DIR"
+        ) from None
+    return lock
 
 
 def reset_stale_tables(settings: Settings) -> bool:

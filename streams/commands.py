@@ -56,7 +56,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
     from faust import Worker
 
-    from streams.app import create_app, reset_stale_tables
+    from streams.app import claim_table_dir, create_app, reset_stale_tables
     from streams.settings import get_settings
 
     settings = get_settings()
@@ -72,8 +72,9 @@ def run_worker(args: argparse.Namespace) -> int:
         )
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        store_lock = claim_table_dir(settings)  # noqa: F841 - held until the process exits
         reset_stale_tables(settings)  # the worker's first word with the broker
-    except ConnectionError as exc:
+    except OSError as exc:  # ConnectionError included: no broker answers
         raise CliError(str(exc)) from None
     app = create_app(settings)
     tune_gc(settings.stream.gc_threshold)

@@ -1,0 +1,27 @@
+import pytest
+
+from streams.app import claim_table_dir, table_dir
+from streams.settings import Settings, StreamSettings
+
+
+def settings_at(path) -> Settings:
+    return Settings(stream=StreamSettings(data_dir=path))
+
+
+def test_a_second_worker_on_the_same_table_store_is_refused_until_the_first_exits(tmp_path):
+    first = claim_table_dir(settings_at(tmp_path / "a"))
+    with pytest.raises(OSError, match="CLICKCAST_STREAM__DATA_DIR"):
+        claim_table_dir(settings_at(tmp_path / "a"))
+    other = claim_table_dir(settings_at(tmp_path / "b"))  # its own directory: no conflict
+    first.close()
+    claim_table_dir(settings_at(tmp_path / "a")).close()
+    other.close()
+
+
+def test_the_lock_outlives_rebuilding_the_store(tmp_path):
+    settings = settings_at(tmp_path)
+    lock = claim_table_dir(settings)
+    assert not table_dir(settings).exists()  # the lock sits beside the store, which reset_stale_tables may delete
+    with pytest.raises(OSError):
+        claim_table_dir(settings)
+    lock.close()
