@@ -20,7 +20,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from deploy.stack.process import ServiceError
     from deploy.stack.stack import up
     from deploy.stack.triton import ModelMissingError
     from streams.cli import CliError
@@ -28,8 +27,8 @@ def _up(args: argparse.Namespace) -> int:
 
     try:
         up(get_settings())
-    except (ModelMissingError, ServiceError, FileNotFoundError) as exc:
-        raise CliError(str(exc)) from exc
+    except (ModelMissingError, RuntimeError, FileNotFoundError) as exc:  # ServiceError is a RuntimeError
+        raise CliError.with_details(str(exc)) from exc
     return 0
 
 
@@ -41,7 +40,7 @@ def _prepare(args: argparse.Namespace) -> int:
     try:
         prepare(get_settings())
     except (FileNotFoundError, RuntimeError) as exc:
-        raise CliError(str(exc)) from exc
+        raise CliError.with_details(str(exc)) from exc
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,6 +14,17 @@ from streams.cli import CliError, columns_option, positive
 from streams.settings import PROJECT_ROOT
 
 HEALTH_WAIT_S = 30.0  # how long a benchmark waits for an unhealthy service before giving up
+
+
+def output_file(text: str) -> Path:
+    """An argparse type: a file path the results can be written to, checked before a run that may take minutes."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
+    existing = next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write {text}: {existing} is not a writable folder")
+    return path
 
 
 def _numbers(kind):
@@ -44,7 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e2e = bench_sub.add_parser("e2e", help="throughput and latency of clickcast vs the naive pipeline vs Kafka")
     e2e.add_argument("--events", type=positive(int), default=20000, help="events of each full-speed run")
-    e2e.add_argument("--json", type=Path, default=Path("artifacts/bench/e2e.json"), help="result (.png, .md beside)")
+    e2e.add_argument(
+        "--json", type=output_file, default=Path("artifacts/bench/e2e.json"), help="result (.png, .md beside)"
+    )
     e2e.add_argument(
         "--workers",
         type=_numbers(int),
@@ -73,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e2e.set_defaults(func=run_e2e)
 
     comp = bench_sub.add_parser("components", help="Triton rows/s at batch 1 and 64; Feast writer vs push, reads")
-    comp.add_argument("--json", type=Path, default=Path("artifacts/bench/components.json"))
+    comp.add_argument("--json", type=output_file, default=Path("artifacts/bench/components.json"))
     comp.add_argument("--triton-seconds", type=positive(float), default=5.0)
     comp.add_argument("--feast-rows", type=_feast_rows, default=5000, help="rows a write path writes (>= 500)")
     _common(comp)
@@ -85,7 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     proc.add_argument("--events", type=positive(int), default=30000, help="events measured, after as many to warm up")
     proc.add_argument("--batch", type=positive(int), default=128, help="clicks a micro-batch")
     _file_option(proc)
-    proc.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    proc.add_argument("--json", type=output_file, default=None, help="also write the figures here")
     proc.set_defaults(func=run_processor)
 
     exp = bench_sub.add_parser(
@@ -94,7 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("--users", type=positive(int), default=100_000, help="users in the table store")
     exp.add_argument("--events", type=positive(int), default=64, help="events in each user's history")
     exp.add_argument("--slice", type=positive(int), default=None, help="users a round reads (default: settings)")
-    exp.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    exp.add_argument("--json", type=output_file, default=None, help="also write the figures here")
     exp.set_defaults(func=run_expiry)
 
 

@@ -16,7 +16,18 @@ COMMAND_MODULES = ("deploy.cli", "streams.commands", "streams.bench_cli", "train
 
 
 class CliError(Exception):
-    """An expected failure with a message for the user, printed as one line (no traceback)."""
+    """An expected failure with a message for the user, printed as one line (no traceback); `details`, when
+    given, follow it indented (a failed service's log tail, Maven's own error)."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
+
+    @classmethod
+    def with_details(cls, text: str) -> CliError:
+        """The first line of `text` as the message, the rest as details."""
+        first, _, rest = text.partition("\n")
+        return cls(first, rest.strip("\n"))
 
 
 def positive(kind, allow_zero: bool = False):
@@ -68,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         # One line even when the message wraps a library's own (torch's run to a dozen lines).
         print(f"clickcast {args.command}: {(str(exc).splitlines() or [''])[0]}", file=sys.stderr)
+        for line in exc.details.splitlines():
+            print(f"  {line}", file=sys.stderr)
         return 1
     except Exception as exc:
         message = _settings_error(exc)

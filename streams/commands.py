@@ -111,6 +111,7 @@ def _require_kafka(settings) -> None:
 
 
 def run_produce(args: argparse.Namespace) -> int:
+    from confluent_kafka import KafkaError, KafkaException
     from tqdm import tqdm
 
     from schemas.csv_source import iter_click_events
@@ -124,7 +125,13 @@ def run_produce(args: argparse.Namespace) -> int:
     with tqdm(total=len(frame), unit="ev", desc="produce", file=sys.stderr) as bar:
         producer = ClickProducer(settings, topic=args.topic)
         events = iter_click_events(frame, on_invalid=lambda row, reason: refused.append((row, reason)))
-        summary = replay(events, producer, Pacer(speed=args.speed, rate=args.rate), on_sent=lambda n: bar.update(1))
+        try:
+            summary = replay(events, producer, Pacer(speed=args.speed, rate=args.rate), on_sent=lambda n: bar.update(1))
+        except KafkaException as exc:  # undelivered events, a topic the broker refuses
+            error = exc.args[0]  # a KafkaError from the client, or ClickProducer.flush's own message
+            raise CliError(
+                f"producing to {producer.topic}: {error.str() if isinstance(error, KafkaError) else error}"
+            ) from None
     print(
         f"produced {summary.events} events in {summary.seconds:.1f}s ({summary.rate:.0f} events/s) to {producer.topic}"
     )
@@ -173,12 +180,22 @@ def run_tail(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from deploy.stack.process import ServiceError
     from deploy.stack.stack import status
     from streams.demo import run
     from streams.settings import get_settings
 
-    down = [s.name for s in status(get_settings()) if s.state != "healthy"]
+    settings = get_settings()
+    if args.workers > settings.topics.partitions:
+        raise CliError(
+            f"--workers {args.workers}: the clicks topic has {settings.topics.partitions} partitions, "
+            "and a worker without one would wait for partitions forever"
+        )
+    down = [s.name for s in status(settings) if s.state != "healthy"]
     if down:
         raise CliError(f"{', '.join(down)} not running: start the stack with `clickcast stack up` (or `make demo`)")
     frame = _load_events(args.file, None, args.limit)
-    return run(frame, rate=args.rate, workers=args.workers)
+    try:
+        return run(frame, rate=args.rate, workers=args.workers)
+    except ServiceError as exc:  # a worker that exited or never joined the group
+        raise CliError.with_details(str(exc)) from None

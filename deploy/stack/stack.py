@@ -105,8 +105,10 @@ def up(settings: Settings, report: Callable[[str], None] = print) -> None:
                 report(future.result())
             except (ServiceError, OSError, RuntimeError) as exc:
                 errors.append(f"{service.name}: {exc}" if not str(exc).startswith(service.name) else str(exc))
-    if errors:
-        raise ServiceError("\n".join(errors))
+    if len(errors) == 1:
+        raise ServiceError(errors[0])
+    if errors:  # the first line names every failure; each one's detail follows
+        raise ServiceError("; ".join(e.partition("\n")[0] for e in errors) + "\n" + "\n".join(errors))
     for change in ensure_topics(settings):
         report(f"topics: {change}")
 

@@ -32,7 +32,9 @@ def ensure_stub_python(cache_dir: Path) -> Path:
     if marker.exists() and (site_packages / PTH_NAME).read_text() == pth_line(project_site):
         return env_dir / "bin"
     base_python = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    subprocess.run([str(base_python), "-m", "venv", "--clear", str(env_dir)], check=True, capture_output=True)
+    made = subprocess.run([str(base_python), "-m", "venv", "--clear", str(env_dir)], capture_output=True, text=True)
+    if made.returncode != 0:
+        raise RuntimeError(f"could not create the Triton stub's venv in {env_dir}: {made.stderr.strip()[-500:]}")
     pip = [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     result = subprocess.run(
         [*pip, NUMPY_REQUIREMENT],

@@ -25,7 +25,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
                 changes.append(f"created {name} ({topics.partitions} partitions)")
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # else: lost a race with another `up`
-                    raise
+                    raise RuntimeError(f"cannot create topic {name}: {exc.args[0].str()}") from None
 
     to_grow = [
         NewPartitions(n, topics.partitions)
@@ -34,6 +34,9 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     ]
     if to_grow:
         for name, future in admin.create_partitions(to_grow, request_timeout=timeout_s).items():
-            future.result()
+            try:
+                future.result()
+            except KafkaException as exc:
+                raise RuntimeError(f"cannot grow topic {name}: {exc.args[0].str()}") from None
             changes.append(f"grew {name} to {topics.partitions} partitions")
     return changes

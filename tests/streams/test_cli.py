@@ -67,6 +67,16 @@ def test_benchmark_numbers_are_checked_before_anything_runs(capsys, argv):
     assert exit_.value.code == 2 and err.count("\n") == 1 and argv[0].split("=")[0] in err
 
 
+@pytest.mark.parametrize("bench", ["e2e", "components", "processor", "expiry"])
+def test_a_benchmark_result_path_that_cannot_be_written_is_refused_before_the_run(capsys, tmp_path, bench):
+    (tmp_path / "file").write_text("")
+    for target, says in ((tmp_path, "is a folder"), (tmp_path / "file" / "out.json", "not a writable folder")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["bench", bench, "--json", str(target)])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and err.count("\n") == 1 and says in err
+
+
 def test_a_benchmark_column_mapping_that_does_not_read_is_one_line(capsys):
     code, err = run(capsys, "bench", "processor", "--columns", "user_id", "--events", "1")
     assert code == 1 and err.count("\n") == 1 and "column mapping 'user_id' is not field=column" in err
@@ -103,3 +113,38 @@ def test_tail_names_a_message_it_cannot_render_instead_of_stopping(value, shown)
 
     line = _shown(_Message(value), render_prediction, raw_json=False)
     assert line.startswith("predictions[2]@7: ") and shown in line
+
+
+def test_a_failed_service_start_is_one_line_then_its_indented_details(capsys, monkeypatch):
+    from deploy.stack import stack
+    from deploy.stack.process import ServiceError
+
+    def failing_up(settings):
+        raise ServiceError("kafka exited during start-up\nlast lines of .run/logs/kafka.log:\nport in use")
+
+    monkeypatch.setattr(stack, "up", failing_up)
+    code, err = run(capsys, "stack", "up")
+    assert code == 1
+    assert err.splitlines() == [
+        "clickcast stack: kafka exited during start-up",
+        "  last lines of .run/logs/kafka.log:",
+        "  port in use",
+    ]
+
+
+def test_more_demo_workers_than_partitions_is_one_line_before_the_stack_is_asked(capsys, monkeypatch, fresh_settings):
+    monkeypatch.setenv("CLICKCAST_TOPICS__PARTITIONS", "4")
+    code, err = run(capsys, "demo", "--workers", "5")
+    assert code == 1 and err.count("\n") == 1 and "the clicks topic has 4 partitions" in err
+
+
+def test_a_failed_delivery_while_producing_is_one_line(capsys, monkeypatch, fresh_settings):
+    from confluent_kafka import KafkaError, KafkaException
+
+    def refused(*args, **kwargs):
+        raise KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "not authorised"))
+
+    monkeypatch.setattr("streams.commands._require_kafka", lambda settings: None)
+    monkeypatch.setattr("streams.producer.replay", refused)
+    code, err = run(capsys, "produce", "--limit", "5")
+    assert code == 1 and err.strip().splitlines()[-1] == "clickcast produce: producing to clicks: not authorised"
