@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from streams.cli import positive
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "foursquare_nyc" / "checkins.csv.gz"
 MODEL_SUBDIR = "model"  # where `clickcast train` saves the model inside --out
+MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,10 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     export = sub.add_parser("export", help="write a trained model as a new version into the Triton model repository")
     export.add_argument("--from", dest="source", type=Path, required=True, help="`clickcast train --out` folder")
     export.add_argument("--repository", type=Path, default=REPO_ROOT / "model_repository")
-    export.add_argument("--name", default="clickcast", help="Triton model name")
+    export.add_argument("--name", type=model_name, default="clickcast", help="Triton model name")
     export.add_argument(
         "--wait",
-        type=float,
+        type=positive(float, allow_zero=True),
         default=0.0,
         metavar="SECONDS",
         help="then wait up to SECONDS until the running Triton (settings) serves the new version",
@@ -39,6 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     _data_args(evaluate)
     evaluate.add_argument("--split", choices=("val", "test"), default="test")
     evaluate.set_defaults(func=evaluate_command)
+
+
+def model_name(text: str) -> str:
+    """An argparse type: a Triton model name, which is also a folder of the repository (no path separators)."""
+    if not MODEL_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a model name (letters, digits, '_', '-', '.'; not a path)")
+    return text
 
 
 def _data_args(parser: argparse.ArgumentParser) -> None:
@@ -77,9 +88,9 @@ def _load(data: Path, mapping, max_events: int | None, vocab=None):
         raise CliError(str(exc)) from None
 
 
-# What loading a damaged model folder raises: missing files, bad JSON, a vocabulary without a key, weights torch
-# cannot unpickle or that do not fit the configured network.
-MODEL_ERRORS = (OSError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError)
+# What loading a damaged model folder raises: missing files, bad JSON, a vocabulary without a key, a value of the
+# wrong type, weights torch cannot unpickle or that do not fit the configured network.
+MODEL_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, pickle.UnpicklingError)
 
 
 def model_dir(path: Path) -> Path:
@@ -158,9 +169,10 @@ def _wait_served(name: str, version: int, timeout_s: float) -> float:
 
 
 def _after_training(split, which: str, ts, trained_until: float | None):
-    """The split with the scored part (`which`) limited to events after the model's newest training event: another
-    file, --max-events or --split val on a final model would otherwise score events the model was trained on.
-    Events at that very second stay (the re-split of the training file puts such events in its test part too)."""
+    """The split with the scored part (`which`) limited to events after the newest event the model was trained or
+    tuned on: another file, --max-events or --split val would otherwise score events the model learned from or
+    chose its settings on. Events at that very second stay (the re-split of the training file puts such events in
+    its test part too)."""
     import dataclasses
 
     from streams.cli import CliError
@@ -171,11 +183,14 @@ def _after_training(split, which: str, ts, trained_until: float | None):
     kept = mask & (ts >= trained_until)
     if not kept.any():
         raise CliError(
-            f"all {int(mask.sum())} {which} events are older than the model's newest training event "
+            f"all {int(mask.sum())} {which} events are older than the newest event the model was trained or tuned on "
             f"({datetime.fromtimestamp(trained_until, UTC):%Y-%m-%d %H:%M} UTC): evaluate it on newer events"
         )
     if left := int(mask.sum() - kept.sum()):
-        print(f"left out {left} of {int(mask.sum())} {which} events from the model's training period", file=sys.stderr)
+        print(
+            f"left out {left} of {int(mask.sum())} {which} events from the model's training and tuning period",
+            file=sys.stderr,
+        )
     return dataclasses.replace(split, **{which: kept})
 
 

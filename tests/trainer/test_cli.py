@@ -4,7 +4,7 @@ import json
 import pytest
 
 from streams.cli import main
-from tests.trainer.synthetic import frame, random_frame, write_csv
+from tests.trainer.synthetic import frame, habitual_frame, random_frame, write_csv
 
 
 @pytest.fixture
@@ -72,6 +72,25 @@ def test_an_incomplete_or_corrupt_model_folder_is_a_one_line_error(capsys, csv, 
     assert code == 1 and err.count("\n") == 1 and "cannot load the model" in err, err
 
 
+@pytest.mark.parametrize("config", ["[]", '"text"', '{"hidden": "wide"}'])
+def test_a_model_config_of_the_wrong_shape_is_a_one_line_error(capsys, csv, tmp_path, fitted, config):
+    fitted.save(tmp_path / "model")
+    (tmp_path / "model" / "config.json").write_text(config)
+    code, err = run(capsys, "evaluate", "--model", str(tmp_path / "model"), "--data", str(csv))
+    assert code == 1 and err.count("\n") == 1 and "cannot load the model" in err, err
+
+
+@pytest.mark.parametrize(
+    "argv", [["--name", ""], ["--name", "../x"], ["--name", "a/b"], ["--wait", "-1"], ["--wait", "inf"]]
+)
+def test_an_export_name_or_wait_that_does_not_fit_is_refused_before_anything_is_written(capsys, tmp_path, argv):
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", "--from", str(tmp_path), "--repository", str(tmp_path / "repo"), *argv])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and argv[0] in err
+    assert not (tmp_path / "repo").exists()
+
+
 def test_damaged_weights_are_a_one_line_error(capsys, csv, tmp_path, fitted):
     fitted.save(tmp_path / "model")
     (tmp_path / "model" / "weights.pt").write_bytes(b"not a torch file")
@@ -80,8 +99,6 @@ def test_damaged_weights_are_a_one_line_error(capsys, csv, tmp_path, fitted):
 
 
 def test_evaluate_scores_only_events_after_the_models_training(capsys, tmp_path, fitted):
-    from tests.trainer.synthetic import habitual_frame
-
     fitted.save(tmp_path / "model")
     data = tmp_path / "habits.csv"
     write_csv(data, habitual_frame(n_users=16, days=40))  # the events the fixture's model was trained on
@@ -93,4 +110,13 @@ def test_evaluate_scores_only_events_after_the_models_training(capsys, tmp_path,
     code, err = run(
         capsys, "evaluate", "--model", str(tmp_path / "model"), "--data", str(data), "--max-events", str(n_half)
     )
-    assert code == 1 and err.count("\n") == 1 and "older than the model's newest training event" in err
+    assert code == 1 and err.count("\n") == 1 and "older than the newest event the model was trained or tuned on" in err
+
+
+def test_evaluate_leaves_out_the_validation_events_a_model_was_tuned_on(capsys, tmp_path, fitted, habits):
+    _, split = habits
+    fitted.save(tmp_path / "model")
+    data = tmp_path / "habits.csv"
+    write_csv(data, habitual_frame(n_users=16, days=40))  # the fixture chose its epochs on all of its validation
+    code, err = run(capsys, "evaluate", "--model", str(tmp_path / "model"), "--data", str(data), "--split", "val")
+    assert code == 1 and f"all {int(split.val.sum())} val events are older than the newest event" in err

@@ -38,8 +38,8 @@ class ClickcastModel:
     item_ids: list[str]  # index -> raw item id
     item_lat: np.ndarray  # float64 per item index
     item_lon: np.ndarray
-    # Unix seconds of the newest event the network was trained on (None: saved before this was recorded);
-    # `clickcast evaluate` scores only events after it.
+    # Unix seconds of the newest event the fit learned from: trained on, or chose its epochs and visit prior on
+    # (None: saved before this was recorded); `clickcast evaluate` scores only events after it.
     trained_until: float | None = None
 
     def __post_init__(self) -> None:
@@ -113,6 +113,8 @@ class ClickcastModel:
         src = Path(model_dir)
         cfg = ClickcastConfig.from_dict(json.loads((src / CONFIG_FILE).read_text()))
         vocab = json.loads((src / VOCAB_FILE).read_text())
+        if not isinstance(vocab, dict):
+            raise ValueError(f"{src / VOCAB_FILE} is not a JSON object")
         cells = CellVocab(cells=vocab["cells"], precision=vocab["geohash_precision"])
         net = ClickcastNet(cfg, n_items=len(vocab["items"]), n_cells=len(cells))
         net.load_state_dict(torch.load(src / WEIGHTS_FILE, weights_only=True))

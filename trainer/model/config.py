@@ -86,5 +86,7 @@ class ClickcastConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ClickcastConfig:
+        if not isinstance(values, dict):
+            raise ValueError(f"a model config is a JSON object, not {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})

@@ -89,6 +89,8 @@ class ClickcastRecommender:
             report(f"{self.name}: embedding item texts", 0.0)
             net.embed.items.set_text(torch.from_numpy(embed_texts(vocab.text)))
         trained_until = float(ck.ts[split.train].max())
+        if validate:  # the epochs and the prior are chosen on these: scoring them again would flatter the model
+            trained_until = max(trained_until, float(ck.ts[val_mask].max()))
         model = ClickcastModel(cfg, net, cells, list(vocab.ids), vocab.lat, vocab.lon, trained_until)
         self.model = model
         n_epochs = cfg.finetune_epochs if validate or self.chosen_epochs is None else self.chosen_epochs
