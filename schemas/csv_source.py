@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from schemas.events import ClickEvent
+from schemas.events import ID_PATTERN, MAX_ID_LENGTH, ClickEvent
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +104,19 @@ def read_events_frame(path: str | Path, mapping: ColumnMapping | None = None, li
     # dead-letters such events, so offline histories must not keep them either.
     off_map = ~frame["latitude"].between(-90, 90) | ~frame["longitude"].between(-180, 180)
     frame.loc[off_map, ["latitude", "longitude"]] = np.nan
-    _report_unreadable(path, mapping, raw, frame)
-    frame = frame.dropna(subset=["ts", "latitude", "longitude"])
+    # Likewise ids the schema refuses (a space, a control character): the stream could never answer for them.
+    ids = frame[["user_id", "item_id"]]
+    bad_id = ~(ids.apply(lambda c: c.str.fullmatch(ID_PATTERN)) & (ids.apply(lambda c: c.str.len()) <= MAX_ID_LENGTH))
+    bad_id = bad_id.any(axis=1)
+    _report_unreadable(path, mapping, raw, frame, bad_id)
+    frame = frame[~bad_id].dropna(subset=["ts", "latitude", "longitude"])
     frame = frame.sort_values("ts", kind="stable").reset_index(drop=True)
     return frame.head(limit) if limit else frame
 
 
-def _report_unreadable(path: Path, mapping: ColumnMapping, raw: pd.DataFrame, frame: pd.DataFrame) -> None:
+def _report_unreadable(
+    path: Path, mapping: ColumnMapping, raw: pd.DataFrame, frame: pd.DataFrame, bad_id: pd.Series
+) -> None:
     """A column that reads as nothing is a mapping error (one line); a few unreadable rows are a warning."""
     no_time = frame["ts"].isna()
     no_place = frame["latitude"].isna() | frame["longitude"].isna()
@@ -123,12 +129,15 @@ def _report_unreadable(path: Path, mapping: ColumnMapping, raw: pd.DataFrame, fr
         raise ValueError(
             f"{path.name}: no row has numeric {mapping.latitude} and {mapping.longitude} within ±90 and ±180 degrees"
         )
-    if no_time.any() or no_place.any():
+    no_place, bad_id = no_place & ~no_time, bad_id & ~no_time & ~no_place  # each row counted once
+    if no_time.any() or no_place.any() or bad_id.any():
         log.warning(
-            "%s: %d rows without a readable time and %d without valid coordinates are left out",
+            "%s: %d rows without a readable time, %d without valid coordinates and %d with a user or item id the "
+            "event schema refuses are left out",
             path.name,
             int(no_time.sum()),
-            int((no_place & ~no_time).sum()),
+            int(no_place.sum()),
+            int(bad_id.sum()),
         )
 
 

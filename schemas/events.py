@@ -26,7 +26,10 @@ MAX_PAYLOAD_BYTES = 16 * 1024
 # Clocks drift and producers batch: a little future is tolerated, a lot is a bug upstream.
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 
-Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+# Printable ASCII without spaces: ids travel space-separated to Triton and as Kafka keys.
+ID_PATTERN = r"[\x21-\x7e]+"
+MAX_ID_LENGTH = 128
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=f"^{ID_PATTERN}$")]
 
 
 def _finite(value: float) -> float:
