@@ -1,4 +1,4 @@
-"""Per-event user features, as of the event's own time: the one definition used by stream and trainer."""
+"""Per-event user features, as of the event's own time: the row the stream writes to the online store."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Sliding look-back windows over a user's event times.
 
-Semantics (exact, and shared by stream and trainer): an event at time ``t`` is in window ``w``
+Semantics (exact; `features.compute` counts them): an event at time ``t`` is in window ``w``
 "as of" time ``T`` iff ``T - w.size_s < t <= T``. The lower edge is open so that a 1 h window
 as of 12:00 holds 11:00 < t <= 12:00, and consecutive hours never both count an event.
 Times are unix seconds (event time, never wall clock).
@@ -9,8 +9,6 @@ Times are unix seconds (event time, never wall clock).
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,15}$")
@@ -37,25 +35,3 @@ DEFAULT_WINDOWS: tuple[SlidingWindow, ...] = (
     SlidingWindow("1h", 3600.0),
     SlidingWindow("24h", 86400.0),
 )
-
-
-def window_bounds(ts_sorted: Sequence[float], as_of: float, window: SlidingWindow) -> tuple[int, int]:
-    """Slice ``[lo, hi)`` of ``ts_sorted`` (ascending) that lies in ``window`` as of ``as_of``."""
-    hi = bisect_right(ts_sorted, as_of)
-    lo = bisect_right(ts_sorted, as_of - window.size_s, 0, hi)
-    return lo, hi
-
-
-def count_in_window(ts_sorted: Sequence[float], as_of: float, window: SlidingWindow) -> int:
-    lo, hi = window_bounds(ts_sorted, as_of, window)
-    return hi - lo
-
-
-def distinct_items_in_window(
-    ts_sorted: Sequence[float], items: Sequence[str], as_of: float, window: SlidingWindow
-) -> int:
-    """Distinct ``items[i]`` over the events in the window; ``items`` is parallel to ``ts_sorted``."""
-    if len(items) != len(ts_sorted):
-        raise ValueError("items must be parallel to ts_sorted")
-    lo, hi = window_bounds(ts_sorted, as_of, window)
-    return len(set(items[lo:hi]))

@@ -13,7 +13,6 @@ from pathlib import Path
 from streams.cli import positive
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "foursquare_nyc" / "checkins.csv.gz"
 MODEL_SUBDIR = "model"  # where `clickcast train` saves the model inside --out
 MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -53,7 +52,12 @@ def model_name(text: str) -> str:
 
 
 def _data_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, default=None, help=f"check-in/click CSV (default {DEFAULT_DATA})")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="check-in/click CSV (default: the full NYC file beside the checkout, else the sample in deploy/)",
+    )
     from streams.cli import columns_option
 
     columns_option(parser)
@@ -63,8 +67,9 @@ def _data_args(parser: argparse.ArgumentParser) -> None:
 def _data_inputs(args: argparse.Namespace):
     from schemas.csv_source import ColumnMapping
     from streams.cli import CliError
+    from streams.commands import default_data
 
-    data = args.data or DEFAULT_DATA
+    data = args.data or default_data()
     if not data.is_file():
         raise CliError(f"no data file {data} (pass --data)")
     if args.max_events is not None and args.max_events < 10:

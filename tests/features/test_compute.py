@@ -69,6 +69,13 @@ def test_window_counts_with_exact_edges():
     assert f["mean_gap_s"] == pytest.approx(86399 / 5)
 
 
+def test_events_tied_at_a_window_edge_are_all_out_or_all_in():
+    at_ts = MONDAY + 86400
+    history = [v("e1", at_ts - 3600, "a"), v("e2", at_ts - 3600, "b"), v("n1", at_ts, "c")]
+    f = compute_features(history, v("n2", at_ts, "d"))
+    assert (f["count_1h"], f["distinct_items_1h"], f["count_24h"]) == (2, 2, 4)
+
+
 def test_only_the_past_counts():
     history = [v("a", MONDAY), v("b", MONDAY + 60), v("future", MONDAY + 120, "x", 0.0, 0.0)]
     f = compute_features(history, history[1])
