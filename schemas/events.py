@@ -7,7 +7,6 @@ Compact JSON on the wire (`to_wire` / `from_wire`); JSON Schema files are export
 from __future__ import annotations
 
 import math
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -100,7 +99,7 @@ class StageLatency(_Wire):
     features_ms: float
     feast_write_ms: float
     triton_ms: float
-    kafka_out_ms: float | None = None
+    kafka_out_ms: float | None = None  # None from the stream: only the answer's reader knows it (benchmarks fill it)
     total_ms: float
 
 
@@ -176,7 +175,3 @@ class DeadLetter(_Wire):
             source_partition=partition,
             source_offset=offset,
         )
-
-
-def now_utc() -> datetime:
-    return datetime.fromtimestamp(time.time(), UTC)

@@ -135,12 +135,10 @@ def _settings(args: argparse.Namespace):
     down = not_healthy(settings, HEALTH_WAIT_S)
     if down:
         raise CliError(f"{', '.join(down)} not healthy: start the stack with `clickcast stack up`")
-    if args.online_store:
-        settings = settings.model_copy(
-            update={"feast": settings.feast.model_copy(update={"online_store": args.online_store})}
-        )
-    if args.model:
-        settings = settings.model_copy(update={"triton": settings.triton.model_copy(update={"model_name": args.model})})
+    settings = settings.updated(
+        feast={"online_store": args.online_store} if args.online_store else {},
+        triton={"model_name": args.model} if args.model else {},
+    )
     _require_model(settings)
     _benchmarks_importable()
     return settings

@@ -65,11 +65,8 @@ def run_worker(args: argparse.Namespace) -> int:
         updates["store"] = f"{args.store}://"
     if args.explain:
         updates["explain"] = True
-    settings = settings.model_copy(update={"stream": settings.stream.model_copy(update=updates)})
-    if args.online_store:
-        settings = settings.model_copy(
-            update={"feast": settings.feast.model_copy(update={"online_store": args.online_store})}
-        )
+    store = {"online_store": args.online_store} if args.online_store else {}
+    settings = settings.updated(stream=updates, feast=store)
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         store_lock = claim_table_dir(settings)  # noqa: F841 - held until the process exits

@@ -255,7 +255,9 @@ class ClickProcessor:
         if prediction.attribution is not None:
             recent = list(item.sequence)[-len(prediction.attribution) :]
             weights = prediction.attribution[-len(recent) :] if recent else []
-            ranked = sorted(zip(recent, weights, strict=True), key=lambda pair: -pair[1])[:3]
+            # As trainer.model.explain weighs them: 0 at padding, so an event of weight 0 is not named.
+            weighed = [(v, w) for v, w in zip(recent, weights, strict=True) if w > 0]
+            ranked = sorted(weighed, key=lambda pair: -pair[1])[:3]
             explanation = [{"event_id": v.event_id, "item_id": v.item_id, "weight": w} for v, w in ranked]
         event = item.event
         value = prediction_wire(

@@ -17,7 +17,9 @@ ENTITY_KEY_CACHE = 100_000  # serialized keys of recent users (bounded: a millio
 
 
 class OnlineWriter(ABC):
-    """Writes micro-batches of (user, event time, features) rows; `write` returns the users written."""
+    """Writes micro-batches of (user, event time, features) rows; `write` returns how many users' newest rows it
+    handed to the store (a user's several rows in one batch count once; a row older than the one stored is then
+    left out by the store, and still counts)."""
 
     def __init__(self, store: FeatureStore) -> None:
         from feast.infra.key_encoding_utils import serialize_entity_key

@@ -75,6 +75,8 @@ def test_prediction_events_are_valid_events_with_the_explanation_asked_for():
     assert last.features == result.predictions[-1].features
     assert [e["event_id"] for e in last.explanation] == ["e4", "e3", "e2"]
     assert last.event_time == events[-1].event_time and last.received_at <= last.predicted_at
+    # The second event's history weighs (0, 1): an event of weight 0 did not move the prediction, so it is not named.
+    assert [e["event_id"] for e in result.predictions[1].event().explanation] == ["e1"]
 
 
 def test_online_store_gets_the_newest_row_per_user_per_batch(parts):

@@ -26,3 +26,12 @@ def test_folders_are_made_absolute(monkeypatch, tmp_path):
 def test_the_failed_stop_grace_is_a_finite_positive_time(grace):
     with pytest.raises(ValidationError, match="failed_stop_grace_s"):
         StreamSettings(failed_stop_grace_s=grace)
+
+
+def test_updated_replaces_only_the_named_fields_and_leaves_the_original():
+    base = Settings()
+    other = "redis" if base.feast.online_store == "sqlite" else "sqlite"
+    changed = base.updated(feast={"online_store": other}, triton={}, stream={"explain": not base.stream.explain})
+    assert (changed.feast.online_store, changed.stream.explain) == (other, not base.stream.explain)
+    assert changed.feast.project == base.feast.project and changed.triton == base.triton
+    assert base.feast.online_store != other  # the original is left as it was

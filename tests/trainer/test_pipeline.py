@@ -35,11 +35,17 @@ def test_writes_metrics_json_in_the_issue_shape_with_plots_and_model(trained):
     assert set(saved["model"]) == set(METRICS)
     assert set(saved["baselines"]) == BASELINES | {"sasrec"}
     assert set(saved["ablations"]) == {"no_pretraining", "with_adversarial", "no_visit_prior"}  # tiny: no text, no FGSM
-    assert {"standard", "adversarial"} <= set(saved["robustness"])
-    assert saved["robustness"]["standard"]["model"] == "clickcast"
+    # Robustness compares, on the same noisy test histories, the model without FGSM (here the shipped one) and with it.
+    robustness = saved["robustness"]
+    assert robustness["standard"]["model"] == "clickcast" and robustness["standard"]["clean"] == saved["model"]
+    assert robustness["adversarial"]["clean"] == saved["ablations"]["with_adversarial"]
+    for run in (robustness["standard"], robustness["adversarial"]):
+        for m in METRICS:
+            assert run["relative_drop"][m] == pytest.approx(1 - run["noisy"][m] / run["clean"][m]), m
     assert saved["data"]["test_events"] > 0
     # Both fits of every model and baseline are scored; ablations only have the final fit.
     assert set(saved["train_only"]) == BASELINES | {"sasrec", "clickcast"}
+    assert all(set(scores) == set(METRICS) for scores in saved["train_only"].values())
     assert saved["data"]["final_items_known"] >= saved["data"]["items_known"]
     assert 1 <= saved["timings"]["model_epochs"] <= tiny_config().finetune_epochs
     assert saved["timings"]["inference"]["ms_per_event_batch_64"] > 0

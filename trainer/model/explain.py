@@ -33,12 +33,3 @@ def attribution(model: ClickcastModel, h: Histories) -> np.ndarray:
     weight = (grad * x.detach()).sum(-1).abs() * torch.from_numpy(h.items != PAD)
     total = weight.sum(-1, keepdim=True)
     return torch.where(total > 0, weight / total.clamp_min(1e-12), 0.0).numpy().astype(np.float32)
-
-
-def top_positions(weights: np.ndarray, top_n: int) -> list[list[tuple[int, float]]]:
-    """Per row, the `top_n` positions (column indices) with the largest non-zero weight, largest first."""
-    out = []
-    for row in weights:
-        order = np.argsort(-row, kind="stable")[:top_n]
-        out.append([(int(j), float(row[j])) for j in order if row[j] > 0])
-    return out

@@ -18,12 +18,12 @@ import torch
 
 from trainer.batches import HistoryBatch, history_batches
 from trainer.data import Checkins, Split
-from trainer.metrics import RankAccumulator
+from trainer.evaluate import rank_events
 from trainer.model import visit_prior
 from trainer.model.bundle import ClickcastModel
 from trainer.model.codes import CellVocab
 from trainer.model.config import ClickcastConfig
-from trainer.model.explain import attribution, top_positions
+from trainer.model.explain import attribution
 from trainer.model.finetune import finetune_epoch
 from trainer.model.inputs import Histories
 from trainer.model.network import ClickcastNet
@@ -35,13 +35,6 @@ from trainer.recommender import Progress
 
 def as_histories(batch: HistoryBatch) -> Histories:
     return Histories(items=batch.items, ts=batch.ts, lat=batch.lat, lon=batch.lon)
-
-
-def evaluate(model: ClickcastModel, ck: Checkins, mask: np.ndarray, batch_size: int) -> dict[str, float]:
-    ranks = RankAccumulator()
-    for batch in history_batches(ck, mask, model.cfg.max_len, batch_size):
-        ranks.add(model.log_probs(as_histories(batch)).numpy(), batch.targets)
-    return ranks.result()
 
 
 def first_events(mask: np.ndarray, n: int) -> np.ndarray:
@@ -59,18 +52,17 @@ class ClickcastRecommender:
         self.name = self.config.name
         self.model: ClickcastModel | None = None
         self.history: dict[str, list[float]] = {}
-        self.fit_seconds = 0.0
         # Fine-tuning epochs of the best validation MRR; a later fit without validation events (the final fit
         # on train + validation) trains exactly this many.
         self.chosen_epochs: int | None = None
 
     def fit(self, ck: Checkins, split: Split, progress: Progress | None = None) -> None:
+        val_limit = self.config.val_events or None
         val_mask = first_events(split.val, self.config.val_events)
         validate = bool(val_mask.any())
         if validate:  # the prior is chosen for the network this fit trains; until then the network alone counts
             self.config = self.config.replace(visit_prior_weight=0.0)
         cfg = self.config
-        started = time.perf_counter()
         torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
@@ -114,7 +106,7 @@ class ClickcastRecommender:
             self.history["train_loss"].append(loss)
             message = f"{self.name}: epoch {epoch + 1}/{n_epochs} loss {loss:.3f}"
             if validate:
-                val = evaluate(model, ck, val_mask, cfg.eval_batch_size)
+                val = rank_events(self, ck, split, "val", batch_size=cfg.eval_batch_size, limit=val_limit).metrics()
                 self.history["val_acc@10"].append(val["acc@10"])
                 self.history["val_mrr"].append(val["mrr"])
                 message += f" val acc@10 {val['acc@10']:.3f} mrr {val['mrr']:.3f}"
@@ -135,7 +127,6 @@ class ClickcastRecommender:
         if validate and cfg.use_visit_prior:
             report(f"{self.name}: choosing the visit prior on validation", 1.0)
             self._choose_visit_prior(ck, val_mask)
-        self.fit_seconds = time.perf_counter() - started
 
     def _choose_visit_prior(self, ck: Checkins, mask: np.ndarray) -> None:
         model = self._fitted()
@@ -164,10 +155,6 @@ class ClickcastRecommender:
     def attribution(self, batch: HistoryBatch) -> np.ndarray:
         """float32 [B, L] weight of each history position in the top prediction (sums to 1 per row)."""
         return attribution(self._fitted(), as_histories(batch))
-
-    def explain(self, batch: HistoryBatch, top_n: int = 3) -> list[list[tuple[int, float]]]:
-        """Per row, the history positions (columns of batch.items) that weighed most, with their weights."""
-        return top_positions(self.attribution(batch), top_n)
 
     def save(self, out_dir: str | Path) -> None:
         self._fitted().save(out_dir)
