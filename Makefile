@@ -90,7 +90,7 @@ test: setup model
 	@trap '$(CLICKCAST) stack down' EXIT; trap 'exit 143' TERM INT; \
 	status=0; \
 	$(CLICKCAST) stack up || status=$$?; \
-	if [ $$status -eq 0 ]; then $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; fi; \
+	if [ $$status -eq 0 ]; then CLICKCAST_REQUIRE_STACK=1 $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; fi; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; status=1; fi; \
 	exit $$status
 
