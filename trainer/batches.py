@@ -30,11 +30,6 @@ class HistoryBatch:
     def __len__(self) -> int:
         return len(self.targets)
 
-    @property
-    def lengths(self) -> np.ndarray:
-        """Number of real (non-pad) history events per row."""
-        return (self.items != PAD).sum(axis=1)
-
     def slice_rows(self, lo: int, hi: int) -> HistoryBatch:
         """Rows lo..hi-1 (views, not copies)."""
         return HistoryBatch(**{f.name: getattr(self, f.name)[lo:hi] for f in dataclasses.fields(self)})
