@@ -180,17 +180,20 @@ def run_demo(args: argparse.Namespace) -> int:
     from deploy.stack.process import ServiceError
     from deploy.stack.stack import status
     from streams.demo import run
+    from streams.kafka_config import ensure_reachable
     from streams.settings import get_settings
 
     settings = get_settings()
-    if args.workers > settings.topics.partitions:
-        raise CliError(
-            f"--workers {args.workers}: the clicks topic has {settings.topics.partitions} partitions, "
-            "and a worker without one would wait for partitions forever"
-        )
     down = [s.name for s in status(settings) if s.state != "healthy"]
     if down:
         raise CliError(f"{', '.join(down)} not running: start the stack with `clickcast stack up` (or `make demo`)")
+    clicks = ensure_reachable(settings.kafka).topics.get(settings.topics.clicks)
+    partitions = len(clicks.partitions) if clicks is not None else settings.topics.partitions  # as `stack up` makes it
+    if args.workers > partitions:
+        raise CliError(
+            f"--workers {args.workers}: the {settings.topics.clicks} topic has {partitions} partitions, "
+            "and a worker without one would wait for partitions forever"
+        )
     frame = _load_events(args.file, None, args.limit)
     try:
         return run(frame, rate=args.rate, workers=args.workers)

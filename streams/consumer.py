@@ -21,6 +21,10 @@ _LEADERLESS = {
     KafkaError._TIMED_OUT,
 }
 
+# What a reader waits out: the end of a partition, and a lost connection or a restarting broker, from which the
+# client reconnects by itself.
+_PASSING = {KafkaError._PARTITION_EOF, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, *_LEADERLESS}
+
 
 def watermarks(consumer: Consumer, tp, timeout_s: float = 30.0) -> tuple[int, int]:
     """Low and high offsets, waiting out a partition whose leader is not elected yet (a new topic)."""
@@ -81,11 +85,12 @@ class TopicReader:
                     return
                 continue
             if error := msg.error():
-                if error.fatal():
-                    raise KafkaException(error)
-                # A lost connection or a restarting broker: the client reconnects by itself, so keep reading.
+                if error.code() not in _PASSING and not error.retriable():
+                    raise KafkaException(error)  # e.g. not authorised: waiting would not change it
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("reading %s: %s (retrying)", self.topic, error.str())
+                if idle_timeout is not None and time.monotonic() - last > idle_timeout:
+                    return
                 continue
             last = time.monotonic()
             yield msg

@@ -1,8 +1,8 @@
 """Shared fixtures. Integration tests (`@pytest.mark.integration`) run against the real local stack.
 
 `make test` starts the stack before pytest. Run alone, integration tests are skipped when the stack is
-down, except under CI (env CI set), where a stack that is not healthy fails them: a CI run that skips
-every integration test must not look green.
+down, except under `make test` (env CLICKCAST_REQUIRE_STACK) or CI (env CI), where a stack that is not healthy
+when the first integration test starts fails them: a run that skips every integration test must not look green.
 """
 
 from __future__ import annotations

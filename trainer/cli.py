@@ -14,7 +14,7 @@ from streams.cli import positive
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_SUBDIR = "model"  # where `clickcast train` saves the model inside --out
-MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -132,8 +132,15 @@ def test_a_failed_service_start_is_one_line_then_its_indented_details(capsys, mo
     ]
 
 
-def test_more_demo_workers_than_partitions_is_one_line_before_the_stack_is_asked(capsys, monkeypatch, fresh_settings):
-    monkeypatch.setenv("CLICKCAST_TOPICS__PARTITIONS", "4")
+def test_more_demo_workers_than_the_topic_has_partitions_is_one_line(capsys, monkeypatch, fresh_settings):
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("CLICKCAST_TOPICS__PARTITIONS", "2")  # the topic was made with more before: its count counts
+    monkeypatch.setattr("deploy.stack.stack.status", lambda settings: [])
+    clicks = SimpleNamespace(partitions=dict.fromkeys(range(4)))
+    monkeypatch.setattr(
+        "streams.kafka_config.ensure_reachable", lambda kafka: SimpleNamespace(topics={"clicks": clicks})
+    )
     code, err = run(capsys, "demo", "--workers", "5")
     assert code == 1 and err.count("\n") == 1 and "the clicks topic has 4 partitions" in err
 

@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
@@ -42,10 +44,22 @@ def test_messages_read_past_transient_errors_and_partition_ends():
             Message(b"b"),
         ]
     )
-    assert [m.value() for m in reader.messages(idle_timeout=0.0)] == [b"a", b"b"]
+    assert [m.value() for m in itertools.islice(reader.messages(idle_timeout=None), 2)] == [b"a", b"b"]
 
 
-def test_messages_raise_on_a_fatal_error():
-    reader = reader_of([Message(b"a"), Message(error=KafkaError(KafkaError._FATAL, "fenced", fatal=True))])
+@pytest.mark.parametrize(
+    "error",
+    [
+        KafkaError(KafkaError._FATAL, "fenced", fatal=True),
+        KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "not authorised"),
+    ],
+)
+def test_messages_raise_on_an_error_that_waiting_would_not_mend(error):
+    reader = reader_of([Message(b"a"), Message(error=error)])
     with pytest.raises(KafkaException):
         list(reader.messages(idle_timeout=0.0))
+
+
+def test_errors_alone_still_end_an_idle_read():
+    down = [Message(error=KafkaError(KafkaError._ALL_BROKERS_DOWN, "all brokers down")) for _ in range(3)]
+    assert list(reader_of(down).messages(idle_timeout=0.0)) == []

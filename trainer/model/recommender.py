@@ -57,8 +57,8 @@ class ClickcastRecommender:
         self.chosen_epochs: int | None = None
 
     def fit(self, ck: Checkins, split: Split, progress: Progress | None = None) -> None:
-        val_limit = self.config.val_events or None
         val_mask = first_events(split.val, self.config.val_events)
+        scored = dataclasses.replace(split, val=val_mask)  # what each epoch is validated on
         validate = bool(val_mask.any())
         if validate:  # the prior is chosen for the network this fit trains; until then the network alone counts
             self.config = self.config.replace(visit_prior_weight=0.0)
@@ -106,7 +106,7 @@ class ClickcastRecommender:
             self.history["train_loss"].append(loss)
             message = f"{self.name}: epoch {epoch + 1}/{n_epochs} loss {loss:.3f}"
             if validate:
-                val = rank_events(self, ck, split, "val", batch_size=cfg.eval_batch_size, limit=val_limit).metrics()
+                val = rank_events(self, ck, scored, "val", batch_size=cfg.eval_batch_size).metrics()
                 self.history["val_acc@10"].append(val["acc@10"])
                 self.history["val_mrr"].append(val["mrr"])
                 message += f" val acc@10 {val['acc@10']:.3f} mrr {val['mrr']:.3f}"
