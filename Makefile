@@ -54,7 +54,7 @@ system-packages:
 	fi
 
 # A venv that failed half-way (no ensurepip, say) must not pass for a finished one on the next run.
-$(BIN)/python:
+$(BIN)/python: | system-packages  # python3.11-venv first, also under make -j
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 
 # Re-installed when pyproject.toml changes. nvidia-pytriton carries the Triton server binary; its

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from deploy.stack.kafka import KafkaService
-from deploy.stack.process import ServiceError
+from deploy.stack.process import ManagedProcess, ServiceError
 from deploy.stack.redis import RedisService
 from deploy.stack.service import Service
 from deploy.stack.topics import ensure_topics
@@ -114,5 +114,19 @@ def up(settings: Settings, report: Callable[[str], None] = print) -> None:
 
 
 def down(settings: Settings, report: Callable[[str], None] = print) -> None:
+    for process in clients(settings):
+        if process.stop(grace_s=15.0):
+            report(f"{process.name}: stopped (a client of the stack, left by an interrupted run)")
     for service in reversed(services(settings)):
         report(f"{service.name}: {'stopped' if service.stop() else 'not running'}")
+
+
+def clients(settings: Settings) -> list[ManagedProcess]:
+    """The other processes with a pid file under the run dir (stream workers, benchmark relays): an interrupted
+    demo, test or benchmark can leave them behind, and `make clean` would delete the only record of them."""
+    own = {service.process.pid_file for service in services(settings)}
+    return [
+        ManagedProcess(pid_file.stem, pid_file.parent)
+        for pid_file in sorted(settings.run_dir.glob("*/*.pid"))
+        if pid_file not in own
+    ]

@@ -29,7 +29,8 @@ def ensure_stub_python(cache_dir: Path) -> Path:
     project_site = Path(sysconfig.get_paths()["purelib"])
     site_packages = Path(sysconfig.get_paths(vars={"base": str(env_dir), "platbase": str(env_dir)})["purelib"])
     marker = env_dir / COMPLETE_MARKER
-    if marker.exists() and (site_packages / PTH_NAME).read_text() == pth_line(project_site):
+    pth = site_packages / PTH_NAME
+    if marker.exists() and pth.is_file() and pth.read_text() == pth_line(project_site):
         return env_dir / "bin"
     base_python = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
     made = subprocess.run([str(base_python), "-m", "venv", "--clear", str(env_dir)], capture_output=True, text=True)
@@ -43,6 +44,6 @@ def ensure_stub_python(cache_dir: Path) -> Path:
     )
     if result.returncode != 0:
         raise RuntimeError(f"could not install {NUMPY_REQUIREMENT} for the Triton stub: {result.stderr.strip()[-500:]}")
-    (site_packages / PTH_NAME).write_text(pth_line(project_site))
+    pth.write_text(pth_line(project_site))
     marker.touch()
     return env_dir / "bin"

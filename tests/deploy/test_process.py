@@ -117,3 +117,17 @@ def test_the_cause_line_is_shown_even_when_it_is_above_the_tail(tmp_path):
         proc.wait_healthy(lambda: False, timeout_s=10, cause_pattern=r"failed to load|ERROR")
     first_line = str(failure.value).splitlines()[0]
     assert first_line == "verbose exited during start-up: E0 failed to load model: bad weights"
+
+
+def test_stack_down_also_stops_clients_an_interrupted_run_left(tmp_path):
+    from deploy.stack.stack import down
+    from streams.settings import Settings
+
+    worker = ManagedProcess("worker-0", tmp_path / "workers")
+    pid = worker.start([sys.executable, "-c", "import time; time.sleep(60)"])
+    said: list[str] = []
+    down(Settings(run_dir=tmp_path), report=said.append)
+    assert not _alive(pid) and worker.pid() is None
+    assert said[0].startswith("worker-0: stopped") and said[1:] == [
+        f"{s}: not running" for s in ("triton", "redis", "kafka")
+    ]
