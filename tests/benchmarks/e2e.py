@@ -5,8 +5,8 @@ partition count), deleted afterwards: other engineers' workers on the shared `cl
 otherwise answer the benchmark's events too. Phases, each with its own id prefix (see workload.py):
 1. for each worker count: start the workers in a fresh consumer group, warm up, then throughput with
    the producer at full speed; partitions per group member. The first worker count also gets
-   2. latency at each fixed offered load and at the highest load it sustains (searched from 90% of
-   its throughput down).
+   2. latency at each fixed offered load and at the highest load it sustains (bisected between the highest
+   sustained and the lowest failed load).
 3. the naive pipeline (relay.py), producer at full speed.
 4. the Kafka pass-through (relay.py), producer at full speed.
 5. component figures (components.py).
@@ -172,8 +172,8 @@ class _Run:
                 )
             profiler = self._profiler(group, f"x{count}")
             meter = self._cpu_meter(group)
+            measured = self.workload.payloads(o.events, prefix, start)  # built before the clock and the meter start
             meter.start()
-            measured = self.workload.payloads(o.events, prefix, start)
             full = self._phase(
                 f"pipeline x{count} throughput",
                 o.events,
@@ -211,10 +211,11 @@ class _Run:
 
     def _cpu_meter(self, group: WorkerGroup) -> CpuMeter:
         stack = {s.name: [s.pid] for s in status(self.settings) if s.pid}
+        triton = stack.get("triton", [None])[0]
         return CpuMeter(
             {
                 "workers": group.pids(),
-                "triton_model": triton_model_pids(self.settings.triton.model_name),
+                "triton_model": triton_model_pids(self.settings.triton.model_name, triton),
                 "triton_server": stack.get("triton", []),
                 "kafka": stack.get("kafka", []),
                 "redis": stack.get("redis", []),  # the online store's server side, when Feast is on Redis
@@ -230,7 +231,8 @@ class _Run:
             return None
         workers = {f"worker-{i}": pid for i, pid in enumerate(group.pids())}
         model = self.settings.triton.model_name
-        models = {f"triton-{model}-{i}": pid for i, pid in enumerate(triton_model_pids(model))}
+        triton = next((s.pid for s in status(self.settings) if s.name == "triton"), None)
+        models = {f"triton-{model}-{i}": pid for i, pid in enumerate(triton_model_pids(model, triton))}
         profiler = Profiler(workers, models, self.options.profile_dir / phase)
         profiler.start()
         self.progress(f"profiling {', '.join(profiler.pids)} with py-spy into {profiler.directory}")

@@ -5,6 +5,8 @@ It is not a project dependency: `pip install py-spy` to use `clickcast bench e2e
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import signal
 import subprocess
@@ -21,8 +23,11 @@ def py_spy() -> str | None:
     return shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
 
 
-def triton_model_pids(model_name: str) -> list[int]:
-    """Triton's python-backend stub processes running `model_name` (one per model instance)."""
+def triton_model_pids(model_name: str, triton_pid: int | None) -> list[int]:
+    """The python-backend stub processes running `model_name` (one per model instance) under the Triton server
+    `triton_pid` (its process group: it runs in a session of its own), not another checkout's or orphaned ones."""
+    if triton_pid is None:
+        return []
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -32,7 +37,9 @@ def triton_model_pids(model_name: str) -> list[int]:
         except OSError:
             continue
         if argv and argv[0].endswith(b"triton_python_backend_stub") and f"/{model_name}/".encode() in argv[1]:
-            pids.append(int(proc.name))
+            with contextlib.suppress(OSError):  # gone meanwhile
+                if os.getpgid(int(proc.name)) == triton_pid:
+                    pids.append(int(proc.name))
     return pids
 
 

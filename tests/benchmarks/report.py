@@ -57,8 +57,8 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "pipeline_eps": (result.get("pipeline_eps"), complete),
         "pipeline_eps_scaled": (scaled.get("eps"), _credited(scaled)),
         "speedup_vs_naive": (result.get("speedup_vs_naive"), complete),
-        "p99_ms_at_1000": (loads.get("1000", {}).get("p99_ms"), loads.get("1000", {}).get("sustained", False)),
-        "p99_ms_at_100": (loads.get("100", {}).get("p99_ms"), loads.get("100", {}).get("sustained", False)),
+        "p99_ms_at_1000": (loads.get("1000", {}).get("p99_ms"), _every_answer(loads.get("1000", {}))),
+        "p99_ms_at_100": (loads.get("100", {}).get("p99_ms"), _every_answer(loads.get("100", {}))),
     }
     out: dict[str, dict[str, Any]] = {}
     for name, (value, kept_up) in measured.items():
@@ -79,6 +79,12 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def workers_label(count: str | int) -> str:
     return f"{count} worker" + ("" if int(count) == 1 else "s")
+
+
+def _every_answer(load: dict[str, Any]) -> bool:
+    """A p99 counts only from a sustained load that answered every event: the latency percentiles cover answered
+    events, and an unanswered one is slower than all of them."""
+    return bool(load.get("sustained")) and "answered" in load and load["answered"] == load.get("events")
 
 
 def _kept_up(phase: dict[str, Any]) -> bool:
@@ -128,7 +134,7 @@ def plot_latency(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-CPU_PARTS = ("workers", "triton_model", "triton_server", "kafka", "benchmark_client", "total")
+CPU_PARTS = ("workers", "triton_model", "triton_server", "kafka", "redis", "benchmark_client", "total")
 
 
 def markdown_table(result: dict[str, Any]) -> str:

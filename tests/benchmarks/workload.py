@@ -1,7 +1,8 @@
 """The clicks a benchmark phase publishes: real check-ins, with ids made unique to the phase.
 
 Every phase gets its own prefix on user and event ids, so what earlier runs left in the topics, the
-workers' tables and the online store never counts, and every phase starts with empty user histories.
+workers' tables and the online store never counts. A phase starts with empty user histories unless it continues
+an earlier phase's users on purpose (the prefill before a throughput run, the latency loads after it).
 Payloads are serialised before the clock starts, so the producer is not what gets measured.
 """
 
