@@ -188,7 +188,8 @@ def run_demo(args: argparse.Namespace) -> int:
     if down:
         raise CliError(f"{', '.join(down)} not running: start the stack with `clickcast stack up` (or `make demo`)")
     clicks = ensure_reachable(settings.kafka).topics.get(settings.topics.clicks)
-    partitions = len(clicks.partitions) if clicks is not None else settings.topics.partitions  # as `stack up` makes it
+    # A topic not made yet (or without metadata) gets the configured count, as `stack up` makes it.
+    partitions = len(clicks.partitions) if clicks is not None and clicks.partitions else settings.topics.partitions
     if args.workers > partitions:
         raise CliError(
             f"--workers {args.workers}: the {settings.topics.clicks} topic has {partitions} partitions, "

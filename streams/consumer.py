@@ -21,9 +21,16 @@ _LEADERLESS = {
     KafkaError._TIMED_OUT,
 }
 
-# What a reader waits out: the end of a partition, and a lost connection or a restarting broker, from which the
-# client reconnects by itself.
-_PASSING = {KafkaError._PARTITION_EOF, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, *_LEADERLESS}
+# What a reader stops on besides a fatal error: waiting would not change them. Anything else (a lost connection, a
+# restarting broker, a poll interval exceeded while the demo read the other topic) is waited out.
+_UNMENDABLE = {
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.GROUP_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    KafkaError.SASL_AUTHENTICATION_FAILED,
+    KafkaError._AUTHENTICATION,
+    KafkaError._SSL,
+}
 
 
 def watermarks(consumer: Consumer, tp, timeout_s: float = 30.0) -> tuple[int, int]:
@@ -85,8 +92,8 @@ class TopicReader:
                     return
                 continue
             if error := msg.error():
-                if error.code() not in _PASSING and not error.retriable():
-                    raise KafkaException(error)  # e.g. not authorised: waiting would not change it
+                if error.fatal() or error.code() in _UNMENDABLE:
+                    raise KafkaException(error)
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("reading %s: %s (retrying)", self.topic, error.str())
                 if idle_timeout is not None and time.monotonic() - last > idle_timeout:

@@ -100,9 +100,10 @@ class ManagedProcess:
         """(pid, start ticks) from the pid file, if it holds them."""
         try:
             pid_text, ticks_text = self.pid_file.read_text().split()
-            return int(pid_text), int(ticks_text)
+            pid, ticks = int(pid_text), int(ticks_text)
         except (OSError, ValueError):
             return None
+        return (pid, ticks) if pid > 1 else None  # 0 would signal our own group, 1 is init
 
     def pid(self) -> int | None:
         """The pid of the running process, or None (no pid file, process gone, or pid reused)."""

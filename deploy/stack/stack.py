@@ -115,8 +115,15 @@ def up(settings: Settings, report: Callable[[str], None] = print) -> None:
 
 def down(settings: Settings, report: Callable[[str], None] = print) -> None:
     for process in clients(settings):
-        if process.stop(grace_s=15.0):
+        # Only a live process that is the one recorded: a stale file's pid may now lead another group.
+        if process.pid() is None:
+            process.pid_file.unlink(missing_ok=True)
+            continue
+        try:
+            process.stop(grace_s=15.0)
             report(f"{process.name}: stopped (a client of the stack, left by an interrupted run)")
+        except (ServiceError, OSError) as exc:  # the stack's services still go down
+            report(f"{process.name}: could not be stopped: {exc}")
     for service in reversed(services(settings)):
         report(f"{service.name}: {'stopped' if service.stop() else 'not running'}")
 
@@ -127,6 +134,7 @@ def clients(settings: Settings) -> list[ManagedProcess]:
     own = {service.process.pid_file for service in services(settings)}
     return [
         ManagedProcess(pid_file.stem, pid_file.parent)
-        for pid_file in sorted(settings.run_dir.glob("*/*.pid"))
+        for pattern in ("*/*.pid", "*/workers/*.pid")  # the demo's workers, a benchmark's relays and workers
+        for pid_file in sorted(settings.run_dir.glob(pattern))
         if pid_file not in own
     ]

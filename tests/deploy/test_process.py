@@ -123,11 +123,13 @@ def test_stack_down_also_stops_clients_an_interrupted_run_left(tmp_path):
     from deploy.stack.stack import down
     from streams.settings import Settings
 
-    worker = ManagedProcess("worker-0", tmp_path / "workers")
-    pid = worker.start([sys.executable, "-c", "import time; time.sleep(60)"])
+    demo = ManagedProcess("worker-0", tmp_path / "workers")
+    bench = ManagedProcess("worker-0", tmp_path / "bench" / "workers")  # a benchmark's own worker group
+    pids = [p.start([sys.executable, "-c", "import time; time.sleep(60)"]) for p in (demo, bench)]
+    stale = tmp_path / "bench" / "relay-naive.pid"
+    stale.write_text(f"{pids[0]} 1\n")  # a pid that now belongs to another process start: never signalled
     said: list[str] = []
     down(Settings(run_dir=tmp_path), report=said.append)
-    assert not _alive(pid) and worker.pid() is None
-    assert said[0].startswith("worker-0: stopped") and said[1:] == [
-        f"{s}: not running" for s in ("triton", "redis", "kafka")
-    ]
+    assert not any(_alive(pid) for pid in pids) and demo.pid() is None and bench.pid() is None
+    assert not stale.exists()
+    assert [line.split(":")[0] for line in said] == ["worker-0", "worker-0", "triton", "redis", "kafka"]

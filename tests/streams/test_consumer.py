@@ -40,6 +40,7 @@ def test_messages_read_past_transient_errors_and_partition_ends():
             Message(b"a"),
             Message(error=KafkaError(KafkaError._TRANSPORT, "connection lost")),
             Message(error=KafkaError(KafkaError._ALL_BROKERS_DOWN, "all brokers down")),
+            Message(error=KafkaError(KafkaError._MAX_POLL_EXCEEDED, "not polled for a while")),
             Message(error=KafkaError(KafkaError._PARTITION_EOF)),
             Message(b"b"),
         ]
