@@ -22,7 +22,7 @@ _LEADERLESS = {
 }
 
 # What a reader stops on besides a fatal error: waiting would not change them. Anything else (a lost connection, a
-# restarting broker, a poll interval exceeded while the demo read the other topic) is waited out.
+# restarting broker) is waited out.
 _UNMENDABLE = {
     KafkaError.TOPIC_AUTHORIZATION_FAILED,
     KafkaError.GROUP_AUTHORIZATION_FAILED,
@@ -60,6 +60,9 @@ class TopicReader:
                 **{
                     "group.id": f"clickcast-reader-{uuid.uuid4().hex[:8]}",
                     "enable.auto.commit": False,
+                    # The demo reads its dead letters only after its predictions: a reader left unpolled that long
+                    # must keep its partitions (a rejoin would position it at the end again, past what came).
+                    "max.poll.interval.ms": 86_400_000,
                     "auto.offset.reset": "earliest" if from_beginning else "latest",
                 },
             )
