@@ -104,7 +104,7 @@ def test_direct_writer_reads_back_like_feasts_own_write(store):
 def test_sqlite_rows_equal_feasts_own_column_for_column(tmp_path):
     """Not only what Feast reads back: the direct writer stores the same value, value_text and event_ts in every
     (user, feature) row as Feast's online_write_batch, so Feast's filters on value_text see the same table (created_ts
-    aside: the writer leaves it NULL)."""
+    aside: the writer keeps the exact time there, which Feast's reader does not read)."""
     import sqlite3
 
     from feast.infra.online_stores.helpers import compute_table_id
@@ -157,6 +157,14 @@ def test_older_row_never_replaces_a_newer_one(store):
     writer.write([("erin", TS_2012 + 7200, same_time)])  # a replayed event at the same time is rewritten
     (got,) = read_features(store, ["erin"])
     assert got["geohash6"] == same_time["geohash6"]
+    # Within one second too: the stream gives same-second events microsecond tie-breaks, and a retried batch can
+    # arrive after the next one.
+    later = features_at("l", TS_2012 + 9000.7, 40.50, -73.70)
+    earlier = features_at("e", TS_2012 + 9000.2, 40.40, -73.60)
+    writer.write([("erin", TS_2012 + 9000.7, later)])
+    writer.write([("erin", TS_2012 + 9000.2, earlier)])
+    (got,) = read_features(store, ["erin"])
+    assert got["geohash6"] == later["geohash6"]
     writer.close()
 
 
