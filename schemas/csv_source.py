@@ -7,6 +7,8 @@ Defaults fit `foursquare_nyc/checkins.csv.gz`; other files map their own column 
 from __future__ import annotations
 
 import logging
+import re
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from schemas.events import ID_PATTERN, MAX_ID_LENGTH, ClickEvent
+from schemas.events import ID_PATTERN, MAX_CATEGORY_LENGTH, MAX_FUTURE_SKEW, MAX_ID_LENGTH, ClickEvent
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +92,10 @@ def read_events_frame(path: str | Path, mapping: ColumnMapping | None = None, li
         {
             "event_id": raw[mapping.event_id].astype(str)
             if mapping.event_id
-            else path.name.split(".")[0] + ":" + pd.Series(np.arange(len(raw)), dtype=str),
+            # The file's name, made an id: a space in it would make every generated id one the schema refuses.
+            else re.sub(r"[^\x21-\x7e]", "_", path.name.split(".")[0])[:100]
+            + ":"
+            + pd.Series(np.arange(len(raw)), dtype=str),
             "user_id": raw[mapping.user_id].astype(str),
             "item_id": raw[mapping.item_id].astype(str),
             "ts": times.astype("int64") / 1e9,
@@ -104,18 +109,21 @@ def read_events_frame(path: str | Path, mapping: ColumnMapping | None = None, li
     # dead-letters such events, so offline histories must not keep them either.
     off_map = ~frame["latitude"].between(-90, 90) | ~frame["longitude"].between(-180, 180)
     frame.loc[off_map, ["latitude", "longitude"]] = np.nan
-    # Likewise ids the schema refuses (a space, a control character): the stream could never answer for them.
-    ids = frame[["user_id", "item_id"]]
+    # Likewise what else the schema refuses (an id with a space, a time before 1970 or in the future, a long
+    # category): the stream dead-letters such events, so it could never answer for them.
+    ids = frame[["event_id", "user_id", "item_id"]]
     bad_id = ~(ids.apply(lambda c: c.str.fullmatch(ID_PATTERN)) & (ids.apply(lambda c: c.str.len()) <= MAX_ID_LENGTH))
-    bad_id = bad_id.any(axis=1)
-    _report_unreadable(path, mapping, raw, frame, bad_id)
-    frame = frame[~bad_id].dropna(subset=["ts", "latitude", "longitude"])
+    latest = time.time() + MAX_FUTURE_SKEW.total_seconds()
+    refused = bad_id.any(axis=1) | (frame["ts"] < 0) | (frame["ts"] > latest)
+    refused |= frame["category"].str.len() > MAX_CATEGORY_LENGTH
+    _report_unreadable(path, mapping, raw, frame, refused)
+    frame = frame[~refused].dropna(subset=["ts", "latitude", "longitude"])
     frame = frame.sort_values("ts", kind="stable").reset_index(drop=True)
     return frame.head(limit) if limit else frame
 
 
 def _report_unreadable(
-    path: Path, mapping: ColumnMapping, raw: pd.DataFrame, frame: pd.DataFrame, bad_id: pd.Series
+    path: Path, mapping: ColumnMapping, raw: pd.DataFrame, frame: pd.DataFrame, refused: pd.Series
 ) -> None:
     """A column that reads as nothing is a mapping error (one line); a few unreadable rows are a warning."""
     no_time = frame["ts"].isna()
@@ -129,15 +137,15 @@ def _report_unreadable(
         raise ValueError(
             f"{path.name}: no row has numeric {mapping.latitude} and {mapping.longitude} within ±90 and ±180 degrees"
         )
-    no_place, bad_id = no_place & ~no_time, bad_id & ~no_time & ~no_place  # each row counted once
-    if no_time.any() or no_place.any() or bad_id.any():
+    no_place, refused = no_place & ~no_time, refused & ~no_time & ~no_place  # each row counted once
+    if no_time.any() or no_place.any() or refused.any():
         log.warning(
-            "%s: %d rows without a readable time, %d without valid coordinates and %d with a user or item id the "
-            "event schema refuses are left out",
+            "%s: %d rows without a readable time, %d without valid coordinates and %d the event schema refuses "
+            "otherwise (an id, a time before 1970 or in the future, a long category) are left out",
             path.name,
             int(no_time.sum()),
             int(no_place.sum()),
-            int(bad_id.sum()),
+            int(refused.sum()),
         )
 
 

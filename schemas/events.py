@@ -28,6 +28,7 @@ MAX_FUTURE_SKEW = timedelta(minutes=5)
 # Printable ASCII without spaces: ids travel space-separated to Triton and as Kafka keys.
 ID_PATTERN = r"[\x21-\x7e]+"
 MAX_ID_LENGTH = 128
+MAX_CATEGORY_LENGTH = 128
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=f"^{ID_PATTERN}$")]
 
 
@@ -65,7 +66,7 @@ class ClickEvent(_Wire):
     latitude: Latitude
     longitude: Longitude
     event_type: Annotated[str, Field(max_length=32)] | None = None
-    category: Annotated[str, Field(max_length=128)] | None = None
+    category: Annotated[str, Field(max_length=MAX_CATEGORY_LENGTH)] | None = None
     text: Annotated[str, Field(max_length=1024)] | None = None
 
     @field_validator("event_time")

@@ -32,14 +32,24 @@ def test_unreadable_rows_are_left_out_and_counted(tmp_path, caplog):
         "1,b,40.7,-74.0,yesterday,Bar",
         "2,c,north,-74.0,2012-04-03T18:01:00Z,Bar",
         "2,d,40.8,-74.0,2012-04-03T18:02:00Z,Bar",
-        "2,e f,40.8,-74.0,2012-04-03T18:03:00Z,Bar",  # ids the stream refuses: a space, a tab
+        "2,e f,40.8,-74.0,2012-04-03T18:03:00Z,Bar",  # what the stream refuses: ids with a space, a tab,
         "3\t,g,40.8,-74.0,2012-04-03T18:04:00Z,Bar",
+        "3,h,40.8,-74.0,1969-12-31T23:59:00Z,Bar",  # a time before 1970, one in the future, a long category
+        "3,i,40.8,-74.0,2199-01-01T00:00:00Z,Bar",
+        "3,j,40.8,-74.0,2012-04-03T18:05:00Z," + "x" * 129,
     ]
     path.write_text(HEADER + "\n".join(rows) + "\n")
     with caplog.at_level(logging.WARNING):
         frame = read_events_frame(path)
     assert list(frame.item_id) == ["a", "d"]
-    assert "1 rows without a readable time, 1 without valid coordinates and 2 with a user or item id" in caplog.text
+    assert "1 rows without a readable time, 1 without valid coordinates and 5 the event schema refuses" in caplog.text
+
+
+def test_generated_event_ids_are_ids_the_schema_takes_whatever_the_file_name(tmp_path):
+    path = tmp_path / "my check-ins (NYC).csv"
+    path.write_text(HEADER + "1,a,40.7,-74.0,2012-04-03T18:00:00Z,Bar\n")
+    frame = read_events_frame(path)
+    assert list(frame.event_id) == ["my_check-ins_(NYC):0"]
 
 
 def test_coordinates_the_event_schema_refuses_are_left_out_like_unreadable_ones(tmp_path, caplog):
