@@ -57,7 +57,6 @@ def export_model(
         raise ValueError(f"the model knows {model.n_answerable} items, fewer than the top {top_k} asked")
     target = Path(repository) / model_name
     target.mkdir(parents=True, exist_ok=True)
-    version = max(model_versions(Path(repository), model_name), default=0) + 1
     config = triton_config(model_name, cfg.max_len, top_k, max_batch_size, instances)
     config_path = target / "config.pbtxt"
     # A non-numeric folder name: Triton ignores it while it is being filled.
@@ -77,12 +76,25 @@ def export_model(
         # repository poll takes that change for a new model and loads the version a second time.
         if not compileall.compile_dir(staging, quiet=2):
             raise RuntimeError(f"could not compile the model code in {staging}")
-        os.rename(staging, target / str(version))
+        version = _publish(staging, Path(repository), model_name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if config_path.read_text() != config:
         _replace(config_path, config)
     return version
+
+
+def _publish(staging: Path, repository: Path, model_name: str) -> int:
+    """Rename `staging` to the next version number, chosen at the rename: another export may have taken the number
+    while this one was building (the rename then fails on its non-empty folder, and the next number is tried)."""
+    while True:
+        version = max(model_versions(repository, model_name), default=0) + 1
+        try:
+            os.rename(staging, repository / model_name / str(version))
+            return version
+        except OSError:
+            if not (repository / model_name / str(version)).exists():
+                raise
 
 
 def _replace(path: Path, text: str) -> None:

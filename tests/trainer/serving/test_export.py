@@ -54,6 +54,25 @@ def test_a_first_version_never_appears_without_its_config(fitted, tmp_path, monk
     assert seen == [True]
 
 
+def test_an_export_whose_number_another_export_took_meanwhile_takes_the_next(fitted, tmp_path, monkeypatch):
+    import trainer.serving.export as export
+
+    fitted.save(tmp_path / "trained")
+    versions, calls = export.model_versions, []
+
+    def stale_once(repository, name):  # the first look happens before the other export's rename
+        calls.append(1)
+        if len(calls) == 1:
+            (repository / name / "1").mkdir()
+            (repository / name / "1" / "model.py").write_text("")  # the other export's version
+            return []
+        return versions(repository, name)
+
+    monkeypatch.setattr(export, "model_versions", stale_once)
+    assert export_model(tmp_path / "trained", tmp_path / "repo") == 2
+    assert (tmp_path / "repo" / "clickcast" / "1" / "model.py").read_text() == ""  # left as the other export wrote it
+
+
 def test_a_folder_without_a_model_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a trained model"):
         export_model(tmp_path, tmp_path / "repo")
