@@ -60,7 +60,6 @@ def test_non_finite_numbers_are_rejected(text):
         ClickEvent.from_wire(raw)
     with pytest.raises(ValidationError):
         ClickEvent(**{**GOOD, "latitude": float(text.lower().replace("infinity", "inf"))})
-    assert not math.isfinite(float(text.lower().replace("infinity", "inf")))
 
 
 def test_timestamps_far_in_the_future_are_rejected_but_skew_is_tolerated():
