@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from schemas.events import ID_PATTERN, MAX_CATEGORY_LENGTH, MAX_FUTURE_SKEW, MAX_ID_LENGTH, ClickEvent
+from schemas.events import ID_CHARS, ID_PATTERN, MAX_CATEGORY_LENGTH, MAX_FUTURE_SKEW, MAX_ID_LENGTH, ClickEvent
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def read_events_frame(path: str | Path, mapping: ColumnMapping | None = None, li
             "event_id": raw[mapping.event_id].astype(str)
             if mapping.event_id
             # The file's name, made an id: a space in it would make every generated id one the schema refuses.
-            else re.sub(r"[^\x21-\x7e]", "_", path.name.split(".")[0])[:100]
+            else re.sub(f"[^{ID_CHARS}]", "_", path.name.split(".")[0])[:100]
             + ":"
             + pd.Series(np.arange(len(raw)), dtype=str),
             "user_id": raw[mapping.user_id].astype(str),

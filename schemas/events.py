@@ -26,7 +26,8 @@ MAX_PAYLOAD_BYTES = 16 * 1024
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 
 # Printable ASCII without spaces: ids travel space-separated to Triton and as Kafka keys.
-ID_PATTERN = r"[\x21-\x7e]+"
+ID_CHARS = r"\x21-\x7e"
+ID_PATTERN = f"[{ID_CHARS}]+"
 MAX_ID_LENGTH = 128
 MAX_CATEGORY_LENGTH = 128
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=f"^{ID_PATTERN}$")]

@@ -90,15 +90,13 @@ class TopicReader:
         last = time.monotonic()
         while True:
             msg = self._consumer.poll(0.2)
-            if msg is None:
-                if idle_timeout is not None and time.monotonic() - last > idle_timeout:
-                    return
-                continue
-            if error := msg.error():
+            if msg is not None and (error := msg.error()):
                 if error.fatal() or error.code() in _UNMENDABLE:
                     raise KafkaException(error)
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("reading %s: %s (retrying)", self.topic, error.str())
+                msg = None  # waited out like an empty poll
+            if msg is None:
                 if idle_timeout is not None and time.monotonic() - last > idle_timeout:
                     return
                 continue

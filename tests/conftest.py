@@ -32,7 +32,7 @@ def stack():
         message = "the local stack is not healthy (start it with `clickcast stack up` or `make test`):\n" + "\n".join(
             unhealthy
         )
-        # `make test` starts the stack, so there a service down mid-run is a failure, never a green run of skips.
+        # `make test` starts the stack, so there a stack that is not healthy is a failure, never a green run of skips.
         if os.environ.get("CLICKCAST_REQUIRE_STACK") or os.environ.get("CI"):
             pytest.fail(message, pytrace=False)
         pytest.skip(message)

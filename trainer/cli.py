@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streams.cli import positive
+from streams.cli import columns_option, positive
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_SUBDIR = "model"  # where `clickcast train` saves the model inside --out
@@ -58,8 +58,6 @@ def _data_args(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="check-in/click CSV (default: the full NYC file beside the checkout, else the sample in deploy/)",
     )
-    from streams.cli import columns_option
-
     columns_option(parser)
     parser.add_argument("--max-events", type=int, default=None, help="use only the first N events in time")
 

@@ -188,11 +188,17 @@ def run_training(
         timings["score_s"][rec.name] = ranked.seconds
         return ranked
 
-    baselines: dict[str, dict[str, float]] = {}
     ranks: dict[str, EventRanks] = {}  # the test ranks of each baseline and ablation, for the gains
+
+    def keep(table: dict[str, dict[str, float]], name: str, ranked: EventRanks) -> dict[str, float]:
+        """`ranked` filed for the gains, and its metrics in `table` (the baselines or the ablations)."""
+        ranks[name] = ranked
+        table[name] = only_metrics(ranked.metrics())
+        return table[name]
+
+    baselines: dict[str, dict[str, float]] = {}
     for rec in all_baselines(quick):
-        ranks[rec.name] = fit_and_score(rec)
-        baselines[rec.name] = only_metrics(ranks[rec.name].metrics())
+        keep(baselines, rec.name, fit_and_score(rec))
 
     model_config = config or (ClickcastConfig.quick() if quick else ClickcastConfig.full())
     model = ClickcastRecommender(model_config)
@@ -205,19 +211,16 @@ def run_training(
     trained = {model_config.adversarial: (model, model_result)}
     if not quick:
         sasrec = ClickcastRecommender(variant(model_config, ClickcastConfig.sasrec()))
-        ranks[sasrec.name] = fit_and_score(sasrec)
-        baselines[sasrec.name] = only_metrics(ranks[sasrec.name].metrics())
+        keep(baselines, sasrec.name, fit_and_score(sasrec))
         if model.config.use_visit_prior:
-            ranks["no_visit_prior"] = scored(model.without_visit_prior(), final_ck, final_split, "final")
-            ablations["no_visit_prior"] = only_metrics(ranks["no_visit_prior"].metrics())
+            keep(ablations, "no_visit_prior", scored(model.without_visit_prior(), final_ck, final_split, "final"))
         for name, cfg in ablation_configs(model.config).items():
             rec = ClickcastRecommender(cfg)
             rec.chosen_epochs = model.chosen_epochs
             timings["fit_s"][rec.name] = timed_fit(rec, final_ck, final_split)
-            ranks[name] = scored(rec, final_ck, final_split, "final")
-            ablations[name] = only_metrics(ranks[name].metrics())
+            result = keep(ablations, name, scored(rec, final_ck, final_split, "final"))
             if cfg.adversarial != model_config.adversarial:
-                trained[cfg.adversarial] = (rec, ablations[name])
+                trained[cfg.adversarial] = (rec, result)
 
     limit = QUICK_ROBUSTNESS_EVENTS if quick else None
     robustness: dict[str, Any] = {"noise_fraction": NOISE_FRACTION, "seed": NOISE_SEED}
