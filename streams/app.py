@@ -36,7 +36,7 @@ from streams.kafka_config import faust_broker_options
 from streams.output import Offsets, OutputMessage, OutputProducer
 from streams.predictor import TritonPredictor
 from streams.processor import ClickProcessor, RawMessage, broker_time
-from streams.retry import retry_forever
+from streams.retry import Stopping, retry_forever
 from streams.settings import Settings
 from streams.stats import WorkerStats
 from streams.table_sweep import TableSweep
@@ -121,7 +121,7 @@ def create_app(settings: Settings) -> faust.App:
     sink.open()
     predictor = TritonPredictor(settings.triton, explain=stream.explain)
     state = TableState(users, users.changelog_topic.get_topic_name())
-    processor = ClickProcessor(state, sink, predictor, stream)
+    processor = ClickProcessor(state, sink, predictor, stream, stopping=lambda: app.should_stop)
     output = OutputProducer(settings.kafka)
     changelog = ChangelogSender(state, output)
     expiry = IdleExpiry(
@@ -173,7 +173,7 @@ def create_app(settings: Settings) -> faust.App:
             # One event at a time, not faust's take_events: that wakes every `within` even when idle (1 ms:
             # 15% of a core for an idle worker) and holds a lone click until the next wake-up.
             async for event in stream_.events():
-                await _ready(predictor)
+                await _ready(predictor, lambda: app.should_stop)
                 # The stream acks an event when it moves to the next; one more reference holds its offset
                 # back until its answer is on the broker.
                 event.message.incref()
@@ -245,8 +245,10 @@ def _set_current_event(event: EventT) -> None:
     _current_event.set(weakref.ref(event))
 
 
-async def _ready(predictor: TritonPredictor) -> None:
+async def _ready(predictor: TritonPredictor, stopping: Callable[[], bool]) -> None:
     while predictor.shape is None:  # the first batch can arrive before Triton's config is read
+        if stopping():  # the click is not acknowledged, so faust's stop would wait for it for as long as Triton does
+            raise Stopping("the worker stops before Triton answered")
         await asyncio.sleep(0.05)
 
 

@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -23,7 +23,7 @@ from features.compute import compute_features
 from features.history import AddOutcome, UserHistory, Visit, visit_time
 from schemas.events import ClickEvent, DeadLetter, PredictionEvent, prediction_wire
 from streams.predictor import Prediction
-from streams.retry import retry_forever
+from streams.retry import never, retry_forever
 from streams.settings import StreamSettings
 
 log = logging.getLogger(__name__)
@@ -154,11 +154,13 @@ class ClickProcessor:
         sink: FeatureSink,
         predictor: Predictor,
         settings: StreamSettings,
+        stopping: Callable[[], bool] = never,
     ) -> None:
         self.state = state
         self.sink = sink
         self.predictor = predictor
         self.settings = settings
+        self.stopping = stopping  # true once the worker stops: dependency retries give up (streams.retry)
 
     def _history(self, user_id: str, source: RawMessage) -> UserHistory:
         kwargs = {
@@ -229,8 +231,8 @@ class ClickProcessor:
             return result
         sequences = [p.sequence for p in pending]
         (_, feast_ms), (predictions, triton_ms) = await asyncio.gather(
-            retry_forever("feature write", lambda: self.sink.write(rows)),
-            retry_forever("prediction", lambda: self.predictor.predict(sequences)),
+            retry_forever("feature write", lambda: self.sink.write(rows), self.stopping),
+            retry_forever("prediction", lambda: self.predictor.predict(sequences), self.stopping),
         )
         predicted_at = time.time()
         refused: set[str] = set()

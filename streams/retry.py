@@ -11,11 +11,24 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-async def retry_forever(what: str, call: Callable[[], Awaitable[Any]]) -> tuple[Any, float]:
+class Stopping(RuntimeError):
+    """The worker is stopping while a dependency still fails: the batch ends unanswered and unacknowledged."""
+
+
+def never() -> bool:
+    return False
+
+
+async def retry_forever(
+    what: str, call: Callable[[], Awaitable[Any]], stopping: Callable[[], bool] = never
+) -> tuple[Any, float]:
     """Retry a dependency call until it succeeds; returns (value, ms of the successful call).
 
     At-least-once: while Triton or the online store is down the partition waits (its offsets are not
     acked), rather than skipping events. Clients retry fast failures themselves; this is the slow loop.
+    Once `stopping()` is true, a failure raises `Stopping` instead: faust's stop waits for every started click,
+    so retrying on would hold the stop for as long as the outage lasts. Nothing is lost; the group hands the
+    batch's clicks out again.
     """
     delay = 0.5
     while True:
@@ -26,6 +39,8 @@ async def retry_forever(what: str, call: Callable[[], Awaitable[Any]]) -> tuple[
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if stopping():
+                raise Stopping(f"{what} still failing as the worker stops ({type(exc).__name__}: {exc})") from exc
             log.warning("%s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)

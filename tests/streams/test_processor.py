@@ -9,6 +9,7 @@ from features.compute import compute_features
 from features.history import Visit
 from schemas.events import ClickEvent, DeadLetter
 from streams.processor import ClickProcessor, broker_time
+from streams.retry import Stopping
 from streams.settings import StreamSettings
 from streams.testing import DictState, FrequencyPredictor, ListSink, messages_from
 
@@ -192,3 +193,39 @@ def test_an_impossible_broker_timestamp_falls_back_to_the_receive_time(timestamp
 
 def test_a_plausible_broker_timestamp_is_kept():
     assert broker_time(1.7e9, 1.5e9) == 1.7e9
+
+
+class DownPredictor(FrequencyPredictor):
+    """Triton down: every call fails."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    async def predict(self, histories):
+        self.attempts += 1
+        raise ConnectionError("triton is down")
+
+
+def test_a_stopping_worker_leaves_a_batch_whose_dependency_is_down_unanswered():
+    predictor = DownPredictor()
+    stopping = iter([False, True])  # stop is asked while the first retry waits
+    processor = ClickProcessor(DictState(), ListSink(), predictor, StreamSettings(), stopping=lambda: next(stopping))
+    with pytest.raises(Stopping, match="prediction still failing as the worker stops"):
+        run(processor, messages_from([click("a", "u", "x", 0)]))
+    assert predictor.attempts == 2  # retried once while running, given up once stopping
+
+
+def test_a_running_worker_retries_a_dependency_until_it_answers():
+    class Flaky(FrequencyPredictor):
+        failures = 1
+
+        async def predict(self, histories):
+            if self.failures:
+                self.failures -= 1
+                raise ConnectionError("triton is restarting")
+            return await super().predict(histories)
+
+    processor = ClickProcessor(DictState(), ListSink(), Flaky(), StreamSettings())
+    result = run(processor, messages_from([click("a", "u", "x", 0)]))
+    assert [p.event_id for p in result.predictions] == ["a"]
