@@ -224,8 +224,9 @@ def create_app(settings: Settings) -> faust.App:
     @app.on_partitions_revoked.connect
     async def on_partitions_revoked(app: faust.App, revoked, **kwargs) -> None:
         expiry.forget_undeleted()
-        # Before faust hands the partitions over: their next owner recovers from what the changelog holds.
-        await changelog.drain()
+        # Before faust hands the partitions over: their next owner recovers from what the changelog holds, and may
+        # write a returning user's row, which an expiry delete still on its way would remove.
+        await asyncio.gather(changelog.drain(), expiry.settle())
 
     @app.on_before_shutdown.connect
     async def flush_answers(app: faust.App, **kwargs) -> None:

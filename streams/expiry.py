@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import itertools
 import logging
@@ -49,6 +50,7 @@ class IdleExpiry:
         self._unwritten: collections.Counter[str] = collections.Counter()
         self._undeleted: set[str] = set()
         self._rebalances = 0  # a delete that fails across a rebalance must not bring its users back for retries
+        self._deleting: asyncio.Future | None = None
         self._passes = 0
         self._expired_in_pass = 0
 
@@ -61,6 +63,12 @@ class IdleExpiry:
             self._unwritten[user_id] -= 1
             if self._unwritten[user_id] <= 0:
                 del self._unwritten[user_id]
+
+    async def settle(self) -> None:
+        """Wait for the delete on its way, if any (its outcome is `run`'s): before a rebalance hands partitions over,
+        as their next owner may write a returning user's new row, which a late delete would remove."""
+        if self._deleting is not None:
+            await asyncio.wait([self._deleting])
 
     def forget_undeleted(self) -> None:
         """On a rebalance: the rows of users whose delete failed stay (in Redis until their TTL)."""
@@ -88,12 +96,15 @@ class IdleExpiry:
         doomed = expired + [user for user in retrying if not self.table.holds(user)]
         if doomed:
             rebalances = self._rebalances
+            self._deleting = asyncio.ensure_future(self.delete(doomed))
             try:
-                await self.delete(doomed)
+                await self._deleting
             except Exception as exc:
                 retry = rebalances == self._rebalances  # else their partitions may be another worker's by now
                 if retry:
                     self._undeleted.update(doomed)
                 outcome = "next round" if retry else "a rebalance came meanwhile: the rows stay"
                 log.warning("could not delete the online rows of %d expired users (%r); %s", len(doomed), exc, outcome)
+            finally:
+                self._deleting = None
         return expired

@@ -109,3 +109,30 @@ def test_failed_deletes_are_retried_a_round_of_users_at_a_time():
     for _ in range(3):
         asyncio.run(expiry.run())
     assert [len(users) for users in delete.calls] == [3, 2, 1]
+
+
+def test_settle_waits_for_the_delete_on_its_way():
+    table, released = FakeTable({"a"}, set()), []
+
+    async def scenario() -> list[str]:
+        gate = asyncio.Event()
+
+        async def delete(users) -> None:
+            await gate.wait()
+            released.append("deleted")
+            raise ConnectionError("store down")  # its outcome stays run()'s: settle() does not raise it
+
+        expiry = IdleExpiry(table, delete, 10.0, SLICE)
+        round_ = asyncio.ensure_future(expiry.run())
+        await asyncio.sleep(0)  # the delete is on its way
+        settling = asyncio.ensure_future(expiry.settle())
+        await asyncio.sleep(0.01)
+        assert not settling.done()
+        gate.set()
+        await settling
+        assert released == ["deleted"]
+        await round_
+        await expiry.settle()  # nothing on its way: returns at once
+        return released
+
+    assert asyncio.run(scenario()) == ["deleted"]
