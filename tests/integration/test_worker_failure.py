@@ -38,6 +38,33 @@ _processor.ClickProcessor.prepare = _failing
 """
 
 
+# From the batch holding the marked click on, every prediction fails, as while Triton is down.
+OUTAGE = """
+import streams.predictor as _predictor
+import streams.processor as _processor
+
+_prepare = _processor.ClickProcessor.prepare
+_down = []
+
+
+def _marking(self, batch):
+    if any(m.value and {marker!r} in m.value for m in batch):
+        _down.append(True)
+    return _prepare(self, batch)
+
+
+async def _predict(self, histories):
+    if _down:
+        raise ConnectionError({outage!r})
+    return await _predict_up(self, histories)
+
+
+_predict_up = _predictor.TritonPredictor.predict
+_processor.ClickProcessor.prepare = _marking
+_predictor.TritonPredictor.predict = _predict
+"""
+
+
 def _click(run_id: str, i: int, tag: str = "") -> ClickEvent:
     return ClickEvent(
         event_id=f"{run_id}{tag}-{i}",
@@ -56,11 +83,30 @@ def _wait_exit(worker, timeout_s: float) -> bool:
     return worker.pid() is None
 
 
-def _failures_logged(worker) -> int:
+def _logged(worker, text: str) -> int:
     try:
-        return worker.log_file.read_text(errors="replace").count("a batch failed")
+        return worker.log_file.read_text(errors="replace").count(text)
     except OSError:
         return 0
+
+
+def _answered_by_a_new_worker(settings, predictions: TopicReader, run_id: str, events: list[ClickEvent]) -> None:
+    """A plain worker started now answers every one of `events` (some may have been answered before)."""
+    workers = start_workers(settings, 1)
+    try:
+        wait_ready(settings, workers)
+        answered: set[str] = set()
+        deadline = time.monotonic() + 180
+        for msg in predictions.messages(idle_timeout=60):
+            event_id = PredictionEvent.model_validate_json(msg.value()).event_id
+            if event_id.startswith(run_id):
+                answered.add(event_id)
+            if len(answered) == len(events) or time.monotonic() > deadline:
+                break
+    finally:
+        stop_workers(workers)
+    missing = {e.event_id for e in events} - answered
+    assert not missing, f"{len(missing)} clicks never answered; worker log:\n{tail(workers[0].log_file, 40)}"
 
 
 def test_a_failed_batch_stops_the_worker_and_its_clicks_are_answered_after_restart(stack, tmp_path):
@@ -75,7 +121,7 @@ def test_a_failed_batch_stops_the_worker_and_its_clicks_are_answered_after_resta
     with TopicReader(settings, settings.topics.predictions) as predictions:
         predictions.wait_assigned()
         failing = start_workers(settings, 1, env={"PYTHONPATH": path})
-        failures_before = _failures_logged(failing[0])
+        failures_before = _logged(failing[0], "a batch failed")
         try:
             wait_ready(settings, failing)
             with ClickProducer(settings) as producer:
@@ -85,21 +131,42 @@ def test_a_failed_batch_stops_the_worker_and_its_clicks_are_answered_after_resta
         finally:
             stop_workers(failing)
         assert stopped, f"the worker kept running after its batch failed:\n{tail(failing[0].log_file, 40)}"
-        assert _failures_logged(failing[0]) == failures_before + 1
+        assert _logged(failing[0], "a batch failed") == failures_before + 1
 
-        workers = start_workers(settings, 1)
+        _answered_by_a_new_worker(settings, predictions, run_id, events)
+
+
+def test_a_worker_asked_to_stop_during_an_outage_stops_and_its_clicks_are_answered_after_restart(stack, tmp_path):
+    settings = get_settings()
+    run_id = uuid.uuid4().hex[:8]
+    marker = f"{run_id}-down"
+    (tmp_path / "sitecustomize.py").write_text(OUTAGE.format(marker=marker.encode(), outage=f"outage {marker}"))
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
+    events = [_click(run_id, i) for i in range(20)] + [_click(run_id, 20, "-down")]
+    events += [_click(run_id, i) for i in range(21, 40)]
+    env = {"PYTHONPATH": path, "CLICKCAST_STREAM__FAILED_STOP_GRACE_S": "5"}
+
+    with TopicReader(settings, settings.topics.predictions) as predictions:
+        predictions.wait_assigned()
+        down = start_workers(settings, 1, env=env)
         try:
-            wait_ready(settings, workers)
-            answered: set[str] = set()
-            deadline = time.monotonic() + 180
-            for msg in predictions.messages(idle_timeout=60):
-                event_id = PredictionEvent.model_validate_json(msg.value()).event_id
-                if event_id.startswith(run_id):
-                    answered.add(event_id)
-                if len(answered) == len(events) or time.monotonic() > deadline:
-                    break
+            wait_ready(settings, down)
+            with ClickProducer(settings) as producer:
+                for event in events:
+                    producer.send(event)
+            deadline = time.monotonic() + 60
+            while not _logged(down[0], f"outage {marker}"):
+                assert time.monotonic() < deadline, f"the outage never began:\n{tail(down[0].log_file, 40)}"
+                time.sleep(0.5)
+            started = time.monotonic()
+            # Well above the 5 s grace plus one retry delay (at most 10 s): before, the stop waited out the outage
+            # and only this SIGKILL ended it.
+            down[0].stop(grace_s=60.0)
+            stop_s = time.monotonic() - started
         finally:
-            stop_workers(workers)
+            stop_workers(down)
+        log = tail(down[0].log_file, 40)
+        assert stop_s < 30, f"the worker took {stop_s:.0f} s to stop during the outage:\n{log}"
+        assert _logged(down[0], f"still failing as the worker stops (ConnectionError: outage {marker})"), log
 
-    missing = {e.event_id for e in events} - answered
-    assert not missing, f"{len(missing)} clicks never answered; worker log:\n{tail(workers[0].log_file, 40)}"
+        _answered_by_a_new_worker(settings, predictions, run_id, events)
