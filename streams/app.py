@@ -162,7 +162,10 @@ def create_app(settings: Settings) -> faust.App:
         the failed batch's clicks: never acknowledged, they would hold their partitions' committed offsets back
         for good. A worker that stops (with an error) leaves them to the group, which hands them out again."""
         if not crashing:
-            log.critical("a batch failed (%r); stopping the worker so that its clicks are read again", exc)
+            if isinstance(exc, Stopping):  # asked to stop, not a failure: crashing ends faust's wait for the clicks
+                log.warning("%s; its clicks are left unanswered, for the group to hand out again", exc)
+            else:
+                log.critical("a batch failed (%r); stopping the worker so that its clicks are read again", exc)
             crashing.append(asyncio.ensure_future(app.crash(exc)))
             exit_unless_stopped(stream.failed_stop_grace_s, "stopping after a failed batch")
 
@@ -173,10 +176,10 @@ def create_app(settings: Settings) -> faust.App:
             # One event at a time, not faust's take_events: that wakes every `within` even when idle (1 ms:
             # 15% of a core for an idle worker) and holds a lone click until the next wake-up.
             async for event in stream_.events():
-                await _ready(predictor, lambda: app.should_stop)
-                # The stream acks an event when it moves to the next; one more reference holds its offset
-                # back until its answer is on the broker.
+                # The stream acks an event when it moves on, or ends (a stop while Triton is down); one more reference
+                # holds its offset back until its answer is on the broker.
                 event.message.incref()
+                await _ready(predictor, lambda: app.should_stop)
                 await inflight.add((event,))
         except Exception as exc:
             stop_worker(exc)

@@ -230,10 +230,19 @@ class ClickProcessor:
         if not pending:
             return result
         sequences = [p.sequence for p in pending]
-        (_, feast_ms), (predictions, triton_ms) = await asyncio.gather(
-            retry_forever("feature write", lambda: self.sink.write(rows), self.stopping),
-            retry_forever("prediction", lambda: self.predictor.predict(sequences), self.stopping),
+        write, predict = lambda: self.sink.write(rows), lambda: self.predictor.predict(sequences)
+        calls = (
+            asyncio.ensure_future(retry_forever("feature write", write, self.stopping)),
+            asyncio.ensure_future(retry_forever("prediction", predict, self.stopping)),
         )
+        try:
+            (_, feast_ms), (predictions, triton_ms) = await asyncio.gather(*calls)
+        except BaseException:
+            # gather leaves the other call running: a feature write retried after this worker left the group could
+            # land over a newer row its partition's next owner wrote.
+            for call in calls:
+                call.cancel()
+            raise
         predicted_at = time.time()
         refused: set[str] = set()
         for item, prediction in zip(pending, predictions, strict=True):

@@ -64,6 +64,28 @@ _processor.ClickProcessor.prepare = _marking
 _predictor.TritonPredictor.predict = _predict
 """
 
+# Triton never answers the worker, which holds its first click until it does.
+OUTAGE_FROM_START = """
+import logging
+
+import streams.app as _app
+import streams.predictor as _predictor
+
+
+async def _start(self):
+    raise ConnectionError({outage!r})
+
+
+async def _ready(predictor, stopping):
+    logging.getLogger("injected").warning("a click waits for %s", {outage!r})
+    await _ready_up(predictor, stopping)
+
+
+_ready_up = _app._ready
+_app._ready = _ready
+_predictor.TritonPredictor.start = _start
+"""
+
 
 def _click(run_id: str, i: int, tag: str = "") -> ClickEvent:
     return ClickEvent(
@@ -136,11 +158,21 @@ def test_a_failed_batch_stops_the_worker_and_its_clicks_are_answered_after_resta
         _answered_by_a_new_worker(settings, predictions, run_id, events)
 
 
-def test_a_worker_asked_to_stop_during_an_outage_stops_and_its_clicks_are_answered_after_restart(stack, tmp_path):
+@pytest.mark.parametrize(
+    ("script", "waiting", "giving_up"),
+    [
+        (OUTAGE, "failed (ConnectionError: outage {marker})", "still failing as the worker stops"),
+        (OUTAGE_FROM_START, "a click waits for outage {marker}", "the worker stops before Triton answered"),
+    ],
+    ids=["mid-stream", "from-the-start"],
+)
+def test_a_worker_asked_to_stop_during_an_outage_stops_and_its_clicks_are_answered_after_restart(
+    stack, tmp_path, script, waiting, giving_up
+):
     settings = get_settings()
     run_id = uuid.uuid4().hex[:8]
     marker = f"{run_id}-down"
-    (tmp_path / "sitecustomize.py").write_text(OUTAGE.format(marker=marker.encode(), outage=f"outage {marker}"))
+    (tmp_path / "sitecustomize.py").write_text(script.format(marker=marker.encode(), outage=f"outage {marker}"))
     path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
     events = [_click(run_id, i) for i in range(20)] + [_click(run_id, 20, "-down")]
     events += [_click(run_id, i) for i in range(21, 40)]
@@ -149,24 +181,25 @@ def test_a_worker_asked_to_stop_during_an_outage_stops_and_its_clicks_are_answer
     with TopicReader(settings, settings.topics.predictions) as predictions:
         predictions.wait_assigned()
         down = start_workers(settings, 1, env=env)
+        gave_up, hung = _logged(down[0], giving_up), _logged(down[0], "no clean stop")
         try:
             wait_ready(settings, down)
             with ClickProducer(settings) as producer:
                 for event in events:
                     producer.send(event)
             deadline = time.monotonic() + 60
-            while not _logged(down[0], f"outage {marker}"):
-                assert time.monotonic() < deadline, f"the outage never began:\n{tail(down[0].log_file, 40)}"
+            while not _logged(down[0], waiting.format(marker=marker)):
+                assert time.monotonic() < deadline, f"the outage never held a click:\n{tail(down[0].log_file, 40)}"
                 time.sleep(0.5)
             started = time.monotonic()
-            # Well above the 5 s grace plus one retry delay (at most 10 s): before, the stop waited out the outage
-            # and only this SIGKILL ended it.
+            # Before, the stop waited out the outage, and only this SIGKILL ended it.
             down[0].stop(grace_s=60.0)
             stop_s = time.monotonic() - started
         finally:
             stop_workers(down)
         log = tail(down[0].log_file, 40)
         assert stop_s < 30, f"the worker took {stop_s:.0f} s to stop during the outage:\n{log}"
-        assert _logged(down[0], f"still failing as the worker stops (ConnectionError: outage {marker})"), log
+        assert _logged(down[0], giving_up) > gave_up, log
+        assert _logged(down[0], "no clean stop") == hung, f"the stop hung until the watchdog:\n{log}"
 
         _answered_by_a_new_worker(settings, predictions, run_id, events)

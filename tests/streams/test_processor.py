@@ -229,3 +229,26 @@ def test_a_running_worker_retries_a_dependency_until_it_answers():
     processor = ClickProcessor(DictState(), ListSink(), Flaky(), StreamSettings())
     result = run(processor, messages_from([click("a", "u", "x", 0)]))
     assert [p.event_id for p in result.predictions] == ["a"]
+
+
+def test_giving_up_a_batch_also_ends_its_other_dependency_call():
+    class HangingSink(ListSink):
+        """The online store hangs: a write never ends unless cancelled."""
+
+        cancelled = False
+
+        async def write(self, rows):
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled = True
+                raise
+
+    async def scenario(sink: HangingSink) -> bool:
+        processor = ClickProcessor(DictState(), sink, DownPredictor(), StreamSettings(), stopping=lambda: True)
+        with pytest.raises(Stopping):
+            await processor.process(messages_from([click("a", "u", "x", 0)]))
+        await asyncio.sleep(0)  # the write's cancellation runs (asyncio.run would cancel it only at its end)
+        return sink.cancelled
+
+    assert asyncio.run(scenario(HangingSink()))
