@@ -107,13 +107,14 @@ def model_dir(path: Path) -> Path:
 
 
 def train_command(args: argparse.Namespace) -> int:
+    from trainer.allocator import use_huge_pages
+
+    use_huge_pages()  # before anything imports torch
     from schemas.csv_source import READ_ERRORS, read_events_frame
     from streams.cli import CliError
-    from trainer.allocator import keep_freed_memory
     from trainer.data import TooLittleData
     from trainer.pipeline import run_training
 
-    keep_freed_memory()
     data, mapping = _data_inputs(args)
     try:
         frame = read_events_frame(data, mapping, limit=args.max_events)
@@ -200,10 +201,12 @@ def _after_training(split, which: str, ts, trained_until: float | None):
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
+    from trainer.allocator import use_huge_pages
+
+    use_huge_pages()  # before anything imports torch
     source = model_dir(args.model)
     data, mapping = _data_inputs(args)
     from streams.cli import CliError
-    from trainer.allocator import keep_freed_memory
     from trainer.data import ItemVocab, data_stats
     from trainer.evaluate import rank_events
     from trainer.model import ClickcastRecommender
@@ -212,7 +215,6 @@ def evaluate_command(args: argparse.Namespace) -> int:
         model = ClickcastRecommender.load(source)
     except MODEL_ERRORS as exc:
         raise CliError(f"cannot load the model in {source}: {exc}") from None
-    keep_freed_memory()
     saved = model.model
     vocab = ItemVocab.from_ids(saved.item_ids, saved.item_lat, saved.item_lon)
     ck, split = _load(data, mapping, args.max_events, vocab)
