@@ -121,7 +121,11 @@ def create_app(settings: Settings) -> faust.App:
     sink.open()
     predictor = TritonPredictor(settings.triton, explain=stream.explain)
     state = TableState(users, users.changelog_topic.get_topic_name())
-    processor = ClickProcessor(state, sink, predictor, stream, stopping=lambda: app.should_stop)
+
+    def stopping() -> bool:  # dependency waits give up then: faust's stop waits for every click they hold
+        return app.should_stop
+
+    processor = ClickProcessor(state, sink, predictor, stream, stopping=stopping)
     output = OutputProducer(settings.kafka)
     changelog = ChangelogSender(state, output)
     expiry = IdleExpiry(
@@ -179,7 +183,7 @@ def create_app(settings: Settings) -> faust.App:
                 # The stream acks an event when it moves on, or ends (a stop while Triton is down); one more reference
                 # holds its offset back until its answer is on the broker.
                 event.message.incref()
-                await _ready(predictor, lambda: app.should_stop)
+                await _ready(predictor, stopping)
                 await inflight.add((event,))
         except Exception as exc:
             stop_worker(exc)
