@@ -44,16 +44,20 @@ class _Batch:
         self._loop = loop
         self._done = done
         self._remaining = size
-        self._error: KafkaError | None = None
+        self._error: BaseException | None = None
         self._offsets: Offsets = {}
 
     def on_delivery(self, err: KafkaError | None, msg) -> None:
-        if err is not None:
+        try:
+            if err is not None:
+                if self._error is None:
+                    self._error = KafkaException(err)
+            else:
+                where = (msg.topic(), msg.partition())
+                self._offsets[where] = max(msg.offset(), self._offsets.get(where, -1))
+        except Exception as exc:  # raised here, it would end the poller thread and leave every batch unsettled
             if self._error is None:
-                self._error = err
-        else:
-            where = (msg.topic(), msg.partition())
-            self._offsets[where] = max(msg.offset(), self._offsets.get(where, -1))
+                self._error = exc
         self._remaining -= 1
         if self._remaining == 0:
             self._loop.call_soon_threadsafe(self._settle)
@@ -64,7 +68,7 @@ class _Batch:
         if self._error is None:
             self._done.set_result(self._offsets)
         else:
-            self._done.set_exception(KafkaException(self._error))
+            self._done.set_exception(self._error)
 
 
 class OutputProducer:

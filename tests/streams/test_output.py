@@ -57,6 +57,19 @@ def test_batch_fails_with_its_first_delivery_error():
     assert failure.value.args[0].code() == KafkaError._MSG_TIMED_OUT
 
 
+class Unreadable(Delivered):
+    """A report whose offset cannot be read."""
+
+    def offset(self) -> int:
+        raise RuntimeError("no offset")
+
+
+def test_a_report_the_batch_cannot_read_fails_the_batch_instead_of_the_poller_thread():
+    done = _settle([None, None], [Unreadable("t", 0, 0), Delivered("t", 0, 1)])
+    with pytest.raises(RuntimeError, match="no offset"):
+        done.result()
+
+
 class FullOnce:
     """A librdkafka producer whose queue is full at the first message: the send waits, then retries."""
 
