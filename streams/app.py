@@ -49,10 +49,13 @@ def table_dir(settings: Settings) -> Path:
     return (settings.stream.data_dir or settings.run_dir / "faust") / settings.stream.app_id
 
 
-def claim_table_dir(settings: Settings) -> IO[bytes]:
+def claim_table_dir(settings: Settings) -> IO[bytes] | None:
     """Hold this worker's table store for the life of the process (keep the returned file open); OSError when
     another worker on this machine holds it. Two workers on one store would read and write each other's tables.
-    The lock file sits beside the store, which `reset_stale_tables` may delete and rebuild."""
+    The lock file sits beside the store, which `reset_stale_tables` may delete and rebuild. None for a store that
+    keeps its tables in memory: workers on one machine share nothing then."""
+    if not settings.stream.store.startswith("rocksdb:"):
+        return None
     directory = table_dir(settings)
     directory.parent.mkdir(parents=True, exist_ok=True)
     lock = (directory.parent / f"{directory.name}.lock").open("ab")

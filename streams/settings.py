@@ -130,7 +130,7 @@ class StreamSettings(BaseModel):
     # tens of thousands of short-lived objects that reference counting frees anyway; at the default the
     # collector runs every few events (measured: ~5% of a worker's CPU at the default, more with large states).
     gc_threshold: int = Field(50_000, ge=700)
-    # Table store of this worker process; workers on one host need one each (default: run_dir/faust).
+    # Table store of this worker process; RocksDB workers on one host need one each (default: run_dir/faust).
     data_dir: Path | None = None
 
     @model_validator(mode="after")

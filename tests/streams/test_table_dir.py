@@ -28,3 +28,11 @@ def test_the_lock_outlives_rebuilding_the_store(tmp_path):
     with pytest.raises(OSError):
         claim_table_dir(settings)
     lock.close()
+
+
+def test_workers_with_memory_stores_share_a_data_dir(tmp_path):
+    memory = Settings(stream=StreamSettings(data_dir=tmp_path, store="memory://"))
+    held = claim_table_dir(settings_at(tmp_path))  # a RocksDB worker's lock does not concern them either
+    assert claim_table_dir(memory) is None
+    assert claim_table_dir(memory) is None
+    held.close()
