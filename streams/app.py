@@ -242,9 +242,14 @@ def create_app(settings: Settings) -> faust.App:
     async def flush_answers(app: faust.App, **kwargs) -> None:
         changelog.stopping = True
         await changelog.drain()
-        undelivered = await asyncio.get_running_loop().run_in_executor(None, output.close)
+        loop = asyncio.get_running_loop()
+        undelivered = await loop.run_in_executor(None, output.close)
         # Undelivered answers' clicks were not acknowledged: the group hands them out again.
         log.log(logging.WARNING if undelivered else logging.INFO, "answers flushed, %d undelivered", undelivered)
+        # No batch can finish once the output is closed, so the dependencies go too, explicitly rather than at the
+        # interpreter's exit: the store's writes queued before this land first (one thread).
+        await asyncio.gather(predictor.close(), loop.run_in_executor(None, sink.close))
+        log.info("closed the feature store and the triton channel")
 
     app.clickcast_stats = stats  # for tests and the live view
     return app
