@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 # What reading a CSV file can raise besides a bad mapping: missing or unreadable (OSError), not a CSV or a
 # corrupt middle (ValueError), a truncated .gz (EOFError), a corrupt deflate stream (zlib.error).
 READ_ERRORS = (OSError, ValueError, EOFError, zlib.error)
+
+UNIT_PER_SECOND = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
 
 CANONICAL_COLUMNS = ("event_id", "user_id", "item_id", "ts", "latitude", "longitude", "category")
 
@@ -41,8 +44,8 @@ class ColumnMapping(BaseModel):
     longitude: str = "longitude"
     event_id: str | None = None
     category: str | None = "category_name"
-    # A number column (e.g. unix seconds) instead of ISO-8601 text; its unit.
-    time_unit: str | None = None
+    # A number column (unix time) instead of ISO-8601 text; its unit.
+    time_unit: Literal["s", "ms", "us", "ns"] | None = None
 
     @classmethod
     def parse(cls, spec: str | None) -> ColumnMapping:
@@ -83,11 +86,16 @@ def read_events_frame(path: str | Path, mapping: ColumnMapping | None = None, li
     missing = [c for c in wanted if c not in header]
     if missing:
         raise ValueError(f"{path.name} has no column(s) {', '.join(missing)}; map them with --columns")
-    raw = pd.read_csv(path, usecols=wanted, dtype={mapping.user_id: str, mapping.item_id: str}, keep_default_na=False)
+    # Text columns stay text: as numbers, ids "007" and "7" would both read 7.0 (and the stream would drop one of
+    # two events with equal ids as a duplicate), and a category "1.50" would read 1.5.
+    text_columns = [mapping.user_id, mapping.item_id, mapping.event_id, mapping.category]
+    raw = pd.read_csv(path, usecols=wanted, dtype={c: str for c in text_columns if c}, keep_default_na=False)
     if mapping.time_unit:
-        times = pd.to_datetime(pd.to_numeric(raw[mapping.time], errors="coerce"), unit=mapping.time_unit, utc=True)
+        # Plain numbers, not datetimes: a value no datetime holds (a millisecond time in a seconds column) is a bad
+        # row, which the range checks below leave out, rather than an error for the whole file.
+        ts = pd.to_numeric(raw[mapping.time], errors="coerce") / UNIT_PER_SECOND[mapping.time_unit]
     else:
-        times = pd.to_datetime(raw[mapping.time], utc=True, errors="coerce", format="ISO8601")
+        ts = _iso_seconds(raw[mapping.time])
     frame = pd.DataFrame(
         {
             "event_id": raw[mapping.event_id].astype(str)
@@ -98,13 +106,12 @@ def read_events_frame(path: str | Path, mapping: ColumnMapping | None = None, li
             + pd.Series(np.arange(len(raw)), dtype=str),
             "user_id": raw[mapping.user_id].astype(str),
             "item_id": raw[mapping.item_id].astype(str),
-            "ts": times.astype("int64") / 1e9,
+            "ts": ts,
             "latitude": pd.to_numeric(raw[mapping.latitude], errors="coerce"),
             "longitude": pd.to_numeric(raw[mapping.longitude], errors="coerce"),
             "category": raw[mapping.category].astype(str) if mapping.category else "",
         }
     )
-    frame.loc[times.isna(), "ts"] = np.nan
     # Coordinates the event schema refuses (out of range, infinite) are as unusable as unreadable ones: the stream
     # dead-letters such events, so offline histories must not keep them either.
     off_map = ~frame["latitude"].between(-90, 90) | ~frame["longitude"].between(-180, 180)
@@ -120,6 +127,19 @@ def read_events_frame(path: str | Path, mapping: ColumnMapping | None = None, li
     frame = frame[~refused].dropna(subset=["ts", "latitude", "longitude"])
     frame = frame.sort_values("ts", kind="stable").reset_index(drop=True)
     return frame.head(limit) if limit else frame
+
+
+def _iso_seconds(text: pd.Series) -> pd.Series:
+    """ISO 8601 text as unix seconds (NaN where unreadable); a time without an offset is UTC. Times with and without
+    an offset are parsed apart: pandas' ISO 8601 parser gives a time without one the offset of the row before it."""
+    text = text.astype(str)
+    aware = text.str.contains(r"\d[T ]\d.*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$")
+    seconds = pd.Series(np.nan, index=text.index)
+    for rows in (aware, ~aware):
+        if rows.any():
+            times = pd.to_datetime(text[rows], utc=True, errors="coerce", format="ISO8601")
+            seconds[rows] = np.where(times.isna(), np.nan, times.astype("int64") / 1e9)
+    return seconds
 
 
 def _report_unreadable(

@@ -1,6 +1,7 @@
 """Reading event CSVs: column mappings and unreadable values are clear errors or counted warnings."""
 
 import logging
+from datetime import UTC, datetime
 
 import pytest
 
@@ -89,3 +90,57 @@ def test_rows_the_event_schema_refuses_are_reported_and_skipped_when_asked(tmp_p
     warn_refused(refused)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "skipped 1 rows" in err and "row 2" in err
+
+
+def test_a_number_no_datetime_holds_is_a_bad_row_not_an_error_for_the_file(tmp_path, caplog):
+    path = tmp_path / "unix.csv"
+    path.write_text(
+        "uid,venue,lat,lon,t\n"
+        "1,a,40.7,-74.0,1333476000\n"
+        "1,b,40.7,-74.0,1333476009500\n"  # milliseconds in a seconds column
+        "1,c,40.7,-74.0,1e20\n"
+        "1,d,40.7,-74.0,soon\n"
+        "1,e,40.7,-74.0,1333476060.5\n"
+    )
+    mapping = ColumnMapping.parse("user_id=uid,item_id=venue,latitude=lat,longitude=lon,time=t,category=,time_unit=s")
+    with caplog.at_level(logging.WARNING):
+        frame = read_events_frame(path, mapping)
+    assert list(frame.item_id) == ["a", "e"]
+    assert list(frame.ts) == [1333476000.0, 1333476060.5]
+    assert "1 rows without a readable time, 0 without valid coordinates and 2 the event schema refuses" in caplog.text
+    millis = ColumnMapping.parse("user_id=uid,item_id=venue,latitude=lat,longitude=lon,time=t,category=,time_unit=ms")
+    assert list(read_events_frame(path, millis).item_id) == ["a", "e", "b"]  # 1970-01-16, 1970-01-16, 2012-04-03
+    with pytest.raises(ValueError, match=r"^column mapping time_unit: "):
+        ColumnMapping.parse("time_unit=fortnight")
+
+
+def test_a_time_without_an_offset_is_utc_whatever_the_row_before_it_says(tmp_path):
+    path = tmp_path / "zones.csv"
+    rows = [
+        "1,a,40.7,-74.0,2012-04-03T18:00:09+05:00,Bar",
+        "1,b,40.7,-74.0,2012-04-03 13:00:10,Bar",
+        "1,c,40.7,-74.0,2012-04-03T08:00:11-05:00,Bar",
+        "1,d,40.7,-74.0,2012-04-03,Bar",
+    ]
+    path.write_text(HEADER + "\n".join(rows) + "\n")
+    frame = read_events_frame(path)
+    expected = {"d": "2012-04-03T00:00:00", "a": "2012-04-03T13:00:09", "b": "2012-04-03T13:00:10"}
+    expected["c"] = "2012-04-03T13:00:11"
+    got = {
+        item: datetime.fromtimestamp(ts, UTC).isoformat()[:19] for item, ts in zip(frame.item_id, frame.ts, strict=True)
+    }
+    assert got == expected
+
+
+def test_ids_and_categories_are_read_as_text(tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text(
+        "id,user_id,poi_id,latitude,longitude,utc_time_approx,category_name\n"
+        "007,1,a,40.7,-74.0,2012-04-03T18:00:00Z,1.50\n"
+        "7,1,b,40.7,-74.0,2012-04-03T18:01:00Z,2\n"
+        "12345678901234567890123,1,c,40.7,-74.0,2012-04-03T18:02:00Z,2.0\n"
+        "12345678901234567890124,1,d,40.7,-74.0,2012-04-03T18:03:00Z,3\n"
+    )
+    frame = read_events_frame(path, ColumnMapping(event_id="id"))
+    assert list(frame.event_id) == ["007", "7", "12345678901234567890123", "12345678901234567890124"]
+    assert list(frame.category) == ["1.50", "2", "2.0", "3"]
