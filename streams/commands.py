@@ -129,6 +129,10 @@ def run_produce(args: argparse.Namespace) -> int:
             raise CliError(
                 f"producing to {producer.topic}: {error.str() if isinstance(error, KafkaError) else error}"
             ) from None
+        except KeyboardInterrupt:
+            bar.close()
+            print(f"interrupted: {producer.delivered} events delivered to {producer.topic}", file=sys.stderr)
+            raise
     print(
         f"produced {summary.events} events in {summary.seconds:.1f}s ({summary.rate:.0f} events/s) to {producer.topic}"
     )

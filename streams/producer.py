@@ -12,6 +12,9 @@ from schemas.events import ClickEvent
 from streams.kafka_config import confluent_config
 from streams.settings import Settings, get_settings
 
+# How long a replay stopped by hand (or by an error) waits for what the client still holds.
+INTERRUPTED_FLUSH_S = 10.0
+
 
 class ClickProducer:
     """Publishes `ClickEvent`s to the clicks topic, keyed by user so a user's events stay in order."""
@@ -66,8 +69,16 @@ class ClickProducer:
     def __enter__(self) -> ClickProducer:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.flush()
+    @property
+    def delivered(self) -> int:
+        """Events the broker has acknowledged so far."""
+        return self._delivered
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.flush()
+        else:  # the error in flight is the one to see: deliver what is queued without raising over it
+            self._producer.flush(INTERRUPTED_FLUSH_S)
 
 
 @dataclass
@@ -120,11 +131,16 @@ def replay(
     pacer = pacer or Pacer()
     start = time.perf_counter()
     sent = 0
-    for event in events:
-        pacer.wait(event.timestamp)
-        producer.send(event)
-        sent += 1
-        if on_sent is not None:
-            on_sent(sent)
+    try:
+        for event in events:
+            pacer.wait(event.timestamp)
+            producer.send(event)
+            sent += 1
+            if on_sent is not None:
+                on_sent(sent)
+    except KeyboardInterrupt:
+        # A paced replay runs until stopped by hand: what the client already holds still goes out.
+        producer.flush(INTERRUPTED_FLUSH_S)
+        raise
     producer.flush()
     return ReplaySummary(events=sent, seconds=time.perf_counter() - start)

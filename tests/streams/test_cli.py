@@ -155,3 +155,13 @@ def test_a_failed_delivery_while_producing_is_one_line(capsys, monkeypatch, fres
     monkeypatch.setattr("streams.producer.replay", refused)
     code, err = run(capsys, "produce", "--limit", "5")
     assert code == 1 and err.strip().splitlines()[-1] == "clickcast produce: producing to clicks: not authorised"
+
+
+def test_stopping_a_replay_by_hand_says_how_many_events_were_delivered(capsys, monkeypatch, fresh_settings):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("streams.commands._require_kafka", lambda settings: None)
+    monkeypatch.setattr("streams.producer.replay", interrupted)
+    code, err = run(capsys, "produce", "--limit", "5")
+    assert code == 130 and err.strip().splitlines()[-1] == "interrupted: 0 events delivered to clicks"
