@@ -170,11 +170,12 @@ def _report_unreadable(
 
 
 def iter_click_events(
-    frame: pd.DataFrame, on_invalid: Callable[[int, str], None] | None = None
+    frame: pd.DataFrame, on_invalid: Callable[[str, str], None] | None = None
 ) -> Iterator[ClickEvent]:
     """Canonical rows as validated `ClickEvent`s. A row that violates the schema raises, or, with
-    `on_invalid`, is reported as (row number, reason) and skipped."""
-    for number, row in enumerate(frame.itertuples(index=False)):
+    `on_invalid`, is reported as (event id, reason) and skipped: rows are in time order by then, and a generated
+    event id names the row of the file."""
+    for row in frame.itertuples(index=False):
         try:
             yield ClickEvent(
                 event_id=row.event_id,
@@ -188,4 +189,4 @@ def iter_click_events(
         except ValidationError as exc:
             if on_invalid is None:
                 raise
-            on_invalid(number, str(exc.errors()[0]["msg"]))
+            on_invalid(str(row.event_id), str(exc.errors()[0]["msg"]))

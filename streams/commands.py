@@ -118,10 +118,10 @@ def run_produce(args: argparse.Namespace) -> int:
     frame = _load_events(args.file, args.columns, args.limit)
     settings = get_settings()
     _require_kafka(settings)
-    refused: list[tuple[int, str]] = []
+    refused: list[tuple[str, str]] = []
     with tqdm(total=len(frame), unit="ev", desc="produce", file=sys.stderr) as bar:
         producer = ClickProducer(settings, topic=args.topic)
-        events = iter_click_events(frame, on_invalid=lambda row, reason: refused.append((row, reason)))
+        events = iter_click_events(frame, on_invalid=lambda event_id, reason: refused.append((event_id, reason)))
         try:
             summary = replay(events, producer, Pacer(speed=args.speed, rate=args.rate), on_sent=lambda n: bar.update(1))
         except KafkaException as exc:  # undelivered events, a topic the broker refuses
@@ -140,11 +140,13 @@ def run_produce(args: argparse.Namespace) -> int:
     return 0
 
 
-def warn_refused(refused: list[tuple[int, str]]) -> None:
+def warn_refused(refused: list[tuple[str, str]]) -> None:
     """One line for the rows the event schema refused (skipped, not sent), naming the first."""
     if refused:
-        row, reason = refused[0]
-        print(f"skipped {len(refused)} rows the event schema refuses (first: row {row + 1}: {reason})", file=sys.stderr)
+        event_id, reason = refused[0]
+        print(
+            f"skipped {len(refused)} rows the event schema refuses (first: event {event_id}: {reason})", file=sys.stderr
+        )
 
 
 def _shown(msg, render, raw_json: bool) -> str:

@@ -85,11 +85,11 @@ def test_rows_the_event_schema_refuses_are_reported_and_skipped_when_asked(tmp_p
     with pytest.raises(ValueError):
         list(iter_click_events(frame))
     refused = []
-    events = list(iter_click_events(frame, on_invalid=lambda row, reason: refused.append((row, reason))))
-    assert [e.item_id for e in events] == ["a"] and [row for row, _ in refused] == [1]
+    events = list(iter_click_events(frame, on_invalid=lambda event_id, reason: refused.append((event_id, reason))))
+    assert [e.item_id for e in events] == ["a"] and [event_id for event_id, _ in refused] == ["ids:1"]
     warn_refused(refused)
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "skipped 1 rows" in err and "row 2" in err
+    assert err.count("\n") == 1 and "skipped 1 rows" in err and "first: event ids:1: " in err
 
 
 def test_a_number_no_datetime_holds_is_a_bad_row_not_an_error_for_the_file(tmp_path, caplog):
