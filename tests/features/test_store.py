@@ -1,4 +1,5 @@
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -192,6 +193,31 @@ def _sqlite_writer(tmp_path, monkeypatch, users_per_statement: int):
     store = build_store(Settings(run_dir=tmp_path))
     apply_definitions(store)
     return store, open_writer(store)
+
+
+def test_a_newer_row_wins_across_a_daylight_saving_change(store, monkeypatch):
+    """Feast's SQLite times read UTC as local time: under New York's zone, 02:30 UTC on the day clocks spring forward
+    reads as 07:30 UTC and 03:05 as 07:05, so ordering by them would keep the older row."""
+    import time
+
+    if not Path("/usr/share/zoneinfo/America/New_York").exists():
+        pytest.skip("no tzdata for America/New_York: glibc would read it as UTC")
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        writer = open_writer(store)
+        spring = datetime(2012, 3, 11, 2, 30, tzinfo=UTC).timestamp()
+        older = features_at("o", spring, 40.70, -74.00)
+        newer = features_at("n", spring + 35 * 60, 40.80, -73.90)
+        writer.write([("dana", spring, older)])
+        writer.write([("dana", spring + 35 * 60, newer)])
+        writer.write([("dana", spring - 3600, features_at("e", spring - 3600, 40.5, -73.7))])  # a late, older row
+        (got,) = read_features(store, ["dana"])
+        assert got["geohash6"] == newer["geohash6"]
+        writer.close()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 @pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Europe/London", "Asia/Kolkata"])
