@@ -82,14 +82,14 @@ def read_events_frame(path: str | Path, mapping: ColumnMapping | None = None, li
         raise FileNotFoundError(f"no such file: {path}")
     wanted = [mapping.user_id, mapping.item_id, mapping.time, mapping.latitude, mapping.longitude]
     wanted += [c for c in (mapping.event_id, mapping.category) if c]
-    header = pd.read_csv(path, nrows=0).columns
+    header = _read_csv(path, nrows=0).columns
     missing = [c for c in wanted if c not in header]
     if missing:
         raise ValueError(f"{path.name} has no column(s) {', '.join(missing)}; map them with --columns")
     # Text columns stay text: as numbers, ids "007" and "7" would both read 7.0 (and the stream would drop one of
     # two events with equal ids as a duplicate), and a category "1.50" would read 1.5.
     text_columns = [mapping.user_id, mapping.item_id, mapping.event_id, mapping.category]
-    raw = pd.read_csv(path, usecols=wanted, dtype={c: str for c in text_columns if c}, keep_default_na=False)
+    raw = _read_csv(path, usecols=wanted, dtype={c: str for c in text_columns if c}, keep_default_na=False)
     if mapping.time_unit:
         # Plain numbers, not datetimes: a value no datetime holds (a millisecond time in a seconds column) is a bad
         # row, which the range checks below leave out, rather than an error for the whole file.
@@ -127,6 +127,14 @@ def read_events_frame(path: str | Path, mapping: ColumnMapping | None = None, li
     frame = frame[~refused].dropna(subset=["ts", "latitude", "longitude"])
     frame = frame.sort_values("ts", kind="stable").reset_index(drop=True)
     return frame.head(limit) if limit else frame
+
+
+def _read_csv(path: Path, **options) -> pd.DataFrame:
+    """pandas' read_csv, its errors naming the file (an empty file, a .gz that is not gzip, a corrupt middle)."""
+    try:
+        return pd.read_csv(path, **options)
+    except READ_ERRORS as exc:
+        raise ValueError(f"{path.name} does not read as CSV: {exc}") from None
 
 
 def _iso_seconds(text: pd.Series) -> pd.Series:

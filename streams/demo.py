@@ -32,7 +32,7 @@ SHOW_PER_SECOND = 8  # live lines; the summary covers the rest
 
 def run(frame: pd.DataFrame, rate: float | None, workers: int) -> int:
     settings = get_settings()
-    refused: list[tuple[int, str]] = []
+    refused: list[tuple[str, str]] = []
     events = list(iter_click_events(frame, on_invalid=lambda event_id, reason: refused.append((event_id, reason))))
     warn_refused(refused)
     wanted = {e.event_id for e in events}

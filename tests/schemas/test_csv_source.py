@@ -144,3 +144,11 @@ def test_ids_and_categories_are_read_as_text(tmp_path):
     frame = read_events_frame(path, ColumnMapping(event_id="id"))
     assert list(frame.event_id) == ["007", "7", "12345678901234567890123", "12345678901234567890124"]
     assert list(frame.category) == ["1.50", "2", "2.0", "3"]
+
+
+@pytest.mark.parametrize(("name", "content"), [("empty.csv", b""), ("plain.csv.gz", b"user_id,poi_id\n1,a\n")])
+def test_a_file_that_does_not_read_as_csv_is_an_error_naming_it(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"^{name} does not read as CSV: "):
+        read_events_frame(path)
