@@ -40,6 +40,12 @@ class ServiceStatus:
 
 # Longer than Triton takes to load a new model version (about 20 s here).
 UNHEALTHY_GRACE_S = 60.0
+# The settings that move a service to other ports, for the message when its ports are taken.
+PORT_SETTINGS = {
+    "kafka": "CLICKCAST_KAFKA__PORT, CLICKCAST_KAFKA__CONTROLLER_PORT",
+    "redis": "CLICKCAST_REDIS__PORT",
+    "triton": "CLICKCAST_TRITON__HTTP_PORT, __GRPC_PORT, __METRICS_PORT",
+}
 
 
 def service_status(service: Service) -> ServiceStatus:
@@ -85,7 +91,7 @@ def _bring_up(service: Service) -> str:
     if service.healthy():
         raise ServiceError(
             f"{service.name}: port {service.port} answers but no {service.name} was started from this run dir "
-            "(another instance?): stop it or choose another port in settings"
+            f"(another instance?): stop it or choose other ports ({PORT_SETTINGS[service.name]})"
         )
     elapsed = service.start()
     return f"{service.name}: started in {elapsed:.1f} s (pid {service.pid()}, port {service.port})"
