@@ -15,6 +15,7 @@ import asyncio
 import fcntl
 import functools
 import logging
+import os
 import shutil
 import time
 import weakref
@@ -32,7 +33,7 @@ from streams.changelog import ChangelogSender
 from streams.expiry import IdleExpiry
 from streams.feature_sink import FeastSink
 from streams.inflight import InFlight
-from streams.kafka_config import faust_broker_options
+from streams.kafka_config import faust_broker_options, worker_client_id
 from streams.output import Offsets, OutputMessage, OutputProducer
 from streams.predictor import TritonPredictor
 from streams.processor import ClickProcessor, RawMessage, broker_time
@@ -117,6 +118,7 @@ def create_app(settings: Settings) -> faust.App:
         # Batches are processed in milliseconds; a stuck dependency is retried inside the batch,
         # so allow long gaps between polls before the group evicts the worker.
         broker_max_poll_interval=300.0,
+        broker_client_id=worker_client_id(os.getpid()),
     )
     clicks = app.topic(settings.topics.clicks, key_serializer="raw", value_serializer="raw")
     users = user_table(app, settings.topics.partitions)

@@ -29,6 +29,12 @@ def confluent_config(kafka: KafkaSettings, **extra: Any) -> dict[str, Any]:
     return config | extra
 
 
+def worker_client_id(pid: int) -> str:
+    """The Kafka client id of the worker process `pid`: who starts workers can tell them among the group's members
+    (a worker killed without leaving stays a member until its session times out)."""
+    return f"clickcast-worker-{pid}"
+
+
 def faust_broker_options(kafka: KafkaSettings) -> dict[str, Any]:
     """Keyword arguments for `faust.App` that carry the broker address and security."""
     options: dict[str, Any] = {"broker": f"kafka://{kafka.bootstrap}"}

@@ -11,7 +11,7 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient
 
 from deploy.stack.process import ManagedProcess, ServiceError
-from streams.kafka_config import confluent_config
+from streams.kafka_config import confluent_config, worker_client_id
 from streams.settings import Settings
 
 
@@ -35,15 +35,16 @@ def start_workers(
 
 
 def group_members(admin: AdminClient, group_id: str) -> list[tuple[str, int]]:
-    """(member id, number of assigned partitions) of a consumer group; empty unless Stable."""
+    """(client id, number of assigned partitions) of a consumer group's members; empty unless Stable."""
     group = admin.describe_consumer_groups([group_id])[group_id].result(timeout=10)
     if group.state.name != "STABLE":
         return []
-    return [(m.member_id, len(m.assignment.topic_partitions)) for m in group.members]
+    return [(m.client_id, len(m.assignment.topic_partitions)) for m in group.members]
 
 
 def wait_ready(settings: Settings, workers: list[ManagedProcess], timeout_s: float = 120.0) -> None:
-    """Until every worker is a member of the stable group with partitions assigned."""
+    """Until every worker is a member of the stable group with partitions assigned. Members are told apart by
+    client id: a member of an earlier run's that was killed stays in the group until its session times out."""
     deadline = time.monotonic() + timeout_s
     # One client for the whole wait, and quiet: it polls a group that does not exist until the first worker joins,
     # and librdkafka logs a notice as a client closes (twice a second with a client per poll).
@@ -56,7 +57,8 @@ def wait_ready(settings: Settings, workers: list[ManagedProcess], timeout_s: flo
             members = group_members(admin, settings.stream.app_id)
         except Exception:  # the group does not exist until the first worker joins
             members = []
-        if len(members) >= len(workers) and all(n > 0 for _, n in members):
+        assigned = {client_id for client_id, n in members if n > 0}
+        if {worker_client_id(w.pid() or 0) for w in workers} <= assigned:
             return
         time.sleep(0.5)
     raise ServiceError(f"workers not ready after {timeout_s:.0f}s; see logs in {workers[0].directory}")
