@@ -22,16 +22,24 @@ def _clickcast() -> str:
 def start_workers(
     settings: Settings, count: int, *args: str, env: dict[str, str] | None = None
 ) -> list[ManagedProcess]:
+    directory = settings.run_dir / "workers"
+    stop_leftover_workers(directory)
     workers = []
     for i in range(count):
-        proc = ManagedProcess(f"worker-{i}", settings.run_dir / "workers")
-        proc.stop(grace_s=5.0)  # a worker left over by an interrupted run would steal partitions
+        proc = ManagedProcess(f"worker-{i}", directory)
         # Each worker needs its own table store directory (RocksDB locks it); the online store is shared.
-        data_dir = str(settings.run_dir / "workers" / f"worker-{i}-data")
+        data_dir = str(directory / f"worker-{i}-data")
         worker_env = {**os.environ, **(env or {}), "CLICKCAST_STREAM__DATA_DIR": data_dir}
         proc.start([_clickcast(), "worker", *args], env=worker_env)
         workers.append(proc)
     return workers
+
+
+def stop_leftover_workers(directory: Path) -> None:
+    """Stop the workers an interrupted run left in `directory`, however many it started: they would steal
+    partitions from the ones started next."""
+    for pid_file in sorted(directory.glob("worker-*.pid")):
+        ManagedProcess(pid_file.stem, directory).stop(grace_s=5.0)
 
 
 def group_members(admin: AdminClient, group_id: str) -> list[tuple[str, int]]:
