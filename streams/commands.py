@@ -93,9 +93,12 @@ def _load_events(path: Path | None, columns: str | None, limit: int | None):
     path = path or default_data()
     try:
         mapping = ColumnMapping.parse(columns)
-        return read_events_frame(path, mapping, limit=limit)
+        frame = read_events_frame(path, mapping, limit=limit)
     except READ_ERRORS as exc:
         raise CliError(str(exc)) from None
+    if frame.empty:  # a header alone, or every row left out: nothing to send is a mistake, not a success
+        raise CliError(f"no events in {path}")
+    return frame
 
 
 def _require_kafka(settings) -> None:

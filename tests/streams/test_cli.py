@@ -165,3 +165,11 @@ def test_stopping_a_replay_by_hand_says_how_many_events_were_delivered(capsys, m
     monkeypatch.setattr("streams.producer.replay", interrupted)
     code, err = run(capsys, "produce", "--limit", "5")
     assert code == 130 and err.strip().splitlines()[-1] == "interrupted: 0 events delivered to clicks"
+
+
+def test_a_file_without_events_is_one_line_before_any_broker_is_asked(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr("streams.commands._require_kafka", lambda settings: pytest.fail("asked the broker"))
+    path = tmp_path / "header.csv"
+    path.write_text("user_id,poi_id,latitude,longitude,utc_time_approx,category_name\n")
+    code, err = run(capsys, "produce", "--file", str(path))
+    assert code == 1 and err == f"clickcast produce: no events in {path}\n"
