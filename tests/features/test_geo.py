@@ -148,7 +148,7 @@ def test_small_inputs_take_plain_math_with_numpys_results():
     lons = np.where(lons > 180, lons - 360, lons)  # straddles the antimeridian
     for n in (1, 2, 5, SMALL_INPUT):
         small = (lats[:n].tolist(), lons[:n].tolist())
-        # Duplicating every point keeps the centroid and radius but takes the numpy path.
-        doubled = (np.tile(lats[:n], SMALL_INPUT), np.tile(lons[:n], SMALL_INPUT))
+        # Repeating every point keeps the centroid and radius; more than SMALL_INPUT points take the numpy path.
+        doubled = (np.tile(lats[:n], SMALL_INPUT + 1), np.tile(lons[:n], SMALL_INPUT + 1))
         assert np.allclose(centroid(*small), centroid(*doubled), rtol=0, atol=1e-9)
         assert radius_of_gyration_km(*small) == pytest.approx(radius_of_gyration_km(*doubled), rel=1e-9, abs=1e-9)
