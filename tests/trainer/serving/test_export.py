@@ -1,9 +1,11 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from trainer.model import ClickcastConfig
-from trainer.serving import export_model
+from trainer.serving.export import export_model
 from trainer.serving.triton_config import triton_config
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -36,6 +38,32 @@ def test_each_export_adds_the_next_version_with_model_files_and_config(fitted, t
     assert config == triton_config("clickcast", fitted.config.max_len)
     assert 'name: "ITEM_IDS" data_type: TYPE_STRING dims: [ 1 ]' in config  # one joined string per history
     assert f'name: "TIMESTAMPS" data_type: TYPE_FP64 dims: [ {fitted.config.max_len} ]' in config
+
+
+# Imports an exported model.py as Triton's stub does (with a stand-in for the backend's utils module) and lists the
+# project modules it loaded, with where from.
+LOADED = """
+import sys, types
+sys.modules["triton_python_backend_utils"] = types.ModuleType("triton_python_backend_utils")
+sys.path.insert(0, sys.argv[1])
+import model
+ours = ("trainer", "features", "schemas", "streams", "deploy")
+for name, module in sorted(sys.modules.items()):
+    if name.split(".")[0] in ours:
+        print(name, getattr(module, "__file__", None) or "")
+"""
+
+
+def test_a_version_runs_on_its_own_code_snapshot_alone(fitted, tmp_path):
+    fitted.save(tmp_path / "trained")
+    version = tmp_path / "repo" / "clickcast" / str(export_model(tmp_path / "trained", tmp_path / "repo"))
+    out = subprocess.run(
+        [sys.executable, "-c", LOADED, str(version)], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout
+    loaded = dict(line.partition(" ")[::2] for line in out.splitlines())
+    assert "trainer.serving.graph" in loaded and "features.sequence" in loaded
+    outside = {name: path for name, path in loaded.items() if path and not path.startswith(str(version / "code"))}
+    assert not outside, outside  # e.g. deploy or streams from the working tree: a later edit there breaks the version
 
 
 def test_a_first_version_never_appears_without_its_config(fitted, tmp_path, monkeypatch):
