@@ -8,15 +8,19 @@ the versions. Each appears atomically (written aside, then renamed), so a pollin
 A first export writes the config before its version, so the version never shows up without one. A later export
 that changes the config (a new history length or top-k: the graph holds both) writes it after the new version, and a
 poll between the two can still see one without the other; versions exported before such a change no longer load.
+Exports publish one at a time (a lock on the model's folder), so the config left is the newest version's.
 """
 
 from __future__ import annotations
 
 import compileall
+import contextlib
+import fcntl
 import importlib.util
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from deploy.stack.triton import SERVING_CODE, model_versions
@@ -64,8 +68,6 @@ def export_model(
     staging.chmod(0o755)
     try:
         export_graph(model, staging / GRAPH_FILE, top_k)  # first: its check is what most likely refuses a model
-        if not config_path.exists():
-            _replace(config_path, config)
         for name in MODEL_FILES:
             shutil.copy2(source / name, staging / name)
         shutil.copy2(SERVING_CODE, staging / "model.py")
@@ -76,12 +78,28 @@ def export_model(
         # repository poll takes that change for a new model and loads the version a second time.
         if not compileall.compile_dir(staging, quiet=2):
             raise RuntimeError(f"could not compile the model code in {staging}")
-        version = _publish(staging, Path(repository), model_name)
+        # One export at a time from here: the newest version's config is the one left, whatever order two exports
+        # finish in.
+        with _exclusive(target):
+            if not config_path.exists():
+                _replace(config_path, config)
+            version = _publish(staging, Path(repository), model_name)
+            if config_path.read_text() != config:
+                _replace(config_path, config)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    if config_path.read_text() != config:
-        _replace(config_path, config)
     return version
+
+
+@contextlib.contextmanager
+def _exclusive(directory: Path) -> Iterator[None]:
+    """An exclusive lock on `directory` itself (flock on its descriptor: no lock file for Triton to see)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released as the descriptor closes
+        yield
+    finally:
+        os.close(fd)
 
 
 def _publish(staging: Path, repository: Path, model_name: str) -> int:

@@ -66,6 +66,37 @@ def test_a_version_runs_on_its_own_code_snapshot_alone(fitted, tmp_path):
     assert not outside, outside  # e.g. deploy or streams from the working tree: a later edit there breaks the version
 
 
+def test_of_two_exports_at_once_the_newest_versions_config_is_left(fitted, tmp_path, monkeypatch):
+    import threading
+
+    import trainer.serving.export as export
+
+    fitted.save(tmp_path / "trained")
+    repository = tmp_path / "repo"
+    export_model(tmp_path / "trained", repository)  # the config exists: both exports rewrite it after publishing
+    publish, second = export._publish, {}
+
+    def export_top_3() -> None:
+        second["version"] = export_model(tmp_path / "trained", repository, top_k=3)
+
+    def publish_then_let_another_export_run(staging, repo, name):
+        version = publish(staging, repo, name)
+        if "thread" not in second:  # the first export, right after its version appeared
+            second["thread"] = threading.Thread(target=export_top_3)
+            second["thread"].start()
+            # Without the lock the other export publishes version 3 and writes its config meanwhile, and this one's
+            # config, written next, would be left. With it, the other waits (and this wait times out).
+            second["thread"].join(timeout=8)
+        return version
+
+    monkeypatch.setattr(export, "_publish", publish_then_let_another_export_run)
+    first = export_model(tmp_path / "trained", repository, top_k=5)
+    second["thread"].join(timeout=60)
+    assert (first, second["version"]) == (2, 3)
+    config = (repository / "clickcast" / "config.pbtxt").read_text()
+    assert config == triton_config("clickcast", fitted.config.max_len, top_k=3)
+
+
 def test_a_first_version_never_appears_without_its_config(fitted, tmp_path, monkeypatch):
     import trainer.serving.export as export
 
