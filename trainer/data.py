@@ -122,6 +122,15 @@ class TooLittleData(ValueError):
     """The events cannot train a model (a tiny file): a one-line message for the user, not a bug."""
 
 
+NO_NEXT_EVENT = "too few events to train the model: no user has two events in the training period"
+
+
+def require_next_events(ck: Checkins, mask: np.ndarray) -> None:
+    """TooLittleData unless some user has two events in `mask`: without one there is no next event to learn."""
+    if not (np.bincount(ck.user[mask], minlength=ck.n_users) >= 2).any():
+        raise TooLittleData(NO_NEXT_EVENT)
+
+
 def drop_duplicate_events(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """The events without repeats of an earlier row's (user, item, time), and how many were dropped. A copy
     would be scored right after its original, with that original as the newest event of its history: a free

@@ -19,7 +19,7 @@ import pandas as pd
 from schemas.csv_source import ColumnMapping, read_events_frame
 from trainer.baselines import all_baselines
 from trainer.batches import HistoryBatch, UserIndex, history_batches
-from trainer.data import Checkins, Split, data_stats, drop_duplicate_events, from_frame
+from trainer.data import Checkins, Split, data_stats, drop_duplicate_events, from_frame, require_next_events
 from trainer.evaluate import EventRanks, history_length, rank_events
 from trainer.metrics import METRICS
 from trainer.progress import ProgressLog
@@ -145,6 +145,7 @@ def run_training(
         frame = read_events_frame(data, mapping, limit=max_events)
     frame, duplicates = drop_duplicate_events(frame)
     ck, split = from_frame(frame)
+    require_next_events(ck, split.train)  # before any baseline is fit: the model would refuse the data last
     final_fit = not quick
     final_ck, final_split = from_frame(frame, final=True) if final_fit else (ck, split)
     index = UserIndex.build(ck.user, ck.n_users)

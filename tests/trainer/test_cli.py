@@ -44,7 +44,12 @@ def test_a_file_too_small_to_train_on_is_a_one_line_error(capsys, csv, tmp_path)
     tiny = tmp_path / "tiny.csv"
     write_csv(tiny, frame([(f"u{i}", f"p{i % 3}", 60.0 * i) for i in range(12)]))  # no user has two events
     code, err = run(capsys, "train", "--quick", "--data", str(tiny), "--out", str(tmp_path / "o"))
-    # Progress lines come first (the baselines train); the error is one line, without a traceback.
+    # Refused before any baseline trains: the error is the last line, without a traceback.
+    assert code == 1 and "too few events to train" in err.splitlines()[-1] and "Traceback" not in err
+    assert "most_popular" not in err
+    one = tmp_path / "one.csv"  # repeats of one row: a single event once they are dropped, none in training
+    write_csv(one, frame([("u0", "p0", 0.0)] * 20))
+    code, err = run(capsys, "train", "--quick", "--data", str(one), "--out", str(tmp_path / "o"))
     assert code == 1 and "too few events to train" in err.splitlines()[-1] and "Traceback" not in err
     code, err = run(capsys, "train", "--quick", "--data", str(csv), "--out", str(tiny))
     assert code == 1 and err.count("\n") == 1 and "is a file" in err

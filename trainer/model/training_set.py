@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from trainer.batches import training_sequences
-from trainer.data import PAD, Checkins, TooLittleData
+from trainer.data import NO_NEXT_EVENT, PAD, Checkins, TooLittleData
 from trainer.model.codes import CellVocab, ItemDistanceMemo, ItemDistanceTable, item_distances
 from trainer.model.config import ClickcastConfig
 from trainer.model.inputs import Histories, history_codes
@@ -65,7 +65,7 @@ def build_training_set(
     w = training_sequences(ck, mask, cfg.max_len + 1, stride=cfg.stride)
     rows, cols, targets = next_item_targets(w.items, w.event_index, cfg.every_position)
     if len(targets) == 0:
-        raise TooLittleData("too few events to train the model: no user has two events in the training period")
+        raise TooLittleData(NO_NEXT_EVENT)
     hist = Histories(items=w.items[:, :-1], ts=w.ts[:, :-1], lat=w.lat[:, :-1], lon=w.lon[:, :-1])
     distances = None
     if cfg.use_geo:
