@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 READ_ERRORS = (OSError, ValueError, EOFError, zlib.error)
 
 UNIT_PER_SECOND = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
+# Unix times all before 1990 are most likely in a unit finer than the one declared (seconds read as milliseconds).
+PLAUSIBLE_SINCE = 631_152_000.0
 
 CANONICAL_COLUMNS = ("event_id", "user_id", "item_id", "ts", "latitude", "longitude", "category")
 
@@ -125,6 +127,14 @@ def read_events_frame(path: str | Path, mapping: ColumnMapping | None = None, li
     refused |= frame["category"].str.len() > MAX_CATEGORY_LENGTH
     _report_unreadable(path, mapping, raw, frame, refused)
     frame = frame[~refused].dropna(subset=["ts", "latitude", "longitude"])
+    if mapping.time_unit and len(frame) and frame["ts"].max() < PLAUSIBLE_SINCE:
+        log.warning(
+            "%s: read as %s, every time in column %s is before 1990 (the newest: %s): is the unit right?",
+            path.name,
+            mapping.time_unit,
+            mapping.time,
+            datetime.fromtimestamp(frame["ts"].max(), UTC).isoformat(),
+        )
     frame = frame.sort_values("ts", kind="stable").reset_index(drop=True)
     return frame.head(limit) if limit else frame
 
@@ -159,7 +169,7 @@ def _report_unreadable(
     if len(frame) and no_time.all():
         raise ValueError(
             f"{path.name}: no value of column {mapping.time} reads as a time (the first is "
-            f"{raw[mapping.time].iloc[0]!r}); it takes ISO 8601 text, or numbers with --columns time_unit=s or ms"
+            f"{str(raw[mapping.time].iloc[0])!r}); it takes ISO 8601 text, or numbers with --columns time_unit=s or ms"
         )
     if len(frame) and no_place.all():
         raise ValueError(

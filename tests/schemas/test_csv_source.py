@@ -110,6 +110,10 @@ def test_a_number_no_datetime_holds_is_a_bad_row_not_an_error_for_the_file(tmp_p
     assert "1 rows without a readable time, 0 without valid coordinates and 2 the event schema refuses" in caplog.text
     millis = ColumnMapping.parse("user_id=uid,item_id=venue,latitude=lat,longitude=lon,time=t,category=,time_unit=ms")
     assert list(read_events_frame(path, millis).item_id) == ["a", "e", "b"]  # 1970-01-16, 1970-01-16, 2012-04-03
+    assert "is the unit right" not in caplog.text
+    path.write_text("uid,venue,lat,lon,t\n1,a,40.7,-74.0,1333476000\n")  # seconds declared as milliseconds
+    read_events_frame(path, millis)
+    assert "every time in column t is before 1990 (the newest: 1970-01-16T10:24:36" in caplog.text
     with pytest.raises(ValueError, match=r"^column mapping time_unit: "):
         ColumnMapping.parse("time_unit=fortnight")
 
