@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from streams.cli import columns_option, positive
+from trainer.serving.triton_config import KEEP_VERSIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_SUBDIR = "model"  # where `clickcast train` saves the model inside --out
@@ -34,6 +35,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.0,
         metavar="SECONDS",
         help="then wait up to SECONDS until the running Triton (settings) serves the new version",
+    )
+    export.add_argument(
+        "--keep",
+        type=positive(int),
+        default=KEEP_VERSIONS,
+        metavar="N",
+        help=f"keep the newest N versions, the new one included, and delete older ones (default {KEEP_VERSIONS})",
     )
     export.set_defaults(func=export_command)
 
@@ -141,7 +149,7 @@ def export_command(args: argparse.Namespace) -> int:
     from trainer.serving.export import export_model
 
     try:
-        version = export_model(source, args.repository, model_name=args.name)
+        version = export_model(source, args.repository, model_name=args.name, keep=args.keep)
     except MODEL_ERRORS as exc:  # an incomplete or corrupt model folder, a file as the repository
         raise CliError(str(exc)) from None
     print(f"exported {source} as {args.repository / args.name / str(version)} (version {version})")

@@ -26,7 +26,13 @@ from pathlib import Path
 from deploy.stack.triton import SERVING_CODE, model_versions
 from trainer.model.bundle import CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, ClickcastModel
 from trainer.serving.graph import GRAPH_FILE, export_graph
-from trainer.serving.triton_config import DEFAULT_INSTANCES, DEFAULT_MAX_BATCH_SIZE, DEFAULT_TOP_K, triton_config
+from trainer.serving.triton_config import (
+    DEFAULT_INSTANCES,
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_TOP_K,
+    KEEP_VERSIONS,
+    triton_config,
+)
 
 MODEL_FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE)
 CODE_DIR = "code"  # model.py puts it first on sys.path
@@ -47,9 +53,13 @@ def export_model(
     top_k: int = DEFAULT_TOP_K,
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
     instances: int = DEFAULT_INSTANCES,
+    keep: int = KEEP_VERSIONS,
 ) -> int:
     """Copy the model in `model_dir` (as saved by `ClickcastRecommender.save`) into
-    `repository/model_name/<N+1>/`; returns N+1."""
+    `repository/model_name/<N+1>/`; returns N+1. Versions older than the newest `keep` are deleted (Triton serves the
+    newest alone; the ones kept are what an operator rolls back to)."""
+    if keep < 1:
+        raise ValueError(f"keep {keep}: at least the new version stays")
     source = Path(model_dir)
     missing = [f for f in MODEL_FILES if not (source / f).is_file()]
     if missing:
@@ -86,6 +96,8 @@ def export_model(
             version = _publish(staging, Path(repository), model_name)
             if config_path.read_text() != config:
                 _replace(config_path, config)
+            for old in sorted(model_versions(Path(repository), model_name))[:-keep]:
+                shutil.rmtree(target / str(old))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return version

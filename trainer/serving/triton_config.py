@@ -5,6 +5,7 @@ from __future__ import annotations
 DEFAULT_TOP_K = 10
 DEFAULT_MAX_BATCH_SIZE = 256
 DEFAULT_INSTANCES = 2  # one per core; each instance scores on 1 thread
+KEEP_VERSIONS = 3  # versions an export leaves: the new one, and two to roll back to
 # Workers already send micro-batches, one request per instance: a delay would only hold a request while an instance
 # is free (queued requests are still batched whenever every instance is busy). With the ONNX scoring path, paired
 # against 500 us: 1,000 events/s p99 113 / 84 against 167 / 106 ms, full speed 2,116 / 2,421 against 1,850 / 1,995

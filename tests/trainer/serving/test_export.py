@@ -97,6 +97,20 @@ def test_of_two_exports_at_once_the_newest_versions_config_is_left(fitted, tmp_p
     assert config == triton_config("clickcast", fitted.config.max_len, top_k=3)
 
 
+def test_an_export_deletes_versions_older_than_the_newest_it_keeps(fitted, tmp_path):
+    from deploy.stack.triton import model_versions
+
+    fitted.save(tmp_path / "trained")
+    repository = tmp_path / "repo"
+    for _ in range(3):
+        export_model(tmp_path / "trained", repository, keep=5)
+    assert model_versions(repository, "clickcast") == [1, 2, 3]
+    assert export_model(tmp_path / "trained", repository, keep=2) == 4
+    assert sorted(model_versions(repository, "clickcast")) == [3, 4]
+    with pytest.raises(ValueError, match="keep 0"):
+        export_model(tmp_path / "trained", repository, keep=0)
+
+
 def test_a_first_version_never_appears_without_its_config(fitted, tmp_path, monkeypatch):
     import trainer.serving.export as export
 
