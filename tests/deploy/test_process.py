@@ -16,9 +16,9 @@ STUBBORN_FAMILY = (
     "import os, signal, time\n"
     "if os.fork() == 0:\n"
     "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "    print('child', 'ignores SIGTERM', flush=True)\n"  # not the awaited text itself: the log holds the command
     "    time.sleep(60)\n"
     "else:\n"
-    "    print('parent up', flush=True)\n"
     "    time.sleep(60)\n"
 )
 
@@ -57,8 +57,7 @@ def test_start_refuses_a_second_instance(tmp_path):
 def test_stop_kills_children_that_ignore_sigterm(tmp_path):
     proc = ManagedProcess("family", tmp_path)
     pid = proc.start([sys.executable, "-c", STUBBORN_FAMILY])
-    proc.wait_healthy(lambda: "parent up" in proc.log_file.read_text(), timeout_s=10)
-    time.sleep(0.2)  # let the child install its SIGTERM handler
+    proc.wait_healthy(lambda: "child ignores SIGTERM" in proc.log_file.read_text(), timeout_s=10)
     began = time.monotonic()
     assert proc.stop(grace_s=1.0)
     assert time.monotonic() - began >= 1.0  # it needed the SIGKILL after the grace period

@@ -49,3 +49,26 @@ def test_a_training_steps_large_buffers_fault_in_huge_pages():
 def test_huge_pages_cannot_be_asked_for_once_torch_is_imported():
     script = "import torch\nfrom trainer.allocator import use_huge_pages\nassert not use_huge_pages()"
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+SETTING_SCRIPT = """
+import os, sys
+from trainer.allocator import use_huge_pages
+
+if sys.argv[1] == "after-torch":
+    import torch  # noqa: F401
+print(use_huge_pages(), os.environ.get("THP_MEM_ALLOC_ENABLE"))
+"""
+
+
+@pytest.mark.parametrize(
+    ("case", "user_value", "printed"),
+    [("before-torch", None, "True 1"), ("before-torch", "0", "True 0"), ("after-torch", None, "False None")],
+)
+def test_the_setting_is_made_before_torch_loads_and_a_users_value_stays(case, user_value, printed):
+    """On any kernel: the fault counts above need THP in madvise mode."""
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    if user_value is not None:
+        env["THP_MEM_ALLOC_ENABLE"] = user_value
+    done = subprocess.run([sys.executable, "-c", SETTING_SCRIPT, case], capture_output=True, text=True, env=env)
+    assert done.stdout.strip() == printed, done.stderr

@@ -5,7 +5,7 @@ from tests.trainer.synthetic import random_frame
 from trainer.baselines import MarkovFrequency, SpatioTemporalHeuristic, tuning
 from trainer.baselines.tuning import best_weights, chunk_rows, validation_batch
 from trainer.batches import HistoryBatch
-from trainer.data import from_frame
+from trainer.data import UNK, from_frame
 
 GRID = {"power": (0.5, 1.0, 2.0)}
 MIXES = [(1.0, 0.0), (0.5, 0.5), (0.0, 1.0)]
@@ -69,3 +69,24 @@ def test_heuristics_choose_the_same_weights_in_small_chunks(model, monkeypatch):
     model.fit(ck, split)
     assert len(chunks) > 5 and max(chunks) == 7 and sum(chunks) == model.tune_targets
     assert (getattr(model, "alpha", None), getattr(model, "params", None), getattr(model, "weights", None)) == chosen
+
+
+def test_the_search_picks_the_parameters_and_mix_of_the_highest_mrr():
+    batch = _batch()
+    perfect = np.zeros((len(batch), 9))
+    perfect[np.arange(len(batch)), batch.targets] = 1.0  # ranks every target first
+    worst = 1.0 - perfect  # ranks every target last
+
+    def parts_of(chunk):
+        rows = slice(int(chunk.target_index[0]), int(chunk.target_index[-1]) + 1)
+        # The second part is right only at power 2: the best is (power 2, that part alone).
+        return lambda p: (worst[rows], perfect[rows] if p["power"] == 2.0 else worst[rows])
+
+    params, mix, mrr = best_weights(parts_of, GRID, batch, MIXES, n_items=9)
+    assert (params, mix, mrr) == ({"power": 2.0}, (0.0, 1.0), 1.0)
+
+
+def test_tuning_samples_validation_events_only():
+    ck, split = from_frame(random_frame(n_events=800, n_users=8, n_items=7))
+    batch = validation_batch(ck, split, max_len=3, n_targets=10_000)
+    assert set(batch.target_index) == set(np.flatnonzero(split.val & (ck.item > UNK)))

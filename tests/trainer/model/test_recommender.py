@@ -62,11 +62,29 @@ def test_sasrec_variant_uses_item_ids_only(habits):
     assert rec.score(batch).shape == (8, ck.vocab.n_items)
 
 
-def test_adversarial_training_fits_and_scores(habits):
+def test_adversarial_training_fits_and_scores(habits, monkeypatch):
+    import trainer.model.finetune as finetune
+
+    perturbed, steps = [], []
+    fgsm, clip = finetune.fgsm_backward, finetune.nn.utils.clip_grad_norm_
+
+    def counted_fgsm(loss_of, shape, eps, real, weight):
+        perturbed.append((eps, weight))
+        return fgsm(loss_of, shape, eps, real, weight)
+
+    def counted_step(*args, **kwargs):  # once per optimizer step (no pre-training here)
+        steps.append(1)
+        return clip(*args, **kwargs)
+
+    monkeypatch.setattr(finetune, "fgsm_backward", counted_fgsm)
+    monkeypatch.setattr(finetune.nn.utils, "clip_grad_norm_", counted_step)
     ck, split = habits
-    rec = ClickcastRecommender(tiny_config(adversarial=True, pretrain_epochs=0, finetune_epochs=2))
+    cfg = tiny_config(adversarial=True, pretrain_epochs=0, finetune_epochs=2, adv_eps=0.07, adv_weight=0.3)
+    rec = ClickcastRecommender(cfg)
     rec.fit(ck, split)
     assert rec.history["train_loss"][-1] < rec.history["train_loss"][0]
+    # Every fine-tuning step took the perturbed loss too, with the configured radius and weight.
+    assert steps and perturbed == [(0.07, 0.3)] * len(steps)
     batch = next(history_batches(ck, split.test, rec.config.max_len, 8))
     assert np.isfinite(rec.score(batch)[:, 2:]).all()
 
