@@ -10,6 +10,12 @@ from schemas.csv_source import ColumnMapping, read_events_frame
 HEADER = "user_id,poi_id,latitude,longitude,utc_time_approx,category_name\n"
 
 
+def _csv(path, rows: list[str]):
+    """A file of the default columns holding `rows`."""
+    path.write_text(HEADER + "\n".join(rows) + "\n")
+    return path
+
+
 def test_a_mapping_names_each_field_once_and_only_optional_fields_map_to_nothing():
     assert ColumnMapping.parse("category=").category is None
     with pytest.raises(ValueError, match="names user_id twice"):
@@ -27,19 +33,20 @@ def test_a_time_column_that_reads_as_nothing_is_an_error_naming_it(tmp_path):
 
 
 def test_unreadable_rows_are_left_out_and_counted(tmp_path, caplog):
-    path = tmp_path / "mixed.csv"
-    rows = [
-        "1,a,40.7,-74.0,2012-04-03T18:00:00Z,Bar",
-        "1,b,40.7,-74.0,yesterday,Bar",
-        "2,c,north,-74.0,2012-04-03T18:01:00Z,Bar",
-        "2,d,40.8,-74.0,2012-04-03T18:02:00Z,Bar",
-        "2,e f,40.8,-74.0,2012-04-03T18:03:00Z,Bar",  # what the stream refuses: ids with a space, a tab,
-        "3\t,g,40.8,-74.0,2012-04-03T18:04:00Z,Bar",
-        "3,h,40.8,-74.0,1969-12-31T23:59:00Z,Bar",  # a time before 1970, one in the future, a long category
-        "3,i,40.8,-74.0,2199-01-01T00:00:00Z,Bar",
-        "3,j,40.8,-74.0,2012-04-03T18:05:00Z," + "x" * 129,
-    ]
-    path.write_text(HEADER + "\n".join(rows) + "\n")
+    path = _csv(
+        tmp_path / "mixed.csv",
+        [
+            "1,a,40.7,-74.0,2012-04-03T18:00:00Z,Bar",
+            "1,b,40.7,-74.0,yesterday,Bar",
+            "2,c,north,-74.0,2012-04-03T18:01:00Z,Bar",
+            "2,d,40.8,-74.0,2012-04-03T18:02:00Z,Bar",
+            "2,e f,40.8,-74.0,2012-04-03T18:03:00Z,Bar",  # what the stream refuses: ids with a space, a tab,
+            "3\t,g,40.8,-74.0,2012-04-03T18:04:00Z,Bar",
+            "3,h,40.8,-74.0,1969-12-31T23:59:00Z,Bar",  # a time before 1970, one in the future, a long category
+            "3,i,40.8,-74.0,2199-01-01T00:00:00Z,Bar",
+            "3,j,40.8,-74.0,2012-04-03T18:05:00Z," + "x" * 129,
+        ],
+    )
     with caplog.at_level(logging.WARNING):
         frame = read_events_frame(path)
     assert list(frame.item_id) == ["a", "d"]
@@ -54,14 +61,15 @@ def test_generated_event_ids_are_ids_the_schema_takes_whatever_the_file_name(tmp
 
 
 def test_coordinates_the_event_schema_refuses_are_left_out_like_unreadable_ones(tmp_path, caplog):
-    path = tmp_path / "off_map.csv"
-    rows = [
-        "1,a,40.7,-74.0,2012-04-03T18:00:00Z,Bar",
-        "1,b,95.0,-74.0,2012-04-03T18:01:00Z,Bar",
-        "2,c,40.7,inf,2012-04-03T18:02:00Z,Bar",
-        "2,d,-90.0,180.0,2012-04-03T18:03:00Z,Bar",
-    ]
-    path.write_text(HEADER + "\n".join(rows) + "\n")
+    path = _csv(
+        tmp_path / "off_map.csv",
+        [
+            "1,a,40.7,-74.0,2012-04-03T18:00:00Z,Bar",
+            "1,b,95.0,-74.0,2012-04-03T18:01:00Z,Bar",
+            "2,c,40.7,inf,2012-04-03T18:02:00Z,Bar",
+            "2,d,-90.0,180.0,2012-04-03T18:03:00Z,Bar",
+        ],
+    )
     with caplog.at_level(logging.WARNING):
         frame = read_events_frame(path)
     assert list(frame.item_id) == ["a", "d"]  # the bounds themselves are valid
@@ -119,14 +127,15 @@ def test_a_number_no_datetime_holds_is_a_bad_row_not_an_error_for_the_file(tmp_p
 
 
 def test_a_time_without_an_offset_is_utc_whatever_the_row_before_it_says(tmp_path):
-    path = tmp_path / "zones.csv"
-    rows = [
-        "1,a,40.7,-74.0,2012-04-03T18:00:09+05:00,Bar",
-        "1,b,40.7,-74.0,2012-04-03 13:00:10,Bar",
-        "1,c,40.7,-74.0,2012-04-03T08:00:11-05:00,Bar",
-        "1,d,40.7,-74.0,2012-04-03,Bar",
-    ]
-    path.write_text(HEADER + "\n".join(rows) + "\n")
+    path = _csv(
+        tmp_path / "zones.csv",
+        [
+            "1,a,40.7,-74.0,2012-04-03T18:00:09+05:00,Bar",
+            "1,b,40.7,-74.0,2012-04-03 13:00:10,Bar",
+            "1,c,40.7,-74.0,2012-04-03T08:00:11-05:00,Bar",
+            "1,d,40.7,-74.0,2012-04-03,Bar",
+        ],
+    )
     frame = read_events_frame(path)
     expected = {"d": "2012-04-03T00:00:00", "a": "2012-04-03T13:00:09", "b": "2012-04-03T13:00:10"}
     expected["c"] = "2012-04-03T13:00:11"
