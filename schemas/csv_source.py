@@ -150,8 +150,8 @@ def _read_csv(path: Path, **options) -> pd.DataFrame:
 def _iso_seconds(text: pd.Series) -> pd.Series:
     """ISO 8601 text as unix seconds (NaN where unreadable); a time without an offset is UTC. Times with and without
     an offset are parsed apart: pandas' ISO 8601 parser gives a time without one the offset of the row before it."""
-    text = text.astype(str)
-    aware = text.str.contains(r"\d[T ]\d.*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$")
+    text = text.astype(str).str.strip()  # a space after the offset would hide it from the pattern
+    aware = text.str.contains(r"\d[T ]\d.*(?:Z|[+-]\d\d(?::?\d\d)?)$")
     seconds = pd.Series(np.nan, index=text.index)
     for rows in (aware, ~aware):
         if rows.any():

@@ -130,7 +130,7 @@ def test_a_time_without_an_offset_is_utc_whatever_the_row_before_it_says(tmp_pat
     path = _csv(
         tmp_path / "zones.csv",
         [
-            "1,a,40.7,-74.0,2012-04-03T18:00:09+05:00,Bar",
+            "1,a,40.7,-74.0,2012-04-03T18:00:09+05:00 ,Bar",  # a space after the offset too
             "1,b,40.7,-74.0,2012-04-03 13:00:10,Bar",
             "1,c,40.7,-74.0,2012-04-03T08:00:11-05:00,Bar",
             "1,d,40.7,-74.0,2012-04-03,Bar",
