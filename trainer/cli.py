@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=positive(int),
         default=KEEP_VERSIONS,
         metavar="N",
-        help=f"keep the newest N versions, the new one included, and delete older ones (default {KEEP_VERSIONS})",
+        help=f"keep the newest N versions (at least 2), the new one included, and delete older ones "
+        f"(default {KEEP_VERSIONS})",
     )
     export.set_defaults(func=export_command)
 

@@ -8,7 +8,7 @@ the versions. Each appears atomically (written aside, then renamed), so a pollin
 A first export writes the config before its version, so the version never shows up without one. A later export
 that changes the config (a new history length or top-k: the graph holds both) writes it after the new version, and a
 poll between the two can still see one without the other; versions exported before such a change no longer load.
-Exports publish one at a time (a lock on the model's folder), so the config left is the newest version's.
+Exports publish one at a time (a lock file in the model's folder), so the config left is the newest version's.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import compileall
 import contextlib
 import fcntl
 import importlib.util
+import logging
 import os
 import shutil
 import tempfile
@@ -34,9 +35,12 @@ from trainer.serving.triton_config import (
     triton_config,
 )
 
+log = logging.getLogger(__name__)
+
 MODEL_FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE)
 CODE_DIR = "code"  # model.py puts it first on sys.path
 CODE_PACKAGES = ("trainer", "features", "schemas")
+LOCK_FILE = ".export.lock"  # in the model's folder: exports publish one at a time
 
 
 def package_dir(name: str) -> Path:
@@ -58,8 +62,10 @@ def export_model(
     """Copy the model in `model_dir` (as saved by `ClickcastRecommender.save`) into
     `repository/model_name/<N+1>/`; returns N+1. Versions older than the newest `keep` are deleted (Triton serves the
     newest alone; the ones kept are what an operator rolls back to)."""
-    if keep < 1:
-        raise ValueError(f"keep {keep}: at least the new version stays")
+    if keep < 2:
+        # The version Triton serves goes only once the new one loads: with one kept, a new version that failed to
+        # load would leave nothing served.
+        raise ValueError(f"keep {keep}: the new version and the one served before it stay, at least 2")
     source = Path(model_dir)
     missing = [f for f in MODEL_FILES if not (source / f).is_file()]
     if missing:
@@ -90,23 +96,27 @@ def export_model(
             raise RuntimeError(f"could not compile the model code in {staging}")
         # One export at a time from here: the newest version's config is the one left, whatever order two exports
         # finish in.
-        with _exclusive(target):
+        with _exclusive(target / LOCK_FILE):
             if not config_path.exists():
                 _replace(config_path, config)
             version = _publish(staging, Path(repository), model_name)
             if config_path.read_text() != config:
                 _replace(config_path, config)
             for old in sorted(model_versions(Path(repository), model_name))[:-keep]:
-                shutil.rmtree(target / str(old))
+                try:
+                    shutil.rmtree(target / str(old))
+                except OSError as exc:  # the new version is out: a version left behind is not worth failing for
+                    log.warning("could not delete version %s of %s: %s", old, model_name, exc)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return version
 
 
 @contextlib.contextmanager
-def _exclusive(directory: Path) -> Iterator[None]:
-    """An exclusive lock on `directory` itself (flock on its descriptor: no lock file for Triton to see)."""
-    fd = os.open(directory, os.O_RDONLY)
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """An exclusive lock on `lock_path` (a file opened for writing: NFS emulates flock with fcntl locks, which need
+    one). Triton ignores the file, as it ignores every entry of a model folder that is not a version number."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # released as the descriptor closes
         yield

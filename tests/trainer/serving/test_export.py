@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from trainer.model import ClickcastConfig
-from trainer.serving.export import export_model
+from trainer.serving.export import LOCK_FILE, export_model
 from trainer.serving.triton_config import triton_config
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -33,7 +33,8 @@ def test_each_export_adds_the_next_version_with_model_files_and_config(fitted, t
     ).read_text()
     assert (snapshot / "features" / "sequence.py").is_file() and (snapshot / "schemas" / "events.py").is_file()
     assert (snapshot / "trainer" / "model" / "__pycache__").is_dir()  # compiled: the stub writes nothing
-    assert not [p for p in (repository / "clickcast").iterdir() if p.name.startswith(".")]
+    leftovers = [p.name for p in (repository / "clickcast").iterdir() if p.name.startswith(".")]
+    assert leftovers == [LOCK_FILE]  # no staging folder or config being written
     config = (repository / "clickcast" / "config.pbtxt").read_text()
     assert config == triton_config("clickcast", fitted.config.max_len)
     assert 'name: "ITEM_IDS" data_type: TYPE_STRING dims: [ 1 ]' in config  # one joined string per history
@@ -107,8 +108,8 @@ def test_an_export_deletes_versions_older_than_the_newest_it_keeps(fitted, tmp_p
     assert model_versions(repository, "clickcast") == [1, 2, 3]
     assert export_model(tmp_path / "trained", repository, keep=2) == 4
     assert sorted(model_versions(repository, "clickcast")) == [3, 4]
-    with pytest.raises(ValueError, match="keep 0"):
-        export_model(tmp_path / "trained", repository, keep=0)
+    with pytest.raises(ValueError, match=r"keep 1: .* at least 2"):
+        export_model(tmp_path / "trained", repository, keep=1)
 
 
 def test_a_first_version_never_appears_without_its_config(fitted, tmp_path, monkeypatch):
