@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -139,8 +140,10 @@ def replay(
             if on_sent is not None:
                 on_sent(sent)
     except KeyboardInterrupt:
-        # A paced replay runs until stopped by hand: what the client already holds still goes out.
-        producer.flush(INTERRUPTED_FLUSH_S)
+        # A paced replay runs until stopped by hand: what the client already holds still goes out, and the stop stays
+        # a stop (the caller says how many events the broker took) even when some could not be delivered.
+        with contextlib.suppress(KafkaException):
+            producer.flush(INTERRUPTED_FLUSH_S)
         raise
     producer.flush()
     return ReplaySummary(events=sent, seconds=time.perf_counter() - start)

@@ -44,6 +44,17 @@ def test_a_replay_stopped_by_hand_flushes_what_it_sent_then_stops():
     assert producer.sent == ["e0", "e1", "e2"] and producer.flushes == [INTERRUPTED_FLUSH_S]
 
 
+def test_a_stop_by_hand_stays_a_stop_when_some_events_were_not_delivered():
+    from confluent_kafka import KafkaException
+
+    class Undelivered(Recording):
+        def flush(self, timeout: float | None = None) -> int:
+            raise KafkaException("2 events still undelivered after 10.0s")
+
+    with pytest.raises(KeyboardInterrupt):
+        replay(_events(10, stop_after=3), Undelivered())
+
+
 def test_a_whole_replay_flushes_once_at_the_end():
     producer = Recording()
     summary = replay(_events(4, stop_after=-1), producer)
