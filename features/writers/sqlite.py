@@ -33,6 +33,8 @@ from features.writers.wire import SMALL_INT64, double_value, int64_value, string
 # Users per statement, at most: a micro-batch of up to this many users goes as one statement. Lowered where the
 # build's bound-parameter limit holds fewer users (999 parameters before SQLite 3.32: 27 users).
 USERS_PER_STATEMENT = 64
+# created_ts above this holds this writer's microseconds; at or below, Feast's whole seconds.
+MICROSECOND_TIMES = 100_000_000_000
 USERS_PER_DELETE = 1000  # keys per DELETE statement (expiry rounds), within the same limit
 
 
@@ -56,11 +58,12 @@ class SqliteWriter(OnlineWriter):
         self._upsert = (
             " ON CONFLICT(entity_key, feature_name) DO UPDATE SET "
             "value = excluded.value, value_text = excluded.value_text, event_ts = excluded.event_ts, "
-            # This writer's rows hold the exact UTC time in created_ts; event_ts holds Feast's conversion, which reads
-            # UTC as local time and so runs backwards across a daylight saving change. A row another writer stored
-            # (Feast's own: created_ts a datetime or NULL) has only event_ts to compare.
-            "created_ts = excluded.created_ts WHERE CASE WHEN typeof(created_ts) = 'integer' "
-            "THEN excluded.created_ts >= created_ts ELSE excluded.event_ts >= event_ts END"
+            # This writer's rows hold the exact UTC time in created_ts, in microseconds; event_ts holds Feast's
+            # conversion, which reads UTC as local time and so runs backwards across a daylight saving change. A row
+            # Feast's own writer stored has NULL there, or whole seconds (below 1e11 until the year 5138; this
+            # writer's microseconds pass 1e11 on 2 January 1970), and only event_ts to compare.
+            "created_ts = excluded.created_ts WHERE CASE WHEN typeof(created_ts) = 'integer' AND created_ts > "
+            f"{MICROSECOND_TIMES} THEN excluded.created_ts >= created_ts ELSE excluded.event_ts >= event_ts END"
         )
         # The online table is a cache the stream can rebuild: WAL without a sync per commit is enough.
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)

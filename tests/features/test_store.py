@@ -195,6 +195,37 @@ def _sqlite_writer(tmp_path, monkeypatch, users_per_statement: int):
     return store, open_writer(store)
 
 
+def test_sqlite_orders_a_row_feasts_writer_stored_with_a_created_time_by_its_event_time(tmp_path, monkeypatch):
+    """Feast's own writer stores created_ts in whole seconds where this writer stores microseconds: compared as they
+    are, any row of this writer, an older one too, would replace Feast's."""
+    from features.writers import feast_api
+
+    class WithCreatedTime(FeastApiWriter):  # Feast's write path, with a created time as push() may give one
+        def _write(self, rows):
+            fromtimestamp = feast_api.datetime.fromtimestamp
+            monkeypatch.setattr(
+                self.store._get_provider(),
+                "online_write_batch",
+                lambda config, view, data, progress: online_write_batch(
+                    config, view, [(k, v, ts, fromtimestamp(ts.timestamp(), UTC)) for k, v, ts, _ in data], progress
+                ),
+            )
+            super()._write(rows)
+
+    store, writer = _sqlite_writer(tmp_path, monkeypatch, 64)
+    online_write_batch = store._get_provider().online_write_batch
+    stored = features_at("f", TS_2012 + 3600, 40.70, -74.00)
+    WithCreatedTime(store).write([("fay", TS_2012 + 3600, stored)])
+    writer.write([("fay", TS_2012, features_at("o", TS_2012, 40.8, -73.9))])  # older: refused
+    (got,) = read_features(store, ["fay"])
+    assert got["geohash6"] == stored["geohash6"]
+    newer = features_at("n", TS_2012 + 7200, 40.6, -73.8)
+    writer.write([("fay", TS_2012 + 7200, newer)])
+    (got,) = read_features(store, ["fay"])
+    assert got["geohash6"] == newer["geohash6"]
+    writer.close()
+
+
 def test_a_newer_row_wins_across_a_daylight_saving_change(store, monkeypatch):
     """Feast's SQLite times read UTC as local time: under New York's zone, 02:30 UTC on the day clocks spring forward
     reads as 07:30 UTC and 03:05 as 07:05, so ordering by them would keep the older row."""
