@@ -55,7 +55,7 @@ def claim_table_dir(settings: Settings) -> IO[bytes] | None:
     another worker on this machine holds it. Two workers on one store would read and write each other's tables.
     The lock file sits beside the store, which `reset_stale_tables` may delete and rebuild. None for a store that
     keeps its tables in memory: workers on one machine share nothing then."""
-    if not settings.stream.store.startswith("rocksdb:"):
+    if settings.stream.store.startswith("memory:"):
         return None
     directory = table_dir(settings)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -250,8 +250,12 @@ def create_app(settings: Settings) -> faust.App:
         log.log(logging.WARNING if undelivered else logging.INFO, "answers flushed, %d undelivered", undelivered)
         # No batch can finish once the output is closed, so the dependencies go too, explicitly rather than at the
         # interpreter's exit: the store's writes queued before this land first (one thread).
-        await asyncio.gather(predictor.close(), loop.run_in_executor(None, sink.close))
-        log.info("closed the feature store and the triton channel")
+        closed = await asyncio.gather(predictor.close(), loop.run_in_executor(None, sink.close), return_exceptions=True)
+        failures = [repr(c) for c in closed if isinstance(c, BaseException)]
+        if failures:  # logged, not raised: faust's own stop (commits, leaving the group) comes after this
+            log.warning("closing the triton channel and the feature store: %s", "; ".join(failures))
+        else:
+            log.info("closed the feature store and the triton channel")
 
     app.clickcast_stats = stats  # for tests and the live view
     return app

@@ -56,7 +56,8 @@ def run_worker(args: argparse.Namespace) -> int:
 
     from faust import Worker
 
-    from streams.app import claim_table_dir, create_app, reset_stale_tables
+    from streams.app import claim_table_dir, create_app, reset_stale_tables, table_dir
+    from streams.kafka_config import ensure_reachable
     from streams.settings import get_settings
 
     settings = get_settings()
@@ -69,8 +70,12 @@ def run_worker(args: argparse.Namespace) -> int:
     settings = settings.updated(stream=updates, feast=store)
     logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        store_lock = claim_table_dir(settings)  # noqa: F841 - held until the process exits
-        reset_stale_tables(settings)  # the worker's first word with the broker
+        store_lock = claim_table_dir(settings)  # held until the process exits
+        if store_lock is None:  # nothing on disk to reset, and workers on one machine share the directory unlocked
+            ensure_reachable(settings.kafka)
+            table_dir(settings).mkdir(parents=True, exist_ok=True)  # faust makes only its last level
+        else:
+            reset_stale_tables(settings)  # the worker's first word with the broker
     except OSError as exc:  # ConnectionError included: no broker answers
         raise CliError(str(exc)) from None
     app = create_app(settings)

@@ -173,3 +173,26 @@ def test_a_file_without_events_is_one_line_before_any_broker_is_asked(capsys, tm
     path.write_text("user_id,poi_id,latitude,longitude,utc_time_approx,category_name\n")
     code, err = run(capsys, "produce", "--file", str(path))
     assert code == 1 and err == f"clickcast produce: no events in {path}\n"
+
+
+def test_a_memory_store_worker_neither_locks_nor_resets_the_table_directory(
+    capsys, tmp_path, monkeypatch, fresh_settings
+):
+    from streams.app import claim_table_dir
+    from streams.cli import CliError
+    from streams.settings import Settings, StreamSettings
+
+    def started(settings):
+        raise CliError(f"would start on {settings.stream.store}")
+
+    monkeypatch.setenv("CLICKCAST_STREAM__DATA_DIR", str(tmp_path / "tables"))
+    monkeypatch.setattr("streams.kafka_config.ensure_reachable", lambda kafka: None)
+    monkeypatch.setattr("streams.app.reset_stale_tables", lambda settings: pytest.fail("reset a memory store"))
+    monkeypatch.setattr("streams.app.create_app", started)
+    held = claim_table_dir(Settings(stream=StreamSettings(data_dir=tmp_path / "tables")))  # a RocksDB worker's
+    try:
+        code, err = run(capsys, "worker", "--store", "memory")
+    finally:
+        held.close()
+    assert code == 1 and err == "clickcast worker: would start on memory://\n"
+    assert (tmp_path / "tables" / "clickcast").is_dir()  # faust makes only the last level of its data directory
