@@ -53,8 +53,10 @@ class _Batch:
                 if self._error is None:
                     self._error = KafkaException(err)
             else:
-                where = (msg.topic(), msg.partition())
-                self._offsets[where] = max(msg.offset(), self._offsets.get(where, -1))
+                offset = msg.offset()
+                if offset is not None:  # delivered, but no offset reported: nothing to record of it
+                    where = (msg.topic(), msg.partition())
+                    self._offsets[where] = max(offset, self._offsets.get(where, -1))
         except Exception as exc:  # raised here, it would end the poller thread and leave every batch unsettled
             if self._error is None:
                 self._error = exc

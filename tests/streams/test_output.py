@@ -64,6 +64,14 @@ class Unreadable(Delivered):
         raise RuntimeError("no offset")
 
 
+def test_a_delivery_without_an_offset_counts_as_delivered():
+    class NoOffset(Delivered):
+        def offset(self) -> None:  # confluent-kafka reports a negative offset as None
+            return None
+
+    assert _settle([None, None], [NoOffset("t", 0, 0), Delivered("t", 0, 4)]).result() == {("t", 0): 4}
+
+
 def test_a_report_the_batch_cannot_read_fails_the_batch_instead_of_the_poller_thread():
     done = _settle([None, None], [Unreadable("t", 0, 0), Delivered("t", 0, 1)])
     with pytest.raises(RuntimeError, match="no offset"):
