@@ -44,7 +44,7 @@ UNHEALTHY_GRACE_S = 60.0
 PORT_SETTINGS = {
     "kafka": "CLICKCAST_KAFKA__PORT, CLICKCAST_KAFKA__CONTROLLER_PORT",
     "redis": "CLICKCAST_REDIS__PORT",
-    "triton": "CLICKCAST_TRITON__HTTP_PORT, __GRPC_PORT, __METRICS_PORT",
+    "triton": "CLICKCAST_TRITON__HTTP_PORT, CLICKCAST_TRITON__GRPC_PORT, CLICKCAST_TRITON__METRICS_PORT",
 }
 
 
@@ -91,7 +91,7 @@ def _bring_up(service: Service) -> str:
     if service.healthy():
         raise ServiceError(
             f"{service.name}: port {service.port} answers but no {service.name} was started from this run dir "
-            f"(another instance?): stop it or choose other ports ({PORT_SETTINGS[service.name]})"
+            f"(another instance?): stop it or choose other ports ({PORT_SETTINGS.get(service.name, 'in settings')})"
         )
     elapsed = service.start()
     return f"{service.name}: started in {elapsed:.1f} s (pid {service.pid()}, port {service.port})"

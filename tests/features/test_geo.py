@@ -149,6 +149,6 @@ def test_small_inputs_take_plain_math_with_numpys_results():
     for n in (1, 2, 5, SMALL_INPUT):
         small = (lats[:n].tolist(), lons[:n].tolist())
         # Repeating every point keeps the centroid and radius; more than SMALL_INPUT points take the numpy path.
-        doubled = (np.tile(lats[:n], SMALL_INPUT + 1), np.tile(lons[:n], SMALL_INPUT + 1))
-        assert np.allclose(centroid(*small), centroid(*doubled), rtol=0, atol=1e-9)
-        assert radius_of_gyration_km(*small) == pytest.approx(radius_of_gyration_km(*doubled), rel=1e-9, abs=1e-9)
+        repeated = (np.tile(lats[:n], SMALL_INPUT + 1), np.tile(lons[:n], SMALL_INPUT + 1))
+        assert np.allclose(centroid(*small), centroid(*repeated), rtol=0, atol=1e-9)
+        assert radius_of_gyration_km(*small) == pytest.approx(radius_of_gyration_km(*repeated), rel=1e-9, abs=1e-9)

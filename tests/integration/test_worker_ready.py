@@ -13,6 +13,7 @@ from confluent_kafka.admin import AdminClient
 from streams.kafka_config import confluent_config, worker_client_id
 from streams.settings import get_settings
 from streams.workers import group_members, start_workers, stop_workers, wait_ready
+from tests.benchmarks.processes import delete_topics, remove_group
 
 pytestmark = pytest.mark.integration
 
@@ -37,3 +38,5 @@ def test_ready_means_the_new_worker_holds_partitions_while_a_killed_one_is_still
             stop_workers(workers)
     finally:
         stop_workers(killed)
+        remove_group(settings, app_id)
+        delete_topics(settings, app_id)  # faust's changelog and assignor topics

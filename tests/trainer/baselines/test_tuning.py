@@ -79,11 +79,11 @@ def test_the_search_picks_the_parameters_and_mix_of_the_highest_mrr():
 
     def parts_of(chunk):
         rows = slice(int(chunk.target_index[0]), int(chunk.target_index[-1]) + 1)
-        # The second part is right only at power 2: the best is (power 2, that part alone).
-        return lambda p: (worst[rows], perfect[rows] if p["power"] == 2.0 else worst[rows])
+        # The first part is right only at power 1: the best is (power 1, that part alone), neither end of the grid.
+        return lambda p: (perfect[rows] if p["power"] == 1.0 else worst[rows], worst[rows])
 
     params, mix, mrr = best_weights(parts_of, GRID, batch, MIXES, n_items=9)
-    assert (params, mix, mrr) == ({"power": 2.0}, (0.0, 1.0), 1.0)
+    assert (params, mix, mrr) == ({"power": 1.0}, (1.0, 0.0), 1.0)
 
 
 def test_tuning_samples_validation_events_only():
