@@ -5,6 +5,7 @@ One place for bootstrap servers and security, so SASL/TLS is a settings change, 
 
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING, Any
 
 from streams.settings import KafkaSettings
@@ -30,9 +31,10 @@ def confluent_config(kafka: KafkaSettings, **extra: Any) -> dict[str, Any]:
 
 
 def worker_client_id(pid: int) -> str:
-    """The Kafka client id of the worker process `pid`: who starts workers can tell them among the group's members
-    (a worker killed without leaving stays a member until its session times out)."""
-    return f"clickcast-worker-{pid}"
+    """The Kafka client id of the worker process `pid` on this host: who starts workers can tell them among the
+    group's members (a worker killed without leaving stays a member until its session times out). The host name
+    tells apart workers whose pids agree, as every container's first process does."""
+    return f"clickcast-worker-{socket.gethostname()}-{pid}"
 
 
 def faust_broker_options(kafka: KafkaSettings) -> dict[str, Any]:
