@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 import uuid
@@ -40,3 +41,6 @@ def test_ready_means_the_new_worker_holds_partitions_while_a_killed_one_is_still
         stop_workers(killed)
         remove_group(settings, app_id)
         delete_topics(settings, app_id)  # faust's changelog and assignor topics
+        tables = settings.run_dir / "workers" / "worker-0-data"
+        shutil.rmtree(tables / app_id, ignore_errors=True)
+        (tables / f"{app_id}.lock").unlink(missing_ok=True)
