@@ -7,6 +7,10 @@ import pytest
 from deploy.stack.triton import model_versions
 from streams.settings import get_settings
 
+# Tests export into the stack's repository with this: an export's pruning would delete the versions that were there
+# before the session, which the session's cleanup leaves to serve.
+KEEP_ALL = 1_000_000
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _remove_versions_the_tests_export():

@@ -3,9 +3,11 @@ and every prediction names the version that produced it."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +19,9 @@ from streams.consumer import TopicReader
 from streams.producer import ClickProducer, Pacer
 from streams.settings import get_settings
 from streams.workers import start_workers, stop_workers, wait_ready
+from tests.integration.conftest import KEEP_ALL
 from trainer.serving.export import export_model
+from trainer.serving.triton_config import DEFAULT_TOP_K
 
 pytestmark = pytest.mark.integration
 
@@ -25,11 +29,29 @@ RATE = 50.0  # events/s: slow enough to span the new version's load
 MAX_STREAM_S = 240.0
 
 
-def test_new_version_rolls_out_without_losing_events(stack):
+def _another_shape(out: Path) -> Path:
+    """A tiny model of another history length (12) and top-k (5) than the served one, trained in seconds."""
+    from tests.trainer.conftest import tiny_config
+    from tests.trainer.synthetic import habitual_frame
+    from trainer.data import from_frame
+    from trainer.model import ClickcastRecommender
+
+    rec = ClickcastRecommender(tiny_config())
+    rec.fit(*from_frame(habitual_frame(n_users=16, days=40)))
+    rec.save(out)
+    return out
+
+
+@pytest.mark.parametrize("shape", ["same", "other"], ids=["same-shape", "another-history-length-and-top-k"])
+def test_new_version_rolls_out_without_losing_events(stack, tmp_path, shape):
     settings = get_settings()
     repository, name = settings.model_repository, settings.triton.model_name
     served = model_versions(repository, name)
     assert served, "no model version to roll out from"
+    if shape == "same":
+        source, top_k = repository / name / str(served[-1]), DEFAULT_TOP_K
+    else:  # every request of the old shape fails once it loads: the workers must read the new one
+        source, top_k = _another_shape(tmp_path / "tiny"), 5
     run_id = uuid.uuid4().hex[:8]
     frame = read_events_frame(SAMPLE_DATA)
     frame["event_id"] = run_id + ":" + frame["event_id"]
@@ -57,8 +79,9 @@ def test_new_version_rolls_out_without_losing_events(stack):
             producer = threading.Thread(target=produce, daemon=True)
             producer.start()
             time.sleep(3)
-            new_version = export_model(repository / name / str(served[-1]), repository, name)
+            new_version = export_model(source, repository, name, top_k=top_k, keep=KEEP_ALL)
             versions: dict[str, str] = {}
+            answers: dict[str, list] = {}
             copies = 0
             deadline = time.monotonic() + MAX_STREAM_S
             for msg in predictions.messages(idle_timeout=120):
@@ -67,6 +90,7 @@ def test_new_version_rolls_out_without_losing_events(stack):
                     continue
                 copies += 1
                 versions[p.event_id] = p.model_version
+                answers[p.event_id] = p.items
                 rolled = str(new_version) in versions.values()
                 if rolled and not stop.is_set():
                     time.sleep(2)  # a little traffic on the new version, then stop producing
@@ -79,6 +103,8 @@ def test_new_version_rolls_out_without_losing_events(stack):
             producer.join(timeout=30)
     finally:
         stop_workers(workers)
+        if shape == "other":  # the tests after this one expect the served model back
+            _serve(settings, export_model(repository / name / str(served[-1]), repository, name, keep=KEEP_ALL))
 
     assert sent, "nothing was produced"
     assert set(sent) <= set(versions), f"{len(set(sent) - set(versions))} events unanswered"
@@ -89,3 +115,18 @@ def test_new_version_rolls_out_without_losing_events(stack):
     # Once the new version answers, the old one does not come back (Triton serves the newest only).
     first_new = in_order.index(str(new_version))
     assert set(in_order[first_new:]) == {str(new_version)}
+    assert {len(answers[e]) for e in sent[first_new:]} == {top_k}
+
+
+def _serve(settings, version: int, timeout_s: float = 120.0) -> None:
+    """Until Triton serves `version` of the model."""
+    import tritonclient.http as httpclient
+
+    client = httpclient.InferenceServerClient(settings.triton.http_url)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # not loaded yet: the server answers with an error
+            if client.is_model_ready(settings.triton.model_name, str(version)) and client.is_server_ready():
+                return
+        time.sleep(1.0)
+    raise AssertionError(f"Triton did not serve version {version} within {timeout_s:.0f} s")

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from deploy.stack.triton import model_versions
+from tests.integration.conftest import KEEP_ALL
 from trainer.data import PAD, UNK
 from trainer.model.bundle import CONFIG_FILE, ClickcastModel
 from trainer.model.explain import attribution
@@ -91,7 +92,7 @@ def check_parity(grpc_url: str, repository: Path, name: str) -> None:
     assert served, f"no version of {name} in {repository} to re-export"
     original = repository / name / str(served[-1])
     with tempfile.TemporaryDirectory() as tmp:
-        version = export_model(with_visit_prior(original, Path(tmp)), repository, name)
+        version = export_model(with_visit_prior(original, Path(tmp)), repository, name, keep=KEEP_ALL)
     client = grpcclient.InferenceServerClient(grpc_url)
     try:
         wait_ready(client, name, version)
@@ -117,7 +118,7 @@ def check_parity(grpc_url: str, repository: Path, name: str) -> None:
         np.testing.assert_allclose(weights, attribution(model, h), atol=TOLERANCE, rtol=0)
         assert (weights[h.items == PAD] == 0).all()
         check_malformed_alone_fails(client, name, version, raw, h, got_items)
-        wait_ready(client, name, export_model(original, repository, name))
+        wait_ready(client, name, export_model(original, repository, name, keep=KEEP_ALL))
     finally:
         client.close()
 
