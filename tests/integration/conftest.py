@@ -23,6 +23,9 @@ def _remove_versions_the_tests_export():
     added = set(model_versions(repository, name)) - before
     for version in added:
         shutil.rmtree(repository / name / str(version), ignore_errors=True)
+    gone = before - set(model_versions(repository, name))
+    if gone:  # e.g. pruned by an export: the checkout would be left without the model it served
+        pytest.fail(f"versions {sorted(gone)} of {name}, there before the tests, are gone")
     if added and before:
         _wait_served(settings, name, max(before), added)
 
