@@ -1,5 +1,6 @@
-"""A newer model version rolls out to the running Triton while workers stream: no event is lost,
-and every prediction names the version that produced it."""
+"""A newer model version rolls out to the running Triton while workers stream: no event is lost, and every prediction
+names the version that produced it, also when the new version takes histories of another length and answers another
+number of items."""
 
 from __future__ import annotations
 
