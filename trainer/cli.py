@@ -161,26 +161,15 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def _wait_served(name: str, version: int, timeout_s: float) -> float:
-    """Seconds until Triton's repository poll has loaded `version` and the server is ready; a CliError past
-    `timeout_s`."""
-    import time
-
-    import tritonclient.http as httpclient
-
+    """Seconds until the running Triton serves `version`; a CliError past `timeout_s`."""
+    from deploy.stack.triton import wait_served
     from streams.cli import CliError
     from streams.settings import get_settings
 
-    client = httpclient.InferenceServerClient(get_settings().triton.http_url)
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        try:
-            # The server as a whole is not ready for a moment while it unloads the previous version.
-            if client.is_model_ready(name, str(version)) and client.is_server_ready():
-                return time.monotonic() - started
-        except Exception:  # not loaded yet, or the server is still starting: it answers with an error
-            pass
-        time.sleep(1.0)
-    raise CliError(f"Triton did not serve {name} version {version} within {timeout_s:.0f} s (is the stack up?)")
+    waited = wait_served(get_settings().triton.http_url, name, version, timeout_s)
+    if waited is None:
+        raise CliError(f"Triton did not serve {name} version {version} within {timeout_s:.0f} s (is the stack up?)")
+    return waited
 
 
 def _after_training(split, which: str, ts, trained_until: float | None):

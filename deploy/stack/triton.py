@@ -39,6 +39,27 @@ def model_versions(repository: Path, model_name: str) -> list[int]:
     return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
+def wait_served(http_url: str, model_name: str, version: int, timeout_s: float) -> float | None:
+    """Seconds until Triton's repository poll has loaded `version` and the server is ready; None past `timeout_s`."""
+    import time
+
+    import tritonclient.http as httpclient
+
+    client = httpclient.InferenceServerClient(http_url)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < timeout_s:
+            # The server as a whole is not ready for a moment while it unloads the previous version; before the
+            # version loads, or while the server starts, it answers with an error.
+            with contextlib.suppress(Exception):
+                if client.is_model_ready(model_name, str(version)) and client.is_server_ready():
+                    return time.monotonic() - started
+            time.sleep(1.0)
+    finally:
+        client.close()
+    return None
+
+
 def stale_version(repository: Path, model_name: str, backend_source: Path = SERVING_CODE) -> Path | None:
     """The newest version's folder if its model.py is not the current serving code, else None.
 

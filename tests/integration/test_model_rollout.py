@@ -4,7 +4,6 @@ number of items."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import uuid
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.stack.triton import model_versions
+from deploy.stack.triton import model_versions, wait_served
 from schemas.csv_source import iter_click_events, read_events_frame
 from schemas.events import PredictionEvent
 from streams.commands import SAMPLE_DATA
@@ -105,7 +104,8 @@ def test_new_version_rolls_out_without_losing_events(stack, tmp_path, shape):
     finally:
         stop_workers(workers)
         if shape == "other":  # the tests after this one expect the served model back
-            _serve(settings, export_model(repository / name / str(served[-1]), repository, name, keep=KEEP_ALL))
+            restored = export_model(repository / name / str(served[-1]), repository, name, keep=KEEP_ALL)
+            assert wait_served(settings.triton.http_url, name, restored, 120.0) is not None, "original not served again"
 
     assert sent, "nothing was produced"
     assert set(sent) <= set(versions), f"{len(set(sent) - set(versions))} events unanswered"
@@ -117,17 +117,3 @@ def test_new_version_rolls_out_without_losing_events(stack, tmp_path, shape):
     first_new = in_order.index(str(new_version))
     assert set(in_order[first_new:]) == {str(new_version)}
     assert {len(answers[e]) for e in sent[first_new:]} == {top_k}
-
-
-def _serve(settings, version: int, timeout_s: float = 120.0) -> None:
-    """Until Triton serves `version` of the model."""
-    import tritonclient.http as httpclient
-
-    client = httpclient.InferenceServerClient(settings.triton.http_url)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):  # not loaded yet: the server answers with an error
-            if client.is_model_ready(settings.triton.model_name, str(version)) and client.is_server_ready():
-                return
-        time.sleep(1.0)
-    raise AssertionError(f"Triton did not serve version {version} within {timeout_s:.0f} s")

@@ -14,14 +14,12 @@ Exports publish one at a time (a lock file in the model's folder), so the config
 from __future__ import annotations
 
 import compileall
-import contextlib
 import fcntl
 import importlib.util
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 from deploy.stack.triton import SERVING_CODE, model_versions
@@ -95,8 +93,10 @@ def export_model(
         if not compileall.compile_dir(staging, quiet=2):
             raise RuntimeError(f"could not compile the model code in {staging}")
         # One export at a time from here: the newest version's config is the one left, whatever order two exports
-        # finish in.
-        with _exclusive(target / LOCK_FILE):
+        # finish in. The lock file is opened for writing (NFS emulates flock with fcntl locks, which need that);
+        # Triton ignores it, as it ignores every entry of a model folder that is not a version number.
+        with open(target / LOCK_FILE, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released as the file closes
             if not config_path.exists():
                 _replace(config_path, config)
             version = _publish(staging, Path(repository), model_name)
@@ -110,18 +110,6 @@ def export_model(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return version
-
-
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """An exclusive lock on `lock_path` (a file opened for writing: NFS emulates flock with fcntl locks, which need
-    one). Triton ignores the file, as it ignores every entry of a model folder that is not a version number."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # released as the descriptor closes
-        yield
-    finally:
-        os.close(fd)
 
 
 def _publish(staging: Path, repository: Path, model_name: str) -> int:
