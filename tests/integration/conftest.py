@@ -12,6 +12,14 @@ from streams.settings import get_settings
 KEEP_ALL = 1_000_000
 
 
+def logged(worker, text: str) -> int:
+    """How often `text` appears in a worker's log file (which carries earlier runs too)."""
+    try:
+        return worker.log_file.read_text(errors="replace").count(text)
+    except OSError:
+        return 0
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _remove_versions_the_tests_export():
     """The rollout and parity tests export versions into the stack's model repository (~11 MB each); remove them

@@ -22,10 +22,12 @@ from streams.consumer import TopicReader
 from streams.producer import ClickProducer
 from streams.settings import get_settings
 from streams.workers import start_workers, stop_workers, wait_ready
+from tests.integration.conftest import logged
 
 pytestmark = pytest.mark.integration
 
 N_EVENTS = 2000
+CLOSED = "closed the feature store and the triton channel"  # a clean stop's last word
 MALFORMED = [
     b"{broken json",
     b'{"event_id": "x", "user_id": "u", "item_id": "i", "latitude": 40.7, "longitude": -74.0}',
@@ -49,14 +51,6 @@ def _events(run_id: str):
     return list(iter_click_events(frame))
 
 
-def _closed(worker) -> int:
-    """How often the worker's log says it closed its dependencies at a clean stop."""
-    try:
-        return worker.log_file.read_text(errors="replace").count("closed the feature store and the triton channel")
-    except OSError:
-        return 0
-
-
 @pytest.mark.parametrize("online_store", ["sqlite", "redis"])
 def test_every_click_gets_one_prediction_and_features_match_offline(online_store, stack):
     settings = get_settings()
@@ -64,7 +58,7 @@ def test_every_click_gets_one_prediction_and_features_match_offline(online_store
     run_id = uuid.uuid4().hex[:8]
     events = _events(run_id)
     workers = start_workers(settings, 1, env={"CLICKCAST_FEAST__ONLINE_STORE": online_store})
-    closed_before = _closed(workers[0])  # the log file carries earlier runs
+    closed_before = logged(workers[0], CLOSED)  # the log file carries earlier runs
     try:
         wait_ready(settings, workers)
         with (
@@ -99,7 +93,7 @@ def test_every_click_gets_one_prediction_and_features_match_offline(online_store
     missing = {e.event_id for e in events} - set(received)
     assert not missing, f"{len(missing)} events unanswered; worker log:\n{tail(workers[0].log_file, 40)}"
     # A clean stop flushes the answers, then closes the dependencies without an error.
-    assert _closed(workers[0]) == closed_before + 1, tail(workers[0].log_file, 40)
+    assert logged(workers[0], CLOSED) == closed_before + 1, tail(workers[0].log_file, 40)
     assert copies == N_EVENTS  # exactly one answer each on a healthy run
     some = next(iter(received.values()))
     assert some.items and some.model_version and some.latency.total_ms > 0

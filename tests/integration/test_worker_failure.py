@@ -19,6 +19,7 @@ from streams.consumer import TopicReader
 from streams.producer import ClickProducer
 from streams.settings import get_settings
 from streams.workers import start_workers, stop_workers, wait_ready
+from tests.integration.conftest import logged
 
 pytestmark = pytest.mark.integration
 
@@ -105,13 +106,6 @@ def _wait_exit(worker, timeout_s: float) -> bool:
     return worker.pid() is None
 
 
-def _logged(worker, text: str) -> int:
-    try:
-        return worker.log_file.read_text(errors="replace").count(text)
-    except OSError:
-        return 0
-
-
 def _answered_by_a_new_worker(settings, predictions: TopicReader, run_id: str, events: list[ClickEvent]) -> None:
     """A plain worker started now answers every one of `events` (some may have been answered before)."""
     workers = start_workers(settings, 1)
@@ -143,7 +137,7 @@ def test_a_failed_batch_stops_the_worker_and_its_clicks_are_answered_after_resta
     with TopicReader(settings, settings.topics.predictions) as predictions:
         predictions.wait_assigned()
         failing = start_workers(settings, 1, env={"PYTHONPATH": path})
-        failures_before = _logged(failing[0], "a batch failed")
+        failures_before = logged(failing[0], "a batch failed")
         try:
             wait_ready(settings, failing)
             with ClickProducer(settings) as producer:
@@ -153,7 +147,7 @@ def test_a_failed_batch_stops_the_worker_and_its_clicks_are_answered_after_resta
         finally:
             stop_workers(failing)
         assert stopped, f"the worker kept running after its batch failed:\n{tail(failing[0].log_file, 40)}"
-        assert _logged(failing[0], "a batch failed") == failures_before + 1
+        assert logged(failing[0], "a batch failed") == failures_before + 1
 
         _answered_by_a_new_worker(settings, predictions, run_id, events)
 
@@ -181,14 +175,14 @@ def test_a_worker_asked_to_stop_during_an_outage_stops_and_its_clicks_are_answer
     with TopicReader(settings, settings.topics.predictions) as predictions:
         predictions.wait_assigned()
         down = start_workers(settings, 1, env=env)
-        gave_up, hung = _logged(down[0], giving_up), _logged(down[0], "no clean stop")
+        gave_up, hung = logged(down[0], giving_up), logged(down[0], "no clean stop")
         try:
             wait_ready(settings, down)
             with ClickProducer(settings) as producer:
                 for event in events:
                     producer.send(event)
             deadline = time.monotonic() + 60
-            while not _logged(down[0], waiting.format(marker=marker)):
+            while not logged(down[0], waiting.format(marker=marker)):
                 assert time.monotonic() < deadline, f"the outage never held a click:\n{tail(down[0].log_file, 40)}"
                 time.sleep(0.5)
             started = time.monotonic()
@@ -199,7 +193,7 @@ def test_a_worker_asked_to_stop_during_an_outage_stops_and_its_clicks_are_answer
             stop_workers(down)
         log = tail(down[0].log_file, 40)
         assert stop_s < 30, f"the worker took {stop_s:.0f} s to stop during the outage:\n{log}"
-        assert _logged(down[0], giving_up) > gave_up, log
-        assert _logged(down[0], "no clean stop") == hung, f"the stop hung until the watchdog:\n{log}"
+        assert logged(down[0], giving_up) > gave_up, log
+        assert logged(down[0], "no clean stop") == hung, f"the stop hung until the watchdog:\n{log}"
 
         _answered_by_a_new_worker(settings, predictions, run_id, events)
