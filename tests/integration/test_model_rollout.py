@@ -95,9 +95,10 @@ def test_new_version_rolls_out_without_losing_events(stack, tmp_path, shape):
                 if rolled and not stop.is_set():
                     time.sleep(2)  # a little traffic on the new version, then stop producing
                     stop.set()
-                if (stop.is_set() and not producer.is_alive() and set(sent) <= set(versions)) or (
-                    time.monotonic() > deadline
-                ):
+                    # Joined here, not after the loop: once `sent` is final, the answer that completes it ends the
+                    # loop, where a producer still flushing at that answer would leave the loop to its idle timeout.
+                    producer.join(timeout=30)
+                if (stop.is_set() and set(sent) <= set(versions)) or time.monotonic() > deadline:
                     break
             stop.set()
             producer.join(timeout=30)
