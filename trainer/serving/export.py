@@ -3,12 +3,14 @@
 The version folder holds the python-backend `model.py`, the model files (config, vocab, weights), the scoring graph
 that `model.py` runs (`model.onnx`, checked against the torch network as it is written) and a snapshot
 of the code that scores them (the `trainer`, `features` and `schemas` packages, in `code/`), so a version keeps
-working when the project's code changes after it was exported. The model's `config.pbtxt` is (re)written next to
-the versions. Each appears atomically (written aside, then renamed), so a polling Triton never sees half of one.
-A first export writes the config before its version, so the version never shows up without one. A later export
-that changes the config (a new history length or top-k: the graph holds both) writes it after the new version, and a
-poll between the two can still see one without the other; versions exported before such a change no longer load.
-Exports publish one at a time (a lock file in the model's folder), so the config left is the newest version's.
+working when the project's code changes after it was exported. The check runs this process's modules, so an export
+is refused when a file of that code changed since the process started: the snapshot would hold other code.
+The model's `config.pbtxt` is (re)written next to the versions. Each appears atomically (written aside, then renamed),
+so a polling Triton never sees half of one. A first export writes the config before its version, so the version never
+shows up without one. A later export that changes the config (a new history length or top-k: the graph holds both)
+writes it after the new version, and a poll between the two can still see one without the other; versions exported
+before such a change no longer load. Exports publish one at a time (a lock file in the model's folder), so the config
+left is the newest version's.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from deploy.stack.triton import SERVING_CODE, model_versions
@@ -88,6 +91,7 @@ def export_model(
         for package in CODE_PACKAGES:
             ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
             shutil.copytree(package_dir(package), staging / CODE_DIR / package, ignore=ignore)
+        _refuse_code_changed_since(staging / CODE_DIR, process_started())
         # Compiled here: else the stub writes __pycache__ into the version folder on load, and Triton's
         # repository poll takes that change for a new model and loads the version a second time.
         if not compileall.compile_dir(staging, quiet=2):
@@ -110,6 +114,28 @@ def export_model(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return version
+
+
+def process_started() -> float:
+    """The latest time, in `time.time()` terms, at which this process can have started: the kernel counts its start in
+    clock ticks after boot (10 ms), rounded up here. Imports come later (the interpreter starts first), so a file
+    modified before then was read by them as it is. psutil's start times round the boot time to whole seconds."""
+    stat = Path("/proc/self/stat").read_text()
+    ticks = int(stat.rpartition(")")[2].split()[19]) + 1  # field 22, starttime
+    return time.time() - (time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK"))
+
+
+def _refuse_code_changed_since(code: Path, started: float) -> None:
+    """RuntimeError when a file of the copied code changed after `started` (this process's start): the graph was
+    checked by the modules this process imported, and the version would run other code than theirs."""
+    # copy2 keeps each file's modification time.
+    changed = sorted(str(p.relative_to(code)) for p in code.rglob("*.py") if p.stat().st_mtime > started)
+    if changed:
+        raise RuntimeError(
+            f"{len(changed)} code files changed since this process started ({', '.join(changed[:3])}"
+            f"{', ...' if len(changed) > 3 else ''}): the version would not run the code its graph was checked with; "
+            "export from a new process"
+        )
 
 
 def _publish(staging: Path, repository: Path, model_name: str) -> int:

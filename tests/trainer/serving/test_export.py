@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,27 @@ def test_a_version_runs_on_its_own_code_snapshot_alone(fitted, tmp_path):
     assert "trainer.serving.graph" in loaded and "features.sequence" in loaded
     outside = {name: path for name, path in loaded.items() if path and not path.startswith(str(version / "code"))}
     assert not outside, outside  # e.g. deploy or streams from the working tree: a later edit there breaks the version
+
+
+def test_code_edited_since_the_process_started_is_not_exported(fitted, tmp_path, monkeypatch):
+    """The graph is checked by the modules imported when the process started; a file edited since would ship in the
+    snapshot unchecked."""
+    import shutil
+
+    import trainer.serving.export as export
+
+    edited = tmp_path / "edited" / "trainer"
+    shutil.copytree(REPO_ROOT / "trainer", edited, ignore=shutil.ignore_patterns("__pycache__"))
+    graph = edited / "serving" / "graph.py"
+    graph.write_text(graph.read_text() + "\n# edited\n")  # now: after this process started
+    package_dir = export.package_dir
+    monkeypatch.setattr(export, "package_dir", lambda name: edited if name == "trainer" else package_dir(name))
+    fitted.save(tmp_path / "trained")
+    with pytest.raises(RuntimeError, match=r"1 code files changed since this process started \(trainer/serving/graph"):
+        export_model(tmp_path / "trained", tmp_path / "repo")
+    assert not (tmp_path / "repo" / "clickcast" / "1").exists()
+    os.utime(graph, (0, 0))  # edited before the process started: what it imported
+    assert export_model(tmp_path / "trained", tmp_path / "repo") == 1
 
 
 def test_of_two_exports_at_once_the_newest_versions_config_is_left(fitted, tmp_path, monkeypatch):
