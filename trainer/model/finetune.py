@@ -15,7 +15,7 @@ from trainer.model.adversarial import fgsm_backward
 from trainer.model.config import ClickcastConfig
 from trainer.model.inputs import Histories, queries
 from trainer.model.network import ClickcastNet
-from trainer.model.training_set import TrainingSet
+from trainer.model.training_set import TrainingSet, epoch_order
 
 
 def window_batch(data: TrainingSet, windows: np.ndarray, cfg: ClickcastConfig, item_lat, item_lon):
@@ -53,7 +53,7 @@ def finetune_epoch(
 ) -> float:
     """One pass over the windows in random order; returns the mean next-item loss (clean part)."""
     net.train()
-    order = rng.permutation(len(data))
+    order = epoch_order(len(data), cfg.epoch_windows, rng)
     total, count = 0.0, 0
     for lo in range(0, len(order), cfg.batch_size):
         codes, q, targets = window_batch(data, order[lo : lo + cfg.batch_size], cfg, item_lat, item_lon)

@@ -13,7 +13,7 @@ from torch import nn
 
 from trainer.data import PAD
 from trainer.model.network import ClickcastNet
-from trainer.model.training_set import TrainingSet
+from trainer.model.training_set import TrainingSet, epoch_order
 
 
 def mask_positions(items: torch.Tensor, prob: float, generator: torch.Generator) -> torch.Tensor:
@@ -33,12 +33,14 @@ def pretrain_epoch(
     mask_prob: float,
     rng: np.random.Generator,
     generator: torch.Generator,
+    windows: int = 0,
 ) -> float:
-    """One pass over the windows; returns the mean masked-item cross-entropy."""
+    """One pass over the windows (`windows` of them drawn at random, if not 0); returns the mean masked-item
+    cross-entropy."""
     net.train()
     total, count = 0.0, 0
-    order = torch.from_numpy(rng.permutation(len(data)))
-    for lo in range(0, len(data), batch_size):
+    order = torch.from_numpy(epoch_order(len(data), windows, rng))
+    for lo in range(0, len(order), batch_size):
         idx = order[lo : lo + batch_size]
         codes = {k: v[idx] for k, v in data.codes.items()}
         masked = mask_positions(codes["items"], mask_prob, generator)

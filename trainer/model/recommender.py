@@ -92,7 +92,9 @@ class ClickcastRecommender:
         optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         for epoch in range(cfg.pretrain_epochs):
             t0 = time.perf_counter()
-            loss = pretrain_epoch(net, data, optimizer, cfg.batch_size, cfg.mask_prob, rng, generator)
+            loss = pretrain_epoch(
+                net, data, optimizer, cfg.batch_size, cfg.mask_prob, rng, generator, cfg.epoch_windows
+            )
             self.history["pretrain_loss"].append(loss)
             self.history["epoch_seconds"].append(time.perf_counter() - t0)
             message = f"{self.name}: pre-train epoch {epoch + 1}/{cfg.pretrain_epochs} loss {loss:.3f}"

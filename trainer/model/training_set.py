@@ -42,6 +42,12 @@ class TrainingSet:
         return local, self.query_col[picks], self.target[picks]
 
 
+def epoch_order(n_windows: int, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """The windows an epoch trains on, in random order: all `n_windows`, or `limit` of them drawn at random."""
+    order = rng.permutation(n_windows)
+    return order[:limit] if limit > 0 else order
+
+
 def next_item_targets(
     items: np.ndarray, event_index: np.ndarray, every_position: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

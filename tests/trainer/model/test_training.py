@@ -79,3 +79,23 @@ def test_fgsm_step_perturbs_real_events_within_eps_and_leaves_the_whole_objectiv
     net.eval()
     with torch.no_grad():
         assert next_item_loss(net, codes, q, targets, delta) > next_item_loss(net, codes, q, targets)
+
+
+def test_an_epoch_with_a_window_budget_trains_that_many_distinct_windows_drawn_anew(habits, monkeypatch):
+    import trainer.model.finetune as finetune
+
+    cfg, net, data, ck = training_setup(habits, epoch_windows=10)
+    assert len(data) > 20
+    seen: list[list[int]] = []
+    batch = finetune.window_batch
+    monkeypatch.setattr(finetune, "window_batch", lambda d, w, *a: seen[-1].extend(w.tolist()) or batch(d, w, *a))
+    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr)
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        seen.append([])
+        finetune.finetune_epoch(net, data, optimizer, cfg, ck.vocab.lat, ck.vocab.lon, rng)
+    assert [len(s) for s in seen] == [10, 10] and all(len(set(s)) == 10 for s in seen)
+    assert set(seen[0]) != set(seen[1])
+    seen.append([])
+    finetune.finetune_epoch(net, data, optimizer, cfg.replace(epoch_windows=0), ck.vocab.lat, ck.vocab.lon, rng)
+    assert sorted(seen[-1]) == list(range(len(data)))  # 0: every window
