@@ -7,19 +7,20 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class KafkaSettings(BaseModel):
     version: str = "3.9.1"
     host: str = "127.0.0.1"
-    port: int = 19092
-    controller_port: int = 19093
+    port: Port = 19092
+    controller_port: Port = 19093
     heap: str = "1g"  # -Xms and -Xmx, as kafka-server-start.sh sets them
     # Security for later deployments; PLAINTEXT on the local stack.
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
@@ -72,7 +73,7 @@ class TopicSettings(BaseModel):
 
 class RedisSettings(BaseModel):
     host: str = "127.0.0.1"
-    port: int = 16379
+    port: Port = 16379
 
     @property
     def connection_string(self) -> str:
@@ -81,9 +82,9 @@ class RedisSettings(BaseModel):
 
 class TritonSettings(BaseModel):
     host: str = "127.0.0.1"
-    http_port: int = 18000
-    grpc_port: int = 18001
-    metrics_port: int = 18002
+    http_port: Port = 18000
+    grpc_port: Port = 18001
+    metrics_port: Port = 18002
     model_name: str = "clickcast"
     timeout_s: float = Field(2.0, gt=0)
     retries: int = Field(3, ge=0)
@@ -104,7 +105,8 @@ class FeastSettings(BaseModel):
 
 class StreamSettings(BaseModel):
     app_id: str = "clickcast"  # also the Kafka consumer group: workers with the same id share the partitions
-    store: str = "rocksdb://"  # table store; "memory://" keeps state in RAM (rebuilt from the changelog on start)
+    # Table store; "memory://" keeps state in RAM (rebuilt from the changelog on start).
+    store: Literal["rocksdb://", "memory://"] = "rocksdb://"
     # Largest micro-batch: clicks that arrive while every in-flight slot is busy are carried into the next.
     batch_max: int = Field(256, ge=1)
     # Batches whose model call / feature write / sends overlap. One at a time, the next gathering what arrives

@@ -20,10 +20,19 @@ def run(capsys, *argv):
     return code, capsys.readouterr().err
 
 
-def test_an_invalid_environment_setting_is_one_line(capsys, monkeypatch, fresh_settings):
-    monkeypatch.setenv("CLICKCAST_KAFKA__PORT", "abc")
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CLICKCAST_KAFKA__PORT", "abc"),
+        ("CLICKCAST_KAFKA__PORT", "99999"),
+        ("CLICKCAST_REDIS__PORT", "-5"),
+        ("CLICKCAST_STREAM__STORE", "bogus://"),  # faust would fail only as the worker starts, with a traceback
+    ],
+)
+def test_an_invalid_environment_setting_is_one_line(capsys, monkeypatch, fresh_settings, name, value):
+    monkeypatch.setenv(name, value)
     code, err = run(capsys, "tail", "predictions")
-    assert code == 1 and err.count("\n") == 1 and "CLICKCAST_KAFKA__PORT='abc'" in err
+    assert code == 1 and err.count("\n") == 1 and f"{name}='{value}'" in err, err
 
 
 def test_an_invalid_security_setting_names_the_problem_without_the_password(capsys, monkeypatch, fresh_settings):
