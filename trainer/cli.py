@@ -21,14 +21,19 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 def register(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train the model and every baseline, write DIR/metrics.json and plots")
     _data_args(train)
-    train.add_argument("--out", type=Path, default=REPO_ROOT / ".run" / "train", help="output folder")
+    # Under artifacts/, beside the Makefile's models: `make clean` deletes .run/, not what was trained.
+    train.add_argument("--out", type=Path, default=REPO_ROOT / "artifacts" / "train", help="output folder")
     train.add_argument("--quick", action="store_true", help="quick config, no SASRec or ablations (tests, demo)")
     train.set_defaults(func=train_command)
 
     export = sub.add_parser("export", help="write a trained model as a new version into the Triton model repository")
     export.add_argument("--from", dest="source", type=Path, required=True, help="`clickcast train --out` folder")
-    export.add_argument("--repository", type=Path, default=REPO_ROOT / "model_repository")
-    export.add_argument("--name", type=model_name, default="clickcast", help="Triton model name")
+    export.add_argument(
+        "--repository", type=Path, help="Triton model repository (default: the settings', CLICKCAST_MODEL_REPOSITORY)"
+    )
+    export.add_argument(
+        "--name", type=model_name, help="Triton model name (default: the settings', CLICKCAST_TRITON__MODEL_NAME)"
+    )
     export.add_argument(
         "--wait",
         type=positive(float, allow_zero=True),
@@ -38,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     export.add_argument(
         "--keep",
-        type=positive(int),
+        type=kept_versions,
         default=KEEP_VERSIONS,
         metavar="N",
         help=f"keep the newest N versions (at least 2), the new one included, and delete older ones "
@@ -51,6 +56,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     _data_args(evaluate)
     evaluate.add_argument("--split", choices=("val", "test"), default="test")
     evaluate.set_defaults(func=evaluate_command)
+
+
+def kept_versions(text: str) -> int:
+    """An argparse type: how many versions an export keeps, at least 2 (the new one and the one served before it)."""
+    keep = positive(int)(text)
+    if keep < 2:
+        raise argparse.ArgumentTypeError(
+            f"must be at least 2 (the new version and the one served before it), got {text}"
+        )
+    return keep
 
 
 def model_name(text: str) -> str:
@@ -68,7 +83,7 @@ def _data_args(parser: argparse.ArgumentParser) -> None:
         help="check-in/click CSV (default: the full NYC file beside the checkout, else the sample in deploy/)",
     )
     columns_option(parser)
-    parser.add_argument("--max-events", type=int, default=None, help="use only the first N events in time")
+    parser.add_argument("--max-events", type=positive(int), default=None, help="use only the first N events in time")
 
 
 def _data_inputs(args: argparse.Namespace):
@@ -147,16 +162,21 @@ def train_command(args: argparse.Namespace) -> int:
 def export_command(args: argparse.Namespace) -> int:
     source = model_dir(args.source)
     from streams.cli import CliError
+    from streams.settings import get_settings
     from trainer.serving.export import export_model
 
+    # By default where the stack's Triton reads (`stack up`, the Makefile and the workers go by the settings too).
+    settings = get_settings()
+    repository = args.repository or settings.model_repository
+    name = args.name or settings.triton.model_name
     try:
-        version = export_model(source, args.repository, model_name=args.name, keep=args.keep)
+        version = export_model(source, repository, model_name=name, keep=args.keep)
     except MODEL_ERRORS as exc:  # an incomplete or corrupt model folder, a file as the repository
         raise CliError(str(exc)) from None
-    print(f"exported {source} as {args.repository / args.name / str(version)} (version {version})")
+    print(f"exported {source} as {repository / name / str(version)} (version {version})")
     if args.wait > 0:
-        waited = _wait_served(args.name, version, args.wait)
-        print(f"triton serves {args.name} version {version} (after {waited:.0f} s)")
+        waited = _wait_served(name, version, args.wait)
+        print(f"triton serves {name} version {version} (after {waited:.0f} s)")
     return 0
 
 

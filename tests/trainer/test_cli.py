@@ -86,7 +86,8 @@ def test_a_model_config_of_the_wrong_shape_is_a_one_line_error(capsys, csv, tmp_
 
 
 @pytest.mark.parametrize(
-    "argv", [["--name", ""], ["--name", "../x"], ["--name", "a/b"], ["--wait", "-1"], ["--wait", "inf"]]
+    "argv",
+    [["--name", ""], ["--name", "../x"], ["--name", "a/b"], ["--wait", "-1"], ["--wait", "inf"], ["--keep", "1"]],
 )
 def test_an_export_name_or_wait_that_does_not_fit_is_refused_before_anything_is_written(capsys, tmp_path, argv):
     with pytest.raises(SystemExit) as exit_:
@@ -135,3 +136,29 @@ def test_evaluate_leaves_out_the_validation_events_a_model_was_tuned_on(capsys, 
     # of a training file puts events that share the last used event's second in the next part.
     n_val, at_newest = int(split.val.sum()), int((split.val & (ck.ts == ck.ts[split.val].max())).sum())
     assert code == 0 and f"left out {n_val - at_newest} of {n_val} val events" in err
+
+
+def test_export_goes_where_the_settings_point_triton_by_default(capsys, tmp_path, fitted, monkeypatch):
+    from streams.settings import get_settings
+
+    fitted.save(tmp_path / "trained")
+    monkeypatch.setenv("CLICKCAST_MODEL_REPOSITORY", str(tmp_path / "served"))
+    monkeypatch.setenv("CLICKCAST_TRITON__MODEL_NAME", "next_place")
+    get_settings.cache_clear()
+    try:
+        assert main(["export", "--from", str(tmp_path / "trained")]) == 0
+    finally:
+        get_settings.cache_clear()
+    assert (tmp_path / "served" / "next_place" / "1" / "model.onnx").is_file()
+    assert "version 1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+@pytest.mark.parametrize("value", ["0", "-5", "x"])
+def test_a_max_events_that_is_not_a_positive_count_is_refused(capsys, tmp_path, csv, command, value):
+    """pandas' head(-5) would quietly drop the last five events instead."""
+    model = ["--model", str(tmp_path)] if command == "evaluate" else ["--out", str(tmp_path / "o")]
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--data", str(csv), "--max-events", value, *model])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and "--max-events" in err, err
