@@ -169,7 +169,14 @@ class ClickProcessor:
             "max_events": self.settings.history_max_events,
         }
         saved = self.state.get(user_id, source)
-        return UserHistory.from_state(saved, **kwargs) if saved else UserHistory(**kwargs)
+        if saved:
+            try:
+                return UserHistory.from_state(saved, **kwargs)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+                # A state this code cannot read (another state version, a foreign record) would fail every click of
+                # the user, and stop the worker at each start: the user's history starts afresh instead.
+                log.warning("the saved history of user %s is unreadable (%r); starting it afresh", user_id, exc)
+        return UserHistory(**kwargs)
 
     async def process(self, batch: Sequence[RawMessage]) -> BatchResult:
         return await self.complete(self.prepare(batch))

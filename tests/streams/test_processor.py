@@ -252,3 +252,17 @@ def test_giving_up_a_batch_also_ends_its_other_dependency_call():
         return sink.cancelled
 
     assert asyncio.run(scenario(HangingSink()))
+
+
+@pytest.mark.parametrize(
+    "saved",
+    [{"v": 999, "visits": []}, {"v": 1}, ["not", "a", "state"], {"v": 1, "visits": [["e", "not a time"]]}],
+    ids=["another-version", "no-visits", "not-an-object", "a-broken-visit"],
+)
+def test_a_user_whose_saved_history_is_unreadable_starts_afresh_and_is_answered(parts, saved, caplog):
+    state, _, _, processor = parts
+    state["u"] = saved
+    result = run(processor, messages_from([click("e1", "u", "i1", 0), click("e2", "v", "i1", 0)]))
+    assert [p.event_id for p in result.predictions] == ["e1", "e2"] and not result.dead_letters
+    assert [visit[0] for visit in state["u"]["visits"]] == ["e1"]  # the new click alone
+    assert "the saved history of user u is unreadable" in caplog.text

@@ -200,3 +200,15 @@ def test_expiry_on_fausts_own_stores(store, tmp_path):
     assert state.expire(idle_s=1000.0, budget=10) == ["idle"]
     assert not state.holds("idle") and state.holds("active") and state.holds("standby")
     assert tombstones(state) == [(0, "idle")]
+
+
+def test_an_unreadable_saved_history_reads_as_none_and_expiry_passes_it_by(caplog):
+    table, state = written({"idle": 100.0, "active": 5000.0})
+    table["not-json"] = b"\xff{"
+    table["no-partition"] = orjson.dumps(state_at(100.0))
+    table["not-an-object"] = b"[1, 2]"
+    assert state.get("not-json", message(1, 0)) is None
+    assert state.expire(idle_s=1000.0, budget=100) == ["idle"]  # raised in the expiry timer, it stopped the worker
+    assert tombstones(state) == [(1, "idle")]
+    assert {"not-json", "no-partition", "not-an-object"} <= set(table)
+    assert caplog.text.count("expiry skips user") == 3
