@@ -132,7 +132,10 @@ def create_app(settings: Settings) -> faust.App:
 
     processor = ClickProcessor(state, sink, predictor, stream, stopping=stopping)
     output = OutputProducer(settings.kafka)
-    changelog = ChangelogSender(state, output)
+    # Undelivered changelog records stop the worker as a failed batch does (stop_worker is defined below).
+    changelog = ChangelogSender(
+        state, output, on_error=lambda exc: stop_worker(exc, "table changelog records undelivered")
+    )
     expiry = IdleExpiry(
         state, sink.delete, stream.idle_user_ttl_s, slice_users=stream.expiry_slice_users, on_expired=changelog.send
     )
@@ -166,15 +169,16 @@ def create_app(settings: Settings) -> faust.App:
 
     crashing: list[asyncio.Future] = []
 
-    def stop_worker(exc: BaseException) -> None:
-        """Stop the worker when a batch fails. faust would restart the agent on the same stream, reading on past
-        the failed batch's clicks: never acknowledged, they would hold their partitions' committed offsets back
-        for good. A worker that stops (with an error) leaves them to the group, which hands them out again."""
+    def stop_worker(exc: BaseException, what: str = "a batch failed") -> None:
+        """Stop the worker when a batch fails (or what `what` says fails). faust would restart the agent on the same
+        stream, reading on past the failed batch's clicks: never acknowledged, they would hold their partitions'
+        committed offsets back for good. A worker that stops (with an error) leaves them to the group, which hands them
+        out again."""
         if not crashing:
             if isinstance(exc, Stopping):  # asked to stop, not a failure: crashing ends faust's wait for the clicks
                 log.warning("%s; its clicks are left unanswered, for the group to hand out again", exc)
             else:
-                log.critical("a batch failed (%r); stopping the worker so that its clicks are read again", exc)
+                log.critical("%s (%r); stopping the worker so that its clicks are read again", what, exc)
             crashing.append(asyncio.ensure_future(app.crash(exc)))
             exit_unless_stopped(stream.failed_stop_grace_s, "stopping after a failed batch")
 

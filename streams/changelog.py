@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from streams.output import Offsets, OutputMessage
@@ -30,9 +30,18 @@ class Producer(Protocol):
 
 
 class ChangelogSender:
-    def __init__(self, source: ChangelogSource, producer: Producer) -> None:
+    def __init__(
+        self,
+        source: ChangelogSource,
+        producer: Producer,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """`on_error` hears of every undelivered send. A batch's own send also fails the batch, but nothing awaits
+        expiry's tombstones: the store has deleted those users, and a changelog that still holds them brings them
+        back to whoever recovers the partition. Sending them again later could overtake a newer write of the user."""
         self.source = source
         self.producer = producer
+        self.on_error = on_error
         # Once the worker stops, faust has dropped the table's stores and recording an offset would reopen one: offsets
         # are no longer recorded (a restart then replays a little more of the changelog, which is always safe).
         self.stopping = False
@@ -67,3 +76,5 @@ class ChangelogSender:
         self._pending.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("table changelog records undelivered: %r", task.exception())
+            if self.on_error is not None:
+                self.on_error(task.exception())

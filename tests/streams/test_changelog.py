@@ -93,11 +93,11 @@ def test_drain_sends_what_is_queued_and_waits_for_every_send():
     assert len(source.persisted_offsets) == 2
 
 
-def deliver_one(source: Source, producer: Producer, stopping: bool = False) -> asyncio.Task:
+def deliver_one(source: Source, producer: Producer, stopping: bool = False, on_error=None) -> asyncio.Task:
     """One record sent and delivered (or failed); the send's task, done."""
 
     async def run() -> asyncio.Task:
-        sender = ChangelogSender(source, producer)
+        sender = ChangelogSender(source, producer, on_error=on_error)
         sender.stopping = stopping
         source.queued = [record("a")]
         task = sender.send()
@@ -109,13 +109,17 @@ def deliver_one(source: Source, producer: Producer, stopping: bool = False) -> a
     return asyncio.run(run())
 
 
-def test_an_undelivered_send_fails_its_task_and_is_logged(caplog):
-    source = Source()
+def test_an_undelivered_send_fails_its_task_is_logged_and_told(caplog):
+    source, told = Source(), []
     with caplog.at_level(logging.ERROR, logger="streams.changelog"):
-        task = deliver_one(source, Producer(fail=True))
+        task = deliver_one(source, Producer(fail=True), on_error=told.append)
     with pytest.raises(ConnectionError):
         task.result()
     assert source.persisted_offsets == [] and "undelivered" in caplog.text
+    assert [type(e) for e in told] == [ConnectionError]  # the worker stops: nothing else awaits expiry's tombstones
+    told.clear()
+    deliver_one(Source(), Producer(), on_error=told.append)
+    assert told == []
 
 
 def test_offsets_that_cannot_be_recorded_are_logged_and_the_send_still_succeeds(caplog):
