@@ -69,6 +69,7 @@ class InFlight:
     async def drain(self) -> None:
         """Wait until everything carried has been started and finished (re-raises a failure)."""
         while self._carry or self._tasks:
+            self._raise_error()  # a batch that failed to start leaves what is carried, and no task to wait for
             self._changed.clear()
             await self._changed.wait()
             self._raise_error()

@@ -181,6 +181,20 @@ def test_a_failure_is_reported_at_once_even_if_nothing_more_arrives():
     assert [str(f) for f in failures] == ["bad click"]  # reported once, though carried clicks stay undone
 
 
+def test_drain_raises_when_a_batch_failed_to_start_while_more_was_carried():
+    def start(batch):
+        raise ValueError("state store down")
+
+    async def main():
+        inflight = InFlight(start, depth=1, batch_max=1)
+        with pytest.raises(ValueError):
+            await inflight.add(["x", "y"])  # x fails to start; y stays carried, with no task in flight
+        with pytest.raises(ValueError, match="state store down"):
+            await asyncio.wait_for(inflight.drain(), 1)  # it waited for a task that would never come
+
+    asyncio.run(main())
+
+
 def test_limits_must_be_positive():
     with pytest.raises(ValueError):
         InFlight(lambda batch: None, depth=0, batch_max=1)
