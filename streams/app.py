@@ -37,13 +37,18 @@ from streams.kafka_config import faust_broker_options, worker_client_id
 from streams.output import Offsets, OutputMessage, OutputProducer
 from streams.predictor import TritonPredictor
 from streams.processor import ClickProcessor, RawMessage, broker_time
-from streams.retry import Stopping, retry_forever
+from streams.retry import Stopping, give_up_when, retry_forever
 from streams.settings import Settings
 from streams.stats import WorkerStats
 from streams.table_sweep import TableSweep
 from streams.watchdog import exit_unless_stopped
 
 log = logging.getLogger(__name__)
+
+REBALANCE_TIMEOUT_S = 60.0  # faust's default, set here because the grace below depends on it
+# The share of it a rebalance waits on a failing dependency before the worker gives up: the retries notice it up to 10 s
+# late, and the revocation still commits and drains the changelog after its clicks are done.
+REBALANCE_GRACE = 1 / 3
 
 
 def table_dir(settings: Settings) -> Path:
@@ -118,6 +123,9 @@ def create_app(settings: Settings) -> faust.App:
         # Batches are processed in milliseconds; a stuck dependency is retried inside the batch,
         # so allow long gaps between polls before the group evicts the worker.
         broker_max_poll_interval=300.0,
+        # How long a rebalance waits for a member to give its partitions up: dependency retries give up (and stop the
+        # worker) within REBALANCE_GRACE of it (streams.retry.give_up_when).
+        broker_rebalance_timeout=REBALANCE_TIMEOUT_S,
         broker_client_id=worker_client_id(os.getpid()),
     )
     clicks = app.topic(settings.topics.clicks, key_serializer="raw", value_serializer="raw")
@@ -127,8 +135,8 @@ def create_app(settings: Settings) -> faust.App:
     predictor = TritonPredictor(settings.triton, explain=stream.explain)
     state = TableState(users, users.changelog_topic.get_topic_name())
 
-    def stopping() -> bool:  # dependency waits give up then: faust's stop waits for every click they hold
-        return app.should_stop
+    # Dependency waits give up then: faust's stop and a rebalance wait for every click they hold.
+    stopping = give_up_when(lambda: app.should_stop, lambda: app.rebalancing, REBALANCE_GRACE * REBALANCE_TIMEOUT_S)
 
     processor = ClickProcessor(state, sink, predictor, stream, stopping=stopping)
     output = OutputProducer(settings.kafka)

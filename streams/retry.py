@@ -26,9 +26,9 @@ async def retry_forever(
 
     At-least-once: while Triton or the online store is down the partition waits (its offsets are not
     acked), rather than skipping events. Clients retry fast failures themselves; this is the slow loop.
-    Once `stopping()` is true, a failure raises `Stopping` instead: faust's stop waits for every started click,
-    so retrying on would hold the stop for as long as the outage lasts. Nothing is lost; the group hands the
-    batch's clicks out again.
+    Once `stopping()` is true, a failure raises `Stopping` instead: faust's stop (and a rebalance, `give_up_when`)
+    waits for every started click, so retrying on would hold it for as long as the outage lasts. Nothing is lost;
+    the group hands the batch's clicks out again.
     """
     delay = 0.5
     while True:
@@ -40,7 +40,34 @@ async def retry_forever(
             raise
         except Exception as exc:
             if stopping():
-                raise Stopping(f"{what} still failing as the worker stops ({type(exc).__name__}: {exc})") from exc
+                why = f"{type(exc).__name__}: {exc}"
+                raise Stopping(f"{what} still failing as the worker stops or gives its partitions up ({why})") from exc
             log.warning("%s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
+
+
+def give_up_when(
+    should_stop: Callable[[], bool],
+    rebalancing: Callable[[], bool],
+    grace_s: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[[], bool]:
+    """The `stopping` of `retry_forever` for a worker: true once it stops, or once a rebalance has found a dependency
+    failing for `grace_s`. A rebalance waits for every click in flight; a member that keeps it waiting past the
+    group's rebalance timeout is removed from the group yet runs on, writing the state of partitions that another
+    worker now owns. Giving up stops the worker instead, and the group hands its clicks out again."""
+    since: float | None = None
+
+    def stopping() -> bool:
+        nonlocal since
+        if should_stop():
+            return True
+        if not rebalancing():
+            since = None
+            return False
+        if since is None:
+            since = clock()
+        return clock() - since >= grace_s
+
+    return stopping
