@@ -136,7 +136,11 @@ def create_app(settings: Settings) -> faust.App:
     state = TableState(users, users.changelog_topic.get_topic_name())
 
     # Dependency waits give up then: faust's stop and a rebalance wait for every click they hold.
-    stopping = give_up_when(lambda: app.should_stop, lambda: app.rebalancing, REBALANCE_GRACE * REBALANCE_TIMEOUT_S)
+    stopping = give_up_when(
+        lambda: app.should_stop,
+        lambda: app.rebalancing_count if app.rebalancing else None,
+        REBALANCE_GRACE * REBALANCE_TIMEOUT_S,
+    )
 
     processor = ClickProcessor(state, sink, predictor, stream, stopping=stopping)
     output = OutputProducer(settings.kafka)

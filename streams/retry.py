@@ -49,25 +49,26 @@ async def retry_forever(
 
 def give_up_when(
     should_stop: Callable[[], bool],
-    rebalancing: Callable[[], bool],
+    rebalance: Callable[[], int | None],
     grace_s: float,
     clock: Callable[[], float] = time.monotonic,
 ) -> Callable[[], bool]:
-    """The `stopping` of `retry_forever` for a worker: true once it stops, or once a rebalance has found a dependency
-    failing for `grace_s`. A rebalance waits for every click in flight; a member that keeps it waiting past the
-    group's rebalance timeout is removed from the group yet runs on, writing the state of partitions that another
-    worker now owns. Giving up stops the worker instead, and the group hands its clicks out again."""
-    since: float | None = None
+    """The `stopping` of `retry_forever` for a worker: true once it stops, or once a rebalance (`rebalance()`: its
+    number while one runs, else None) has found a dependency failing for `grace_s`. A rebalance waits for every
+    click in flight; a member that keeps it waiting past the group's rebalance timeout is removed from the group yet
+    runs on, writing the state of partitions that another worker now owns. Giving up stops the worker instead, and
+    the group hands its clicks out again."""
+    first_failure: dict[int, float] = {}  # of the current rebalance only
 
     def stopping() -> bool:
-        nonlocal since
         if should_stop():
             return True
-        if not rebalancing():
-            since = None
+        current = rebalance()
+        if current is None:
             return False
-        if since is None:
-            since = clock()
-        return clock() - since >= grace_s
+        if current not in first_failure:  # a later rebalance: its own grace, from its first failure
+            first_failure.clear()
+            first_failure[current] = clock()
+        return clock() - first_failure[current] >= grace_s
 
     return stopping

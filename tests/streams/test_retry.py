@@ -8,22 +8,22 @@ from streams.retry import Stopping, give_up_when, retry_forever
 
 
 def test_retries_give_up_at_a_stop_at_once_and_in_a_rebalance_after_the_grace():
-    now, flags = [0.0], {"stop": False, "rebalancing": False}
-    stopping = give_up_when(lambda: flags["stop"], lambda: flags["rebalancing"], grace_s=20.0, clock=lambda: now[0])
+    now, state = [0.0], {"stop": False, "rebalance": None}
+    stopping = give_up_when(lambda: state["stop"], lambda: state["rebalance"], grace_s=20.0, clock=lambda: now[0])
     assert not stopping()
-    flags["rebalancing"] = True
+    state["rebalance"] = 1
     assert not stopping()  # the grace starts at the first failure seen in the rebalance
     now[0] = 19.0
     assert not stopping()
     now[0] = 20.0
     assert stopping()
-    flags["rebalancing"] = False  # over: the next rebalance gets its own grace
+    state["rebalance"], now[0] = 2, 3600.0  # the next rebalance, with no failure in between: its own grace
     assert not stopping()
-    flags["rebalancing"], now[0] = True, 100.0
+    now[0] = 3619.0
     assert not stopping()
-    now[0] = 110.0
+    state["rebalance"] = None
     assert not stopping()
-    flags["stop"] = True
+    state["stop"] = True
     assert stopping()
 
 
