@@ -22,6 +22,10 @@ visit_time = itemgetter(1)  # Visit.ts: the sort and bisection key of every sort
 _new_tuple = tuple.__new__
 
 
+class NewerStateError(RuntimeError):
+    """A saved state written by newer code (a rollback, a mixed-version rollout): not to be read, nor overwritten."""
+
+
 class Visit(NamedTuple):
     """One event of a user's history. A named tuple: states of up to 128 visits are rebuilt for every user
     of every micro-batch, and a tuple builds ~8x faster than a frozen dataclass."""
@@ -139,8 +143,11 @@ class UserHistory:
         retention_s: float = DEFAULT_RETENTION_S,
         max_events: int = DEFAULT_MAX_EVENTS,
     ) -> UserHistory:
-        if state.get("v") != STATE_VERSION:
-            raise ValueError(f"unsupported history state version {state.get('v')!r}")
+        version = state.get("v")
+        if isinstance(version, int) and version > STATE_VERSION:
+            raise NewerStateError(f"history state version {version} comes from newer code than this ({STATE_VERSION})")
+        if version != STATE_VERSION:
+            raise ValueError(f"unsupported history state version {version!r}")
         history = cls(allowed_lateness_s=allowed_lateness_s, retention_s=retention_s, max_events=max_events)
         # Rebuilt for every user of every batch (~120 visits for a busy user), so in C: `tuple.__new__` makes each
         # saved [id, ts, item, lat, lon] a Visit without namedtuple's Python-level `_make` (half the time).

@@ -173,8 +173,9 @@ class ClickProcessor:
             try:
                 return UserHistory.from_state(saved, **kwargs)
             except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-                # A state this code cannot read (another state version, a foreign record) would fail every click of
-                # the user, and stop the worker at each start: the user's history starts afresh instead.
+                # A state this code cannot read (an old state version, a foreign record) would fail every click of
+                # the user, and stop the worker at each start: the user's history starts afresh instead. A state of
+                # newer code (NewerStateError) is not malformed: it stops the worker rather than be overwritten.
                 log.warning("the saved history of user %s is unreadable (%r); starting it afresh", user_id, exc)
         return UserHistory(**kwargs)
 

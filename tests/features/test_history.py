@@ -3,7 +3,7 @@ import json
 import pytest
 
 from features.compute import MISSING, compute_features
-from features.history import AddOutcome, UserHistory, Visit
+from features.history import AddOutcome, NewerStateError, UserHistory, Visit
 
 
 def visit(event_id: str, ts: float, item: str = "p", lat: float = 40.7, lon: float = -74.0) -> Visit:
@@ -144,7 +144,9 @@ def test_from_state_applies_tighter_limits_and_rejects_unknown_version():
         h.add(visit(f"e{i}", float(i)))
     restored = UserHistory.from_state(h.to_state(), max_events=2)
     assert ids(restored) == ["e3", "e4"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unsupported history state version"):
+        UserHistory.from_state({"v": 0, "visits": []})
+    with pytest.raises(NewerStateError, match="newer code"):  # not a ValueError: the stream must not start it afresh
         UserHistory.from_state({"v": 999, "visits": []})
 
 

@@ -256,8 +256,8 @@ def test_giving_up_a_batch_also_ends_its_other_dependency_call():
 
 @pytest.mark.parametrize(
     "saved",
-    [{"v": 999, "visits": []}, {"v": 1}, ["not", "a", "state"], {"v": 1, "visits": [["e", "not a time"]]}],
-    ids=["another-version", "no-visits", "not-an-object", "a-broken-visit"],
+    [{"v": 0, "visits": []}, {"v": 1}, ["not", "a", "state"], {"v": 1, "visits": [["e", "not a time"]]}],
+    ids=["an-older-version", "no-visits", "not-an-object", "a-broken-visit"],
 )
 def test_a_user_whose_saved_history_is_unreadable_starts_afresh_and_is_answered(parts, saved, caplog):
     state, _, _, processor = parts
@@ -266,3 +266,14 @@ def test_a_user_whose_saved_history_is_unreadable_starts_afresh_and_is_answered(
     assert [p.event_id for p in result.predictions] == ["e1", "e2"] and not result.dead_letters
     assert [visit[0] for visit in state["u"]["visits"]] == ["e1"]  # the new click alone
     assert "the saved history of user u is unreadable" in caplog.text
+
+
+def test_a_saved_history_of_newer_code_stops_the_batch_instead_of_being_overwritten(parts):
+    from features.history import STATE_VERSION, NewerStateError
+
+    state, _, _, processor = parts
+    newer = {"v": STATE_VERSION + 1, "visits": [], "more": "fields"}
+    state["u"] = newer
+    with pytest.raises(NewerStateError, match="newer code"):
+        run(processor, messages_from([click("e1", "u", "i1", 0)]))
+    assert state["u"] == newer
