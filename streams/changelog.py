@@ -76,5 +76,5 @@ class ChangelogSender:
         self._pending.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("table changelog records undelivered: %r", task.exception())
-            if self.on_error is not None:
+            if self.on_error is not None and not self.stopping:  # a stop under way needs no second one
                 self.on_error(task.exception())

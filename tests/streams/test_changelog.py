@@ -119,6 +119,7 @@ def test_an_undelivered_send_fails_its_task_is_logged_and_told(caplog):
     assert [type(e) for e in told] == [ConnectionError]  # the worker stops: nothing else awaits expiry's tombstones
     told.clear()
     deliver_one(Source(), Producer(), on_error=told.append)
+    deliver_one(Source(), Producer(fail=True), stopping=True, on_error=told.append)  # a stop is already under way
     assert told == []
 
 
