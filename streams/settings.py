@@ -105,8 +105,8 @@ class FeastSettings(BaseModel):
 
 class StreamSettings(BaseModel):
     app_id: str = "clickcast"  # also the Kafka consumer group: workers with the same id share the partitions
-    # Table store; "memory://" keeps state in RAM (rebuilt from the changelog on start).
-    store: Literal["rocksdb://", "memory://"] = "rocksdb://"
+    # Table store, a faust store URL: "rocksdb://", or "memory://" to keep state in RAM (rebuilt from the changelog).
+    store: str = "rocksdb://"
     # Largest micro-batch: clicks that arrive while every in-flight slot is busy are carried into the next.
     batch_max: int = Field(256, ge=1)
     # Batches whose model call / feature write / sends overlap. One at a time, the next gathering what arrives
@@ -134,6 +134,14 @@ class StreamSettings(BaseModel):
     gc_threshold: int = Field(50_000, ge=700)
     # Table store of this worker process; RocksDB workers on one host need one each (default: run_dir/faust).
     data_dir: Path | None = None
+
+    @field_validator("store")
+    @classmethod
+    def _known_store(cls, url: str) -> str:
+        # faust would fail only as the worker starts, with a traceback; claim_table_dir reads the scheme too.
+        if url.partition(":")[0] not in ("rocksdb", "memory"):
+            raise ValueError(f"a table store URL is rocksdb:// or memory://, not {url!r}")
+        return url
 
     @model_validator(mode="after")
     def _retention_covers_lateness(self) -> StreamSettings:
