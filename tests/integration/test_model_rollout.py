@@ -98,7 +98,9 @@ def test_new_version_rolls_out_without_losing_events(stack, tmp_path, shape):
                     # Joined here, not after the loop: once `sent` is final, the answer that completes it ends the
                     # loop, where a producer still flushing at that answer would leave the loop to its idle timeout.
                     producer.join(timeout=30)
-                if (stop.is_set() and set(sent) <= set(versions)) or time.monotonic() > deadline:
+                if (stop.is_set() and not producer.is_alive() and set(sent) <= set(versions)) or (
+                    time.monotonic() > deadline
+                ):
                     break
             stop.set()
             producer.join(timeout=30)

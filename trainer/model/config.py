@@ -64,7 +64,7 @@ class ClickcastConfig:
     @classmethod
     def quick(cls) -> ClickcastConfig:
         # Same history length as the full model: the Triton input shape does not depend on how it was trained.
-        # 2,500 windows an epoch (NYC has 2,077): a file three times NYC's size fit in 109 s instead of 40 without it.
+        # 2,500 windows an epoch (NYC has 2,077): a quick run on a file three times NYC's size took 86 s, 149 without.
         return cls(
             pretrain_epochs=1, finetune_epochs=2, patience=1, val_events=2000, adversarial=False, epoch_windows=2500
         )

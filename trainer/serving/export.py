@@ -89,7 +89,7 @@ def export_model(
             shutil.copy2(source / name, staging / name)
         shutil.copy2(SERVING_CODE, staging / "model.py")
         for package in CODE_PACKAGES:
-            ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+            ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results")  # trainer/results: figures, not code
             shutil.copytree(package_dir(package), staging / CODE_DIR / package, ignore=ignore)
         _refuse_code_changed_since(staging / CODE_DIR, process_started())
         # Compiled here: else the stub writes __pycache__ into the version folder on load, and Triton's
@@ -120,7 +120,12 @@ def process_started() -> float:
     """The latest time, in `time.time()` terms, at which this process can have started: the kernel counts its start in
     clock ticks after boot (10 ms), rounded up here. Imports come later (the interpreter starts first), so a file
     modified before then was read by them as it is. psutil's start times round the boot time to whole seconds."""
-    stat = Path("/proc/self/stat").read_text()
+    try:
+        stat = Path("/proc/self/stat").read_text()
+    except OSError:  # no procfs (macOS): psutil's start time, a second later to be safe
+        import psutil
+
+        return psutil.Process().create_time() + 1.0
     ticks = int(stat.rpartition(")")[2].split()[19]) + 1  # field 22, starttime
     return time.time() - (time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK"))
 

@@ -99,3 +99,19 @@ def test_an_epoch_with_a_window_budget_trains_that_many_distinct_windows_drawn_a
     seen.append([])
     finetune.finetune_epoch(net, data, optimizer, cfg.replace(epoch_windows=0), ck.vocab.lat, ck.vocab.lon, rng)
     assert sorted(seen[-1]) == list(range(len(data)))  # 0: every window
+
+
+def test_a_pretraining_epoch_with_a_window_budget_trains_that_many_windows(habits, monkeypatch):
+    import trainer.model.pretrain as pretrain
+
+    cfg, net, data, _ = training_setup(habits)
+    rows: list[int] = []
+    mask = pretrain.mask_positions
+    monkeypatch.setattr(pretrain, "mask_positions", lambda items, *a: rows.append(len(items)) or mask(items, *a))
+    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr)
+    rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
+    pretrain_epoch(net, data, optimizer, 4, 0.3, rng, gen, windows=10)
+    assert rows == [4, 4, 2]
+    rows.clear()
+    pretrain_epoch(net, data, optimizer, 4, 0.3, rng, gen)
+    assert sum(rows) == len(data) > 10

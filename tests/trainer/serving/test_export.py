@@ -34,6 +34,7 @@ def test_each_export_adds_the_next_version_with_model_files_and_config(fitted, t
     ).read_text()
     assert (snapshot / "features" / "sequence.py").is_file() and (snapshot / "schemas" / "events.py").is_file()
     assert (snapshot / "trainer" / "model" / "__pycache__").is_dir()  # compiled: the stub writes nothing
+    assert (REPO_ROOT / "trainer" / "results").is_dir() and not (snapshot / "trainer" / "results").exists()
     leftovers = [p.name for p in (repository / "clickcast").iterdir() if p.name.startswith(".")]
     assert leftovers == [LOCK_FILE]  # no staging folder or config being written
     config = (repository / "clickcast" / "config.pbtxt").read_text()
