@@ -20,12 +20,15 @@ def _clickcast() -> str:
 
 
 def start_workers(
-    settings: Settings, count: int, *args: str, env: dict[str, str] | None = None
+    settings: Settings, count: int, *args: str, env: dict[str, str] | None = None, first: int = 0
 ) -> list[ManagedProcess]:
+    """`count` workers, named worker-<first>, worker-<first + 1>, ... From the first (`first` 0), the workers an
+    interrupted run left are stopped first; a later `first` adds workers beside the running ones (scaling out)."""
     directory = settings.run_dir / "workers"
-    stop_leftover_workers(directory)
+    if first == 0:
+        stop_leftover_workers(directory)
     workers = []
-    for i in range(count):
+    for i in range(first, first + count):
         proc = ManagedProcess(f"worker-{i}", directory)
         # Each worker needs its own table store directory (RocksDB locks it); the online store is shared.
         data_dir = str(directory / f"worker-{i}-data")
