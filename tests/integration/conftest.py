@@ -1,15 +1,50 @@
 import shutil
+import threading
 import time
 import warnings
 
 import pytest
 
 from deploy.stack.triton import model_versions
-from streams.settings import get_settings
+from schemas.csv_source import iter_click_events, read_events_frame
+from schemas.events import ClickEvent
+from streams.commands import SAMPLE_DATA
+from streams.producer import ClickProducer, Pacer
+from streams.settings import Settings, get_settings
 
 # Tests export into the stack's repository with this: an export's pruning would delete the versions that were there
 # before the session, which the session's cleanup leaves to serve.
 KEEP_ALL = 1_000_000
+
+
+def run_events(run_id: str, limit: int | None = None) -> list[ClickEvent]:
+    """The sample's clicks (its first `limit`), users and event ids prefixed with `run_id`: a test run is independent
+    of what earlier runs left in the topics, the workers' tables and the online store."""
+    frame = read_events_frame(SAMPLE_DATA, limit=limit)
+    frame["event_id"] = run_id + ":" + frame["event_id"]
+    frame["user_id"] = run_id + "-" + frame["user_id"]
+    return list(iter_click_events(frame))
+
+
+def paced_producer(
+    settings: Settings, events: list[ClickEvent], rate: float, sent: list[str], stop: threading.Event | None = None
+) -> threading.Thread:
+    """A started thread that sends `events` at `rate` a second, adding each one's id to `sent` once it is handed to
+    the client; it stops early once `stop` is set, and ends once the client has flushed."""
+
+    def produce() -> None:
+        pacer = Pacer(rate=rate)
+        with ClickProducer(settings) as producer:
+            for event in events:
+                if stop is not None and stop.is_set():
+                    break
+                pacer.wait(event.timestamp)
+                producer.send(event)
+                sent.append(event.event_id)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    return thread
 
 
 def logged(worker, text: str) -> int:

@@ -12,14 +12,11 @@ from pathlib import Path
 import pytest
 
 from deploy.stack.triton import model_versions, wait_served
-from schemas.csv_source import iter_click_events, read_events_frame
 from schemas.events import PredictionEvent
-from streams.commands import SAMPLE_DATA
 from streams.consumer import TopicReader
-from streams.producer import ClickProducer, Pacer
 from streams.settings import get_settings
 from streams.workers import start_workers, stop_workers, wait_ready
-from tests.integration.conftest import KEEP_ALL
+from tests.integration.conftest import KEEP_ALL, paced_producer, run_events
 from trainer.serving.export import export_model
 from trainer.serving.triton_config import DEFAULT_TOP_K
 
@@ -53,31 +50,15 @@ def test_new_version_rolls_out_without_losing_events(stack, tmp_path, shape):
     else:  # every request of the old shape fails once it loads: the workers must read the new one
         source, top_k = _another_shape(tmp_path / "tiny"), 5
     run_id = uuid.uuid4().hex[:8]
-    frame = read_events_frame(SAMPLE_DATA)
-    frame["event_id"] = run_id + ":" + frame["event_id"]
-    frame["user_id"] = run_id + "-" + frame["user_id"]
-    events = list(iter_click_events(frame))
-
+    events = run_events(run_id)
     sent: list[str] = []
     stop = threading.Event()
-
-    def produce() -> None:
-        pacer = Pacer(rate=RATE)
-        with ClickProducer(settings) as producer:
-            for event in events:
-                if stop.is_set():
-                    break
-                pacer.wait(event.timestamp)
-                producer.send(event)
-                sent.append(event.event_id)
-
     workers = start_workers(settings, 1)
     try:
         wait_ready(settings, workers)
         with TopicReader(settings, settings.topics.predictions) as predictions:
             predictions.wait_assigned()
-            producer = threading.Thread(target=produce, daemon=True)
-            producer.start()
+            producer = paced_producer(settings, events, RATE, sent, stop)
             time.sleep(3)
             new_version = export_model(source, repository, name, top_k=top_k, keep=KEEP_ALL)
             versions: dict[str, str] = {}

@@ -4,7 +4,6 @@ cross both handovers (the features in the online store are those the offline cod
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 
@@ -15,40 +14,36 @@ from deploy.stack.process import tail
 from features.compute import compute_features
 from features.history import Visit
 from features.store import build_store, read_features
-from schemas.csv_source import iter_click_events, read_events_frame
 from schemas.events import PredictionEvent
-from streams.commands import SAMPLE_DATA
 from streams.consumer import TopicReader
 from streams.kafka_config import confluent_config, worker_client_id
-from streams.producer import ClickProducer, Pacer
 from streams.settings import get_settings
 from streams.workers import group_members, start_workers, stop_workers, wait_ready
+from tests.integration.conftest import paced_producer, run_events
 from tests.integration.test_stream import _same
 
 pytestmark = pytest.mark.integration
 
-N_EVENTS = 1500
-RATE = 40.0  # events/s: the stream spans both rebalances
-MAX_STREAM_S = 300.0
+PHASE = 500  # clicks per phase: one worker, then both (the second joining as they stream), then the second alone
+RATE = 40.0  # events/s: each rebalance happens while its phase streams
+PHASE_S = 180.0  # the longest a phase may take to be answered
+
+
+def _single_member(admin: AdminClient, group: str, timeout_s: float = 60.0) -> dict[str, int]:
+    """The group's members once it is stable with one member (what it shows at the end otherwise)."""
+    deadline = time.monotonic() + timeout_s
+    members = dict(group_members(admin, group))
+    while len(members) != 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        members = dict(group_members(admin, group))
+    return members
 
 
 def test_scaling_out_and_in_mid_stream_answers_every_click_and_keeps_every_history(stack):
     settings = get_settings()
     run_id = uuid.uuid4().hex[:8]
-    frame = read_events_frame(SAMPLE_DATA, limit=N_EVENTS)
-    frame["event_id"] = run_id + ":" + frame["event_id"]
-    frame["user_id"] = run_id + "-" + frame["user_id"]
-    events = list(iter_click_events(frame))
+    events = run_events(run_id, limit=3 * PHASE)
     sent: list[str] = []
-
-    def produce() -> None:
-        pacer = Pacer(rate=RATE)
-        with ClickProducer(settings) as producer:
-            for event in events:
-                pacer.wait(event.timestamp)
-                producer.send(event)
-                sent.append(event.event_id)
-
     admin = AdminClient(confluent_config(settings.kafka, log_level=0))
     first = start_workers(settings, 1)
     workers = list(first)
@@ -57,35 +52,38 @@ def test_scaling_out_and_in_mid_stream_answers_every_click_and_keeps_every_histo
         wait_ready(settings, first)
         with TopicReader(settings, settings.topics.predictions) as predictions:
             predictions.wait_assigned()
-            producer = threading.Thread(target=produce, daemon=True)
-            producer.start()
             stream = predictions.messages(idle_timeout=120)
 
-            def read_until(done) -> None:
-                deadline = time.monotonic() + MAX_STREAM_S
+            def stream_phase(phase: int, change=None) -> None:
+                """Send the phase's clicks; `change` the workers while they stream; read until all are answered."""
+                producer = paced_producer(settings, events[phase * PHASE : (phase + 1) * PHASE], RATE, sent)
+                if change is not None:
+                    change()
+                deadline = time.monotonic() + PHASE_S
                 for msg in stream:
                     p = PredictionEvent.model_validate_json(msg.value())
                     if p.event_id.startswith(run_id):
                         answered[p.event_id] = p
-                    if done() or time.monotonic() > deadline:
-                        return
+                    done = not producer.is_alive() and set(sent) <= set(answered)
+                    if done or time.monotonic() > deadline:
+                        break
+                producer.join(timeout=30)
 
-            read_until(lambda: len(answered) >= 100)
-            workers += start_workers(settings, 1, first=1)  # scale out
-            wait_ready(settings, workers)  # both hold partitions
+            def scale_out() -> None:
+                workers.extend(start_workers(settings, 1, first=1))
+                wait_ready(settings, workers)  # both hold partitions
+
+            stream_phase(0)
+            stream_phase(1, scale_out)
             ids = [worker_client_id(w.pid() or 0) for w in workers]
             shared = dict(group_members(admin, settings.stream.app_id))
-            mark = len(answered)
-            read_until(lambda: len(answered) >= mark + 300)  # some traffic through both
-            stop_workers(first)  # scale in: its partitions move to the second
-            read_until(lambda: not producer.is_alive() and set(sent) <= set(answered))
-            producer.join(timeout=30)
-            alone = dict(group_members(admin, settings.stream.app_id))
+            stream_phase(2, lambda: stop_workers(first))  # scale in: its partitions move to the second
+            alone = _single_member(admin, settings.stream.app_id)
     finally:
         stop_workers(workers)
 
     logs = "\n".join(tail(w.log_file, 30) for w in workers)
-    assert len(sent) == N_EVENTS, "the producer did not finish"
+    assert len(sent) == 3 * PHASE, "the producer did not finish"
     assert set(sent) <= set(answered), f"{len(set(sent) - set(answered))} clicks unanswered\n{logs}"
     assert all(shared.get(i, 0) > 0 for i in ids), shared
     assert set(alone) == {ids[1]} and alone[ids[1]] > 0, alone  # the second holds every partition the group has

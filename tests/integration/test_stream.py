@@ -15,14 +15,12 @@ from deploy.stack.process import tail
 from features.compute import compute_features
 from features.history import Visit
 from features.store import build_store, read_features
-from schemas.csv_source import iter_click_events, read_events_frame
 from schemas.events import DeadLetter, PredictionEvent
-from streams.commands import SAMPLE_DATA
 from streams.consumer import TopicReader
 from streams.producer import ClickProducer
 from streams.settings import get_settings
 from streams.workers import start_workers, stop_workers, wait_ready
-from tests.integration.conftest import logged
+from tests.integration.conftest import logged, run_events
 
 pytestmark = pytest.mark.integration
 
@@ -44,19 +42,12 @@ def _same(got: dict, expected: dict) -> bool:
     )
 
 
-def _events(run_id: str):
-    frame = read_events_frame(SAMPLE_DATA, limit=N_EVENTS)
-    frame["event_id"] = run_id + ":" + frame["event_id"]
-    frame["user_id"] = run_id + "-" + frame["user_id"]
-    return list(iter_click_events(frame))
-
-
 @pytest.mark.parametrize("online_store", ["sqlite", "redis"])
 def test_every_click_gets_one_prediction_and_features_match_offline(online_store, stack):
     settings = get_settings()
     settings = settings.model_copy(update={"feast": settings.feast.model_copy(update={"online_store": online_store})})
     run_id = uuid.uuid4().hex[:8]
-    events = _events(run_id)
+    events = run_events(run_id, limit=N_EVENTS)
     workers = start_workers(settings, 1, env={"CLICKCAST_FEAST__ONLINE_STORE": online_store})
     closed_before = logged(workers[0], CLOSED)  # the log file carries earlier runs
     try:
