@@ -26,6 +26,10 @@ class NewerStateError(RuntimeError):
     """A saved state written by newer code (a rollback, a mixed-version rollout): not to be read, nor overwritten."""
 
 
+# What reading a malformed or older saved state raises (from_state, newest_ts_of_state; JSON decoding's ValueError).
+UNREADABLE_STATE = (ValueError, TypeError, KeyError, IndexError, AttributeError)
+
+
 class Visit(NamedTuple):
     """One event of a user's history. A named tuple: states of up to 128 visits are rebuilt for every user
     of every micro-batch, and a tuple builds ~8x faster than a frozen dataclass."""

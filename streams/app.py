@@ -28,7 +28,7 @@ import orjson
 from faust.streams import _current_event
 from faust.types import TP, EventT
 
-from features.history import UserHistory
+from features.history import UNREADABLE_STATE, UserHistory
 from streams.changelog import ChangelogSender
 from streams.expiry import IdleExpiry
 from streams.feature_sink import FeastSink
@@ -378,7 +378,7 @@ class TableState:
             try:
                 value = orjson.loads(saved)
                 partition, ts = int(value["partition"]), UserHistory.newest_ts_of_state(value) or 0.0
-            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            except UNREADABLE_STATE as exc:
                 # Left alone: raised in expiry's timer, it would stop the worker at every start. The user's next
                 # click starts its history afresh and writes a readable state.
                 log.warning("expiry skips user %s: its saved history is unreadable (%r)", key, exc)

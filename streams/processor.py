@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from features.compute import compute_features
-from features.history import AddOutcome, UserHistory, Visit, visit_time
+from features.history import UNREADABLE_STATE, AddOutcome, UserHistory, Visit, visit_time
 from schemas.events import ClickEvent, DeadLetter, PredictionEvent, prediction_wire
 from streams.predictor import Prediction
 from streams.retry import never, retry_forever
@@ -172,7 +172,7 @@ class ClickProcessor:
         if saved:
             try:
                 return UserHistory.from_state(saved, **kwargs)
-            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            except UNREADABLE_STATE as exc:
                 # A state this code cannot read (an old state version, a foreign record) would fail every click of
                 # the user, and stop the worker at each start: the user's history starts afresh instead. A state of
                 # newer code (NewerStateError) is not malformed: it stops the worker rather than be overwritten.

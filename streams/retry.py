@@ -58,17 +58,18 @@ def give_up_when(
     click in flight; a member that keeps it waiting past the group's rebalance timeout is removed from the group yet
     runs on, writing the state of partitions that another worker now owns. Giving up stops the worker instead, and
     the group hands its clicks out again."""
-    first_failure: dict[int, float] = {}  # of the current rebalance only
+    seen: int | None = None  # the rebalance whose first failure is `since`
+    since = 0.0
 
     def stopping() -> bool:
+        nonlocal seen, since
         if should_stop():
             return True
         current = rebalance()
         if current is None:
             return False
-        if current not in first_failure:  # a later rebalance: its own grace, from its first failure
-            first_failure.clear()
-            first_failure[current] = clock()
-        return clock() - first_failure[current] >= grace_s
+        if current != seen:  # a later rebalance: its own grace, from its first failure
+            seen, since = current, clock()
+        return clock() - since >= grace_s
 
     return stopping

@@ -175,21 +175,13 @@ def export_command(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     print(f"exported {source} as {repository / name / str(version)} (version {version})")
     if args.wait > 0:
-        waited = _wait_served(name, version, args.wait)
+        from deploy.stack.triton import wait_served
+
+        waited = wait_served(settings.triton.http_url, name, version, args.wait)
+        if waited is None:
+            raise CliError(f"Triton did not serve {name} version {version} within {args.wait:.0f} s (is the stack up?)")
         print(f"triton serves {name} version {version} (after {waited:.0f} s)")
     return 0
-
-
-def _wait_served(name: str, version: int, timeout_s: float) -> float:
-    """Seconds until the running Triton serves `version`; a CliError past `timeout_s`."""
-    from deploy.stack.triton import wait_served
-    from streams.cli import CliError
-    from streams.settings import get_settings
-
-    waited = wait_served(get_settings().triton.http_url, name, version, timeout_s)
-    if waited is None:
-        raise CliError(f"Triton did not serve {name} version {version} within {timeout_s:.0f} s (is the stack up?)")
-    return waited
 
 
 def _after_training(split, which: str, ts, trained_until: float | None):

@@ -6,6 +6,9 @@ import warnings
 import pytest
 
 from deploy.stack.triton import model_versions
+from features.compute import compute_features
+from features.history import Visit
+from features.store import build_store, read_features
 from schemas.csv_source import iter_click_events, read_events_frame
 from schemas.events import ClickEvent
 from streams.commands import SAMPLE_DATA
@@ -47,6 +50,35 @@ def paced_producer(
     return thread
 
 
+def same_features(got: dict, expected: dict) -> bool:
+    """Equal names and values; floats within what float32-free storage round trips allow."""
+    return all(
+        got[name] == value if isinstance(value, str) else got[name] == pytest.approx(value, rel=1e-9, abs=1e-9)
+        for name, value in expected.items()
+    )
+
+
+def histories_kept(events: list[ClickEvent]) -> dict[str, list[Visit]]:
+    """Each user's visits in send order, as the trainer keeps them: a resent copy (same item and time) once."""
+    by_user: dict[str, list[Visit]] = {}
+    kept = set()
+    for e in events:
+        if (e.user_id, e.item_id, e.timestamp) not in kept:
+            kept.add((e.user_id, e.item_id, e.timestamp))
+            by_user.setdefault(e.user_id, []).append(Visit(e.event_id, e.timestamp, e.item_id, e.latitude, e.longitude))
+    return by_user
+
+
+def assert_online_features(settings: Settings, by_user: dict[str, list[Visit]]) -> None:
+    """The online store holds, per user, the features as of the user's newest event, computed by the same function
+    offline over all the user's visits."""
+    users = sorted(by_user)
+    for user, row in zip(users, read_features(build_store(settings), users), strict=True):
+        visits = sorted(by_user[user], key=lambda v: v.ts)
+        expected = compute_features(visits, visits[-1])
+        assert same_features(row, expected), (user, row, expected)
+
+
 def logged(worker, text: str) -> int:
     """How often `text` appears in a worker's log file (which carries earlier runs too)."""
     try:
@@ -70,10 +102,10 @@ def _remove_versions_the_tests_export():
     if gone:  # e.g. pruned by an export: the checkout would be left without the model it served
         pytest.fail(f"versions {sorted(gone)} of {name}, there before the tests, are gone")
     if added and before:
-        _wait_served(settings, name, max(before), added)
+        _wait_unserved(settings, name, max(before), added)
 
 
-def _wait_served(settings, name: str, version: int, removed: set[int], timeout_s: float = 120.0) -> None:
+def _wait_unserved(settings, name: str, version: int, removed: set[int], timeout_s: float = 120.0) -> None:
     """Until Triton's poll serves `version` again and none of `removed`: a session started right after this one
     must not meet a version that is gone from the repository still answering."""
     import tritonclient.http as httpclient

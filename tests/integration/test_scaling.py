@@ -11,16 +11,12 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from deploy.stack.process import tail
-from features.compute import compute_features
-from features.history import Visit
-from features.store import build_store, read_features
 from schemas.events import PredictionEvent
 from streams.consumer import TopicReader
 from streams.kafka_config import confluent_config, worker_client_id
 from streams.settings import get_settings
 from streams.workers import group_members, start_workers, stop_workers, wait_ready
-from tests.integration.conftest import paced_producer, run_events
-from tests.integration.test_stream import _same
+from tests.integration.conftest import assert_online_features, histories_kept, paced_producer, run_events
 
 pytestmark = pytest.mark.integration
 
@@ -88,13 +84,4 @@ def test_scaling_out_and_in_mid_stream_answers_every_click_and_keeps_every_histo
     assert all(shared.get(i, 0) > 0 for i in ids), shared
     assert set(alone) == {ids[1]} and alone[ids[1]] > 0, alone  # the second holds every partition the group has
 
-    by_user: dict[str, list[Visit]] = {}
-    kept = set()
-    for e in events:
-        if (e.user_id, e.item_id, e.timestamp) not in kept:  # a resent copy (same item and time) counts once
-            kept.add((e.user_id, e.item_id, e.timestamp))
-            by_user.setdefault(e.user_id, []).append(Visit(e.event_id, e.timestamp, e.item_id, e.latitude, e.longitude))
-    users = sorted(by_user)
-    for user, row in zip(users, read_features(build_store(settings), users), strict=True):
-        visits = sorted(by_user[user], key=lambda v: v.ts)
-        assert _same(row, compute_features(visits, visits[-1])), (user, row)
+    assert_online_features(settings, histories_kept(events))

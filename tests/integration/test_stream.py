@@ -13,14 +13,12 @@ import pytest
 
 from deploy.stack.process import tail
 from features.compute import compute_features
-from features.history import Visit
-from features.store import build_store, read_features
 from schemas.events import DeadLetter, PredictionEvent
 from streams.consumer import TopicReader
 from streams.producer import ClickProducer
 from streams.settings import get_settings
 from streams.workers import start_workers, stop_workers, wait_ready
-from tests.integration.conftest import logged, run_events
+from tests.integration.conftest import assert_online_features, histories_kept, logged, run_events, same_features
 
 pytestmark = pytest.mark.integration
 
@@ -32,14 +30,6 @@ MALFORMED = [
     b'{"event_id": "y", "user_id": "u", "item_id": "i", "event_time": "2012-05-01T10:00:00Z",'
     b' "latitude": 40.7, "longitude": 200}',
 ]
-
-
-def _same(got: dict, expected: dict) -> bool:
-    """Equal names and values; floats within what float32-free storage round trips allow."""
-    return all(
-        got[name] == value if isinstance(value, str) else got[name] == pytest.approx(value, rel=1e-9, abs=1e-9)
-        for name, value in expected.items()
-    )
 
 
 @pytest.mark.parametrize("online_store", ["sqlite", "redis"])
@@ -92,22 +82,9 @@ def test_every_click_gets_one_prediction_and_features_match_offline(online_store
     assert any("longitude" in d.error for d in letters)
     assert any("event_time" in d.error for d in letters)
 
-    # The online store holds, per user, the features as of that user's newest event, computed
-    # by the same function offline, over the events the trainer keeps (a resent copy, same item and time, once).
-    by_user: dict[str, list[Visit]] = {}
-    kept = set()
-    for e in events:
-        if (e.user_id, e.item_id, e.timestamp) not in kept:
-            kept.add((e.user_id, e.item_id, e.timestamp))
-            visit = Visit(e.event_id, e.timestamp, e.item_id, e.latitude, e.longitude)
-            by_user.setdefault(e.user_id, []).append(visit)
-    users = sorted(by_user)
-    online = read_features(build_store(settings), users)
-    for user, row in zip(users, online, strict=True):
-        visits = sorted(by_user[user], key=lambda v: v.ts)
-        expected = compute_features(visits, visits[-1])
-        assert _same(row, expected), (user, row, expected)
+    by_user = histories_kept(events)
+    assert_online_features(settings, by_user)
     # The prediction event carries the same values the online store got.
     last_event = {user: visits[-1].event_id for user, visits in by_user.items()}
     for user, event_id in list(last_event.items())[:50]:
-        assert _same(received[event_id].features, compute_features(by_user[user], by_user[user][-1]))
+        assert same_features(received[event_id].features, compute_features(by_user[user], by_user[user][-1]))
