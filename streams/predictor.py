@@ -31,6 +31,18 @@ class Prediction:
     attribution: list[float] | None = None
 
 
+# gRPC statuses of a call Triton did not answer (down, overloaded, timed out): retried. Any other error is an answer,
+# a refusal, which `streams.refusals` tells apart from a broken model.
+TRANSIENT_STATUSES = frozenset(
+    f"StatusCode.{code}"
+    for code in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "RESOURCE_EXHAUSTED", "ABORTED", "UNKNOWN")
+)
+
+
+class RequestRefused(RuntimeError):
+    """Triton answered a request with an error: the same request would be refused again."""
+
+
 MIN_CHUNK = 16  # rows per request below which splitting a batch across instances costs more than it saves
 
 
@@ -150,6 +162,8 @@ class TritonPredictor:
                 )
                 break
             except InferenceServerException as exc:
+                if exc.status() not in TRANSIENT_STATUSES:
+                    raise RequestRefused(f"triton refused the request: {exc.message()}") from exc
                 if attempt == self.settings.retries:
                     raise
                 log.warning("triton call failed (attempt %d): %s; retrying in %.2fs", attempt + 1, exc, delay)

@@ -23,6 +23,7 @@ from features.compute import compute_features
 from features.history import UNREADABLE_STATE, AddOutcome, UserHistory, Visit, visit_time
 from schemas.events import ClickEvent, DeadLetter, PredictionEvent, prediction_wire
 from streams.predictor import Prediction
+from streams.refusals import Refusal, Scorer, predict_isolating
 from streams.retry import never, retry_forever
 from streams.settings import StreamSettings
 
@@ -54,10 +55,8 @@ class FeatureSink(Protocol):
     async def write(self, rows: Sequence[FeatureRow]) -> None: ...
 
 
-class Predictor(Protocol):
+class Predictor(Scorer, Protocol):
     model_name: str
-
-    async def predict(self, histories: Sequence[Sequence[Visit]]) -> list[Prediction]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +237,7 @@ class ClickProcessor:
         if not pending:
             return result
         sequences = [p.sequence for p in pending]
-        write, predict = lambda: self.sink.write(rows), lambda: self.predictor.predict(sequences)
+        write, predict = lambda: self.sink.write(rows), lambda: predict_isolating(self.predictor, sequences)
         calls = (
             asyncio.ensure_future(retry_forever("feature write", write, self.stopping)),
             asyncio.ensure_future(retry_forever("prediction", predict, self.stopping)),
@@ -252,19 +251,26 @@ class ClickProcessor:
                 call.cancel()
             raise
         predicted_at = time.time()
-        refused: set[str] = set()
+        broken: set[str] = set()
+        refused = 0
         for item, prediction in zip(pending, predictions, strict=True):
-            if all(map(math.isfinite, prediction.scores)):
-                result.predictions.append(self._event(item, prediction, predicted_at, feast_ms, triton_ms))
-            else:
+            if isinstance(prediction, Refusal):
+                refused += 1
+                reason = f"no valid prediction: the model refused this click's history ({prediction.reason})"
+            elif not all(map(math.isfinite, prediction.scores)):
                 # The event schema refuses such a score; raising would stop the worker, which would then read the
                 # same click again after every restart. Any other failure here is a bug and stops it.
-                refused.add(prediction.model_version)
-                m = item.message
+                broken.add(prediction.model_version)
                 reason = f"no valid prediction: model version {prediction.model_version} gave a non-finite score"
-                result.dead_letters.append(DeadLetter.for_payload(m.value, reason, m.topic, m.partition, m.offset))
+            else:
+                result.predictions.append(self._event(item, prediction, predicted_at, feast_ms, triton_ms))
+                continue
+            m = item.message
+            result.dead_letters.append(DeadLetter.for_payload(m.value, reason, m.topic, m.partition, m.offset))
         if refused:
-            log.error("model version(s) %s gave non-finite scores; those clicks went to the dead letters", refused)
+            log.error("the model refused the histories of %d click(s); they went to the dead letters", refused)
+        if broken:
+            log.error("model version(s) %s gave non-finite scores; those clicks went to the dead letters", broken)
         return result
 
     def _event(

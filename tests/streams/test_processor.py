@@ -8,6 +8,7 @@ import pytest
 from features.compute import compute_features
 from features.history import Visit
 from schemas.events import ClickEvent, DeadLetter
+from streams.predictor import RequestRefused
 from streams.processor import ClickProcessor, broker_time
 from streams.retry import Stopping
 from streams.settings import StreamSettings
@@ -277,3 +278,19 @@ def test_a_saved_history_of_newer_code_stops_the_batch_instead_of_being_overwrit
     with pytest.raises(NewerStateError, match="newer code"):
         run(processor, messages_from([click("e1", "u", "i1", 0)]))
     assert state["u"] == newer
+
+
+def test_a_click_whose_history_the_model_refuses_becomes_a_dead_letter_and_the_rest_are_answered():
+    class RefusesTheUserBad(FrequencyPredictor):
+        async def predict(self, histories):
+            if any(v.event_id.startswith("bad") for h in histories for v in h):
+                raise RequestRefused("a history event has coordinates outside ±90 / ±180 degrees")
+            return await super().predict(histories)
+
+    processor = ClickProcessor(DictState(), ListSink(), RefusesTheUserBad(), StreamSettings())
+    events = [click("ok1", "u", "x", 0), click("bad", "v", "y", 1), click("ok2", "u", "x", 2)]
+    result = run(processor, messages_from(events))
+    assert [p.event_id for p in result.predictions] == ["ok1", "ok2"]
+    [letter] = result.dead_letters
+    assert letter.source_offset == 1
+    assert "the model refused this click's history" in letter.error and "outside ±90" in letter.error

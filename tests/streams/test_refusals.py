@@ -1,0 +1,66 @@
+import asyncio
+
+import pytest
+
+from features.history import Visit
+from streams.predictor import RequestRefused
+from streams.refusals import CANARY_ITEM, Refusal, predict_isolating
+from streams.testing import FrequencyPredictor
+
+
+def history(i: int, item: str = "p") -> list[Visit]:
+    return [Visit(f"e{i}", float(i), item, 40.7, -74.0)]
+
+
+class Refusing(FrequencyPredictor):
+    """Refuses any request holding a history that visits one of `poison` (the canary's item included, if named)."""
+
+    def __init__(self, poison: set[str]) -> None:
+        super().__init__()
+        self.poison = poison
+        self.requests: list[int] = []
+
+    async def predict(self, histories):
+        self.requests.append(len(histories))
+        bad = [v.item_id for h in histories for v in h if v.item_id in self.poison]
+        if bad:
+            raise RequestRefused(f"cannot score {bad[0]}")
+        return await super().predict(histories)
+
+
+def test_refused_histories_alone_are_refused_and_the_others_answered_in_order():
+    predictor = Refusing({"poison"})
+    histories = [history(i, "poison" if i in (3, 12) else f"p{i}") for i in range(16)]
+    answers = asyncio.run(predict_isolating(predictor, histories))
+    assert [type(a).__name__ for a in answers] == ["Refusal" if i in (3, 12) else "Prediction" for i in range(16)]
+    assert answers[3] == Refusal("cannot score poison")
+    assert [a.items for i, a in enumerate(answers) if i not in (3, 12)] == [
+        [f"p{i}"] for i in range(16) if i not in (3, 12)
+    ]
+    # The batch, the canary, then halves down to each refused history: 2 refused of 16 cost 2 * 2 * log2(16) at most.
+    assert predictor.requests[:2] == [16, 1]
+    assert len(predictor.requests) - 2 <= 2 * 2 * 4
+
+
+def test_a_batch_the_model_answers_costs_one_request():
+    predictor = Refusing({"poison"})
+    answers = asyncio.run(predict_isolating(predictor, [history(i) for i in range(8)]))
+    assert len(answers) == 8 and predictor.requests == [8]
+
+
+def test_a_model_that_refuses_the_canary_is_broken_and_the_batch_waits():
+    predictor = Refusing({"poison", CANARY_ITEM})
+    with pytest.raises(RequestRefused):
+        asyncio.run(predict_isolating(predictor, [history(0), history(1, "poison")]))
+    assert predictor.requests == [2, 1]  # no halving: every click would have gone to the dead letters
+
+
+def test_an_outage_while_halving_fails_the_whole_batch():
+    class DownAfterTwo(Refusing):
+        async def predict(self, histories):
+            if len(self.requests) == 2:
+                raise ConnectionError("triton went down")
+            return await super().predict(histories)
+
+    with pytest.raises(ConnectionError):
+        asyncio.run(predict_isolating(DownAfterTwo({"poison"}), [history(0), history(1, "poison")]))
