@@ -197,3 +197,54 @@ def test_a_worker_asked_to_stop_during_an_outage_stops_and_its_clicks_are_answer
         assert logged(down[0], "no clean stop") == hung, f"the stop hung until the watchdog:\n{log}"
 
         _answered_by_a_new_worker(settings, predictions, run_id, events)
+
+
+def test_a_worker_whose_outage_holds_a_rebalance_gives_up_and_the_group_answers_its_clicks(stack, tmp_path):
+    """Triton fails for the first worker alone when a second joins: the rebalance waits for the first worker's clicks,
+    whose retries give up 20 s into it (before the group's 60 s rebalance timeout would remove a member still running),
+    so the first worker stops and the second answers every click."""
+    settings = get_settings()
+    run_id = uuid.uuid4().hex[:8]
+    marker = f"{run_id}-down"
+    (tmp_path / "sitecustomize.py").write_text(OUTAGE.format(marker=marker.encode(), outage=f"outage {marker}"))
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
+    events = [_click(run_id, i) for i in range(20)] + [_click(run_id, 20, "-down")]
+    events += [_click(run_id, i) for i in range(21, 40)]
+    env = {"PYTHONPATH": path, "CLICKCAST_STREAM__FAILED_STOP_GRACE_S": "5"}
+
+    with TopicReader(settings, settings.topics.predictions) as predictions:
+        predictions.wait_assigned()
+        down = start_workers(settings, 1, env=env)
+        workers = list(down)
+        gave_up = logged(down[0], "still failing as the worker stops or gives its partitions up")
+        try:
+            wait_ready(settings, down)
+            with ClickProducer(settings) as producer:
+                for event in events:
+                    producer.send(event)
+            deadline = time.monotonic() + 60
+            while not logged(down[0], f"failed (ConnectionError: outage {marker})"):
+                assert time.monotonic() < deadline, f"the outage never held a click:\n{tail(down[0].log_file, 40)}"
+                time.sleep(0.5)
+            workers += start_workers(settings, 1, first=1)  # its join starts the rebalance
+            joined = time.monotonic()
+            stopped = _wait_exit(down[0], 90)
+            stop_s = time.monotonic() - joined
+            log = tail(down[0].log_file, 40)
+            assert stopped, f"the first worker kept running through the rebalance:\n{log}"
+            assert logged(down[0], "still failing as the worker stops or gives its partitions up") > gave_up, log
+            assert stop_s < 60, f"the first worker stopped {stop_s:.0f} s after the join, past the rebalance timeout"
+
+            wait_ready(settings, workers[1:])
+            answered: set[str] = set()
+            deadline = time.monotonic() + 180
+            for msg in predictions.messages(idle_timeout=60):
+                event_id = PredictionEvent.model_validate_json(msg.value()).event_id
+                if event_id.startswith(run_id):
+                    answered.add(event_id)
+                if len(answered) == len(events) or time.monotonic() > deadline:
+                    break
+        finally:
+            stop_workers(workers)
+    missing = {e.event_id for e in events} - answered
+    assert not missing, f"{len(missing)} clicks never answered; second worker's log:\n{tail(workers[1].log_file, 40)}"
