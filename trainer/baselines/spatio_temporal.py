@@ -58,10 +58,12 @@ class SpatioTemporalHeuristic:
             self.params, self.weights, _ = best_weights(self._tuning_parts, GRID, val, MIXES, ck.vocab.n_items)
 
     def _tuning_parts(self, batch: HistoryBatch) -> Callable[[dict], Sequence[np.ndarray]]:
-        """The three terms of `batch` as a function of the parameters; Markov and distances do not depend on them."""
+        """The three terms of `batch` as a function of the parameters; Markov and distances do not depend on them.
+        The visits' weight is 1 in every mix, so the popularity tie-break rides on their term: the settings are chosen
+        on the scores `score` gives, ties broken alike."""
         markov = self._markov(batch)
         km = self._km(batch)
-        return lambda p: (self._visit_term(batch, p), markov, self._distance_term(km, p))
+        return lambda p: (self._visit_term(batch, p) + self._backoff, markov, self._distance_term(km, p))
 
     def _visit_term(self, batch: HistoryBatch, params: dict) -> np.ndarray:
         rows, events = self._visits.pairs(batch.target_index)

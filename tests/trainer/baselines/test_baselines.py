@@ -12,9 +12,10 @@ from trainer.baselines import (
     all_baselines,
 )
 from trainer.baselines.common import PastVisits, Transitions
+from trainer.baselines.tuning import best_weights, validation_batch
 from trainer.batches import history_batches
 from trainer.data import UNK, from_frame
-from trainer.metrics import target_ranks
+from trainer.metrics import RankAccumulator, target_ranks
 from trainer.recommender import Recommender
 
 DAY = 86400.0
@@ -131,6 +132,25 @@ def test_spatio_temporal_tunes_on_validation_and_scores_all_rows():
     batch = only_batch(ck, split.test)
     scores = model.score(batch)
     assert np.all(np.isfinite(scores)) and scores.shape[0] == len(batch)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_spatio_temporal_settings_are_chosen_on_the_scores_it_gives(seed):
+    """Every setting's validation MRR in the search equals the MRR of `score` with that setting: ties included (the
+    search once left out the popularity tie-break, ranking a target tied with other places last)."""
+    ck, split = from_frame(random_frame(n_events=600, n_users=6, n_items=15, seed=seed))
+    model = SpatioTemporalHeuristic(tune_targets=60)
+    model.fit(ck, split)
+    val = validation_batch(ck, split, max_len=1, n_targets=60)
+    for params in ({"tau_days": 7.0, "sigma_hours": 3.0, "d0_km": 0.5}, model.params):
+        for mix in ((1.0, 0.0, 0.0), (1.0, 0.25, 0.02), model.weights):
+            _, _, searched = best_weights(
+                model._tuning_parts, {k: [v] for k, v in params.items()}, val, [mix], ck.vocab.n_items
+            )
+            model.params, model.weights = params, mix
+            scored = RankAccumulator()
+            scored.add(model.score(val), val.targets)
+            assert scored.result()["mrr"] == pytest.approx(searched, abs=1e-12)
 
 
 def test_tuned_heuristics_keep_their_defaults_when_validation_has_no_known_item():
