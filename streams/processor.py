@@ -214,8 +214,18 @@ class ClickProcessor:
             features = compute_features(upto, visit)
             # Duplicates rewrite the newest row too: after a crash, a replayed event is a duplicate whose
             # online-store write may never have happened.
-            if outcome is not AddOutcome.TOO_LATE and visit.ts >= (history.last_event_ts or visit.ts):
+            if outcome is AddOutcome.TOO_LATE:
+                pass
+            elif visit.ts >= (history.last_event_ts or visit.ts):
                 latest_rows[parsed.user_id] = (parsed.user_id, _row_time(visit, upto), features)
+            elif outcome is AddOutcome.ADDED:
+                # A late event changes the newest event's windows: the user's row is that event's, recomputed.
+                newest = visits[-1]
+                latest_rows[parsed.user_id] = (
+                    parsed.user_id,
+                    _row_time(newest, visits),
+                    compute_features(visits, newest),
+                )
             pending.append(
                 _Pending(
                     message,

@@ -16,15 +16,15 @@ METRICS = ("acc@1", "acc@5", "acc@10", "ndcg@10", "mrr")
 def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """1-based rank of each target among the known items (columns >= N_SPECIAL); inf for PAD/UNK targets.
 
-    rank = 1 + #items scored higher + #other items scored equal. A NaN score ranks below everything; a NaN
-    target score ranks last.
+    rank = 1 + #items scored higher + #other items scored equal. Pessimistic about NaN: another item's NaN score
+    ranks above the target, and a NaN target score ranks last, so a scorer that breaks cannot look better.
     """
     scores = np.asarray(scores)
     targets = np.asarray(targets, dtype=np.int64)
     known = scores[:, N_SPECIAL:]
     hit = targets > UNK
     own = scores[np.arange(len(targets)), np.where(hit, targets, N_SPECIAL)][:, None]
-    not_below = np.count_nonzero(known >= own, axis=1)  # includes the target itself; NaN compares False
+    not_below = np.count_nonzero((known >= own) | np.isnan(known), axis=1)  # includes the target itself
     not_below = np.where(np.isnan(own[:, 0]), known.shape[1], not_below)
     return np.where(hit, not_below.astype(np.float64), np.inf)
 

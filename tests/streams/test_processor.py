@@ -149,6 +149,26 @@ def test_late_events_within_lateness_update_windows_and_older_ones_are_counted(p
     assert len(too_late.predictions) == 1
 
 
+@pytest.mark.parametrize("batches", [[["a", "c"], ["b"]], [["a", "c", "b"]]], ids=["later-batch", "same-batch"])
+def test_a_late_event_rewrites_the_users_row_as_of_the_newest_event(batches):
+    """The online row is the newest event's features; a late event changes its windows (count) and its previous
+    event (distance), so the row is written again as the offline code computes it from every event in time order."""
+    sink = ListSink()
+    processor = ClickProcessor(DictState(), sink, FrequencyPredictor(), StreamSettings(allowed_lateness_s=3600))
+    clicks = {
+        "a": click("a", "u", "x", 0, lat=40.70),
+        "b": click("b", "u", "y", 10, lat=40.80),
+        "c": click("c", "u", "z", 30, lat=40.70),
+    }
+    for batch in batches:
+        run(processor, messages_from([clicks[e] for e in batch]))
+    visits = [Visit(e.event_id, e.timestamp, e.item_id, e.latitude, e.longitude) for e in clicks.values()]
+    user, row_time, features = sink.rows[-1]
+    assert (user, row_time) == ("u", clicks["c"].timestamp)
+    assert features == compute_features(visits, visits[-1])
+    assert features["count_1h"] == 3
+
+
 def test_state_survives_a_json_round_trip(parts):
     state, _, _, processor = parts
     run(processor, messages_from([click("a", "u", "x", 0)]))

@@ -29,6 +29,11 @@ def test_nan_score_is_the_worst_rank():
     assert ranks.tolist() == [3.0]
 
 
+def test_other_items_scored_nan_rank_above_the_target():
+    ranks = target_ranks(np.array([[0, 0, np.nan, np.nan, 0.1, 0.2]]), np.array([4]))
+    assert ranks.tolist() == [4.0]  # the two NaN items and the higher 0.2 come first
+
+
 def test_metric_values_are_exact():
     m = metrics_from_ranks(np.array([1.0, 2.0, 7.0, 11.0, np.inf]))
     assert m["acc@1"] == pytest.approx(1 / 5)
