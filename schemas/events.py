@@ -7,6 +7,7 @@ Compact JSON on the wire (`to_wire` / `from_wire`); JSON Schema files are export
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -29,6 +30,7 @@ MAX_FUTURE_SKEW = timedelta(minutes=5)
 ID_CHARS = r"\x21-\x7e"
 ID_PATTERN = f"[{ID_CHARS}]+"
 MAX_ID_LENGTH = 128
+DATE_TIME_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 MAX_CATEGORY_LENGTH = 128
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=f"^{ID_PATTERN}$")]
 
@@ -59,16 +61,29 @@ class _Wire(BaseModel):
 class ClickEvent(_Wire):
     """One user interaction: a click or a check-in, at a time and place."""
 
+    # Strict: no coercion from other JSON types (`true` or "-74" as a coordinate, a number as event_time, whose unit
+    # pydantic would guess), which the published schema does not allow either.
+    model_config = ConfigDict(strict=True)
+
     schema_version: Literal[1] = SCHEMA_VERSION
     event_id: Identifier
     user_id: Identifier
     item_id: Identifier
-    event_time: AwareDatetime
+    # Not strict: a string, once a validator has read it, counts as Python input, where strict takes datetimes only.
+    event_time: Annotated[AwareDatetime, Field(strict=False)]
     latitude: Latitude
     longitude: Longitude
     event_type: Annotated[str, Field(max_length=32)] | None = None
     category: Annotated[str, Field(max_length=MAX_CATEGORY_LENGTH)] | None = None
     text: Annotated[str, Field(max_length=1024)] | None = None
+
+    @field_validator("event_time", mode="before")
+    @classmethod
+    def _date_time_text(cls, value: Any) -> Any:
+        # Lax parsing would read a number, or "1333476000", as unix seconds or milliseconds, guessing which.
+        if isinstance(value, datetime) or (isinstance(value, str) and DATE_TIME_START.match(value)):
+            return value
+        raise ValueError("event_time must be an RFC 3339 date-time, e.g. 2012-04-03T18:00:00Z")
 
     @field_validator("event_time")
     @classmethod

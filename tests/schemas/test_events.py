@@ -53,6 +53,35 @@ def test_edges_of_the_globe_are_valid():
     assert (event.latitude, event.longitude) == (-90.0, 180.0)
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("latitude", True),
+        ("longitude", "-74"),
+        ("event_time", 1333476000),
+        ("event_time", "1333476000"),
+        ("event_time", 1333476000000.0),
+        ("event_time", "2012-04-03"),
+        ("user_id", 470),
+    ],
+)
+def test_values_of_another_json_type_are_refused_not_coerced(field, value):
+    """The schema's types, not pydantic's guesses: a number as event_time would be read as seconds or milliseconds."""
+    with pytest.raises(ValidationError, match=field):
+        ClickEvent.from_wire(wire(**{field: value}))
+
+
+@pytest.mark.parametrize(
+    "text", ["2012-04-03T18:00:00Z", "2012-04-03T20:00:00+02:00", "2012-04-03t18:00:00z", "2012-04-03 18:00:00.000Z"]
+)
+def test_rfc_3339_date_times_are_read(text):
+    assert ClickEvent.from_wire(wire(event_time=text)).event_time == datetime(2012, 4, 3, 18, tzinfo=UTC)
+
+
+def test_whole_numbers_are_valid_coordinates():
+    assert ClickEvent.from_wire(wire(latitude=40, longitude=-74)).longitude == -74.0
+
+
 @pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity"])
 def test_non_finite_numbers_are_rejected(text):
     raw = wire().replace(b"40.71981", text.encode())
