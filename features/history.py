@@ -9,12 +9,12 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from features.windows import DEFAULT_WINDOWS
+from features.windows import LONGEST_WINDOW_S
 
 STATE_VERSION = 1
 DEFAULT_ALLOWED_LATENESS_S = 3600.0
 # Late events need their own full look-back, so keep the largest window plus the lateness.
-DEFAULT_RETENTION_S = max(w.size_s for w in DEFAULT_WINDOWS) + DEFAULT_ALLOWED_LATENESS_S
+DEFAULT_RETENTION_S = LONGEST_WINDOW_S + DEFAULT_ALLOWED_LATENESS_S
 DEFAULT_MAX_EVENTS = 512
 
 _id = itemgetter(0)  # Visit.event_id, read by index in C

@@ -35,3 +35,4 @@ DEFAULT_WINDOWS: tuple[SlidingWindow, ...] = (
     SlidingWindow("1h", 3600.0),
     SlidingWindow("24h", 86400.0),
 )
+LONGEST_WINDOW_S = max(w.size_s for w in DEFAULT_WINDOWS)

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from features.windows import LONGEST_WINDOW_S
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -145,11 +147,13 @@ class StreamSettings(BaseModel):
 
     @model_validator(mode="after")
     def _retention_covers_lateness(self) -> StreamSettings:
-        # Checked here, not at the first click: UserHistory refuses it, and every restart would fail again.
-        if self.history_retention_s < self.allowed_lateness_s:
+        # Checked here, not at the first click: UserHistory refuses a retention under the lateness, and every restart
+        # would fail again. A late event also needs its windows' full look-back, or their counts come out short.
+        needed = LONGEST_WINDOW_S + self.allowed_lateness_s
+        if self.history_retention_s < needed:
             raise ValueError(
-                f"history_retention_s ({self.history_retention_s:g}) must be >= allowed_lateness_s "
-                f"({self.allowed_lateness_s:g})"
+                f"history_retention_s ({self.history_retention_s:g}) must be >= the longest feature window "
+                f"({LONGEST_WINDOW_S:g} s) + allowed_lateness_s ({self.allowed_lateness_s:g}) = {needed:g}"
             )
         return self
 

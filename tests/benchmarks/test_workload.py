@@ -39,7 +39,7 @@ def test_history_lengths_follow_the_streams_buffer():
         expected.append(len(seen[e["user_id"]]))
     assert counts == expected
     assert max(workload.history_lengths(2000, 100, plain)) == min(100, max(counts))
-    short = workload.history_lengths(2000, 10_000, StreamSettings(history_retention_s=3600.0, allowed_lateness_s=60.0))
+    short = workload.history_lengths(2000, 10_000, StreamSettings(history_retention_s=86460.0, allowed_lateness_s=60.0))
     assert all(s <= c for s, c in zip(short, counts, strict=True)) and sum(short) < sum(counts)
 
 

@@ -10,10 +10,12 @@ def test_topics_must_differ():
     assert TopicSettings(dead_letters="clicks.errors").dead_letters == "clicks.errors"
 
 
-def test_history_retention_must_cover_the_allowed_lateness():
+def test_history_retention_must_cover_the_longest_window_plus_the_allowed_lateness():
     with pytest.raises(ValidationError, match="history_retention_s"):
         StreamSettings(history_retention_s=1800, allowed_lateness_s=3600)
-    assert StreamSettings(history_retention_s=3600, allowed_lateness_s=3600).history_retention_s == 3600
+    with pytest.raises(ValidationError, match=r"longest feature window \(86400 s\)"):
+        StreamSettings(history_retention_s=86400, allowed_lateness_s=3600)
+    assert StreamSettings(history_retention_s=90000, allowed_lateness_s=3600).history_retention_s == 90000
 
 
 def test_folders_are_made_absolute(monkeypatch, tmp_path):
