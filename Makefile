@@ -11,8 +11,9 @@ QUICK_OUT ?= artifacts/quick
 PYTEST_ARGS ?=
 # Debian packages for the commands the stack runs: command:package.
 APT_NEEDS := redis-server:redis-server java:default-jre-headless mvn:maven
-# Debian packages with no command to look for: venv support, and the shared libpython that Triton's python-backend
-# stub loads (Debian's python3.11 itself is linked statically and brings neither).
+# Debian packages with no command to look for, for Debian's own python3.11 (also installed by them when PYTHON is
+# missing): venv support, and the shared libpython that Triton's python-backend stub loads (Debian's python3.11 is
+# linked statically and brings neither). Another Python 3.11 (pyenv, uv) brings its own, or `stack prepare` says so.
 APT_LIBS := python3.11-venv libpython3.11
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # Exit status 0 when the model repository (settings.model_repository) holds a version of the served model.
@@ -45,12 +46,16 @@ system-packages:
 	@missing=""; for need in $(APT_NEEDS); do \
 		command -v "$${need%%:*}" >/dev/null || missing="$$missing $${need#*:}"; \
 	done; \
-	if command -v dpkg >/dev/null; then for pkg in $(APT_LIBS); do \
-		dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"; \
-	done; fi; \
+	python=$$(command -v $(PYTHON)); \
+	if command -v dpkg >/dev/null && { [ -z "$$python" ] || [ "$$python" = /usr/bin/python3.11 ]; }; then \
+		for pkg in $(APT_LIBS); do dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
-		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+		if [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null; then \
+			echo "make: installing$$missing needs root or sudo; install them, then run make again" >&2; exit 1; \
+		fi; \
+		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
 # A venv that failed half-way (no ensurepip, say) must not pass for a finished one on the next run.
@@ -78,11 +83,12 @@ model: setup
 stack-up: setup
 	$(CLICKCAST) stack up
 
+# Before `make setup` there is no stack to stop or show.
 stack-down:
-	$(CLICKCAST) stack down
+	@if [ -x $(CLICKCAST) ]; then $(CLICKCAST) stack down; else echo "no stack: $(CLICKCAST) is not installed yet"; fi
 
 stack-status:
-	$(CLICKCAST) stack status
+	@if [ -x $(CLICKCAST) ]; then $(CLICKCAST) stack status; else echo "no stack: $(CLICKCAST) is not installed yet"; fi
 
 # pytest exits 5 when it collected nothing: that is a failure here, not a pass. The stack goes down however the
 # recipe ends, also when it is killed (a cancelled CI job): its services run in sessions of their own.

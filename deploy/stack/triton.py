@@ -11,6 +11,7 @@ import sysconfig
 from pathlib import Path
 
 from deploy.stack.probes import http_ok
+from deploy.stack.process import ServiceError
 from deploy.stack.service import Service
 from deploy.stack.stub_python import ensure_stub_python
 from streams.settings import PROJECT_ROOT, Settings, TritonSettings
@@ -114,6 +115,20 @@ def server_env(base: dict[str, str], venv_bin: Path, python_libdir: str, bundled
     return env
 
 
+def python_libdir(config_var=sysconfig.get_config_var) -> str:
+    """The folder of this Python's shared libpython, which the python-backend stub must load. A Python built without
+    one (pyenv's default: no --enable-shared) would leave the stub the wheel's bundled libpython, of another patch
+    release, and Triton would fail at `stack up` with an undefined symbol; this says so at `stack prepare`."""
+    libdir, soname = config_var("LIBDIR"), config_var("INSTSONAME")
+    if not (libdir and soname and (Path(libdir) / soname).is_file()):
+        raise ServiceError(
+            f"Triton's python backend needs this Python's shared library ({soname or 'libpython'} in {libdir}), which "
+            f"{sys.executable} lacks: use Debian's python3.11 (`make setup` installs libpython3.11) or a Python "
+            "built with --enable-shared"
+        )
+    return libdir
+
+
 def stale_shm_regions(shm_dir: Path = Path("/dev/shm")) -> list[Path]:
     """This user's python-backend shared-memory files that no live process maps (left by servers that died).
     Another user's are never ours to judge: their processes' maps are unreadable, so they would all look stale."""
@@ -165,6 +180,7 @@ class TritonService(Service):
 
     def prepare(self) -> None:
         wheel_dirs()
+        python_libdir()
         ensure_stub_python(self.cache_dir)
 
     def _launch(self) -> None:
@@ -175,7 +191,7 @@ class TritonService(Service):
             with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove after all
                 region.unlink()
         stub_bin = ensure_stub_python(self.cache_dir)
-        env = server_env(dict(os.environ), stub_bin, sysconfig.get_config_var("LIBDIR"), bundled_libs)
+        env = server_env(dict(os.environ), stub_bin, python_libdir(), bundled_libs)
         argv = [str(server_dir / "bin" / "tritonserver"), *server_args(self.triton, self.repository, backend_dir)]
         self.process.start(argv, env=env, cwd=self.directory)
 

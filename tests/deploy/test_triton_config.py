@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from deploy.stack.process import ServiceError
 from deploy.stack.triton import (
     SHM_PREFIX,
     ModelMissingError,
     TritonService,
     model_versions,
+    python_libdir,
     server_args,
     server_env,
     stale_shm_regions,
@@ -91,3 +93,12 @@ def test_a_version_exported_with_other_serving_code_is_stale(tmp_path):
     assert stale_version(repository, "clickcast", serving) == repository / "clickcast" / "2"  # the newest one
     (repository / "clickcast" / "2" / "model.py").write_text("# current serving code\n")
     assert stale_version(repository, "clickcast", serving) is None
+
+
+def test_a_python_without_its_shared_library_is_refused_at_prepare_with_the_fix(tmp_path):
+    static_only = {"LIBDIR": str(tmp_path), "INSTSONAME": "libpython3.11.so.1.0"}
+    with pytest.raises(ServiceError, match=r"libpython3.11.so.1.0 in .*--enable-shared"):
+        python_libdir(static_only.get)
+    (tmp_path / "libpython3.11.so.1.0").write_bytes(b"")
+    assert python_libdir(static_only.get) == str(tmp_path)
+    assert python_libdir()  # the Python running the tests serves Triton in the integration tests
