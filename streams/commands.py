@@ -157,23 +157,9 @@ def warn_refused(refused: list[tuple[str, str]]) -> None:
         )
 
 
-def _shown(msg, render, raw_json: bool) -> str:
-    """One message as a line; one that is not the topic's schema (another producer's, a tombstone) says so."""
-    from pydantic import ValidationError
-
-    where = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
-    value = msg.value()
-    if value is None:
-        return f"{where}: empty message"
-    try:
-        return value.decode() if raw_json else render(value)
-    except (ValidationError, UnicodeDecodeError) as exc:
-        return f"{where}: unreadable message ({type(exc).__name__}, {len(value)} bytes)"
-
-
 def run_tail(args: argparse.Namespace) -> int:
     from streams.consumer import TopicReader
-    from streams.render import render_dead_letter, render_prediction
+    from streams.render import message_line, render_dead_letter, render_prediction
     from streams.settings import get_settings
 
     settings = get_settings()
@@ -183,7 +169,7 @@ def run_tail(args: argparse.Namespace) -> int:
     seen = 0
     with TopicReader(settings, topic, from_beginning=args.from_beginning) as reader:
         for msg in reader.messages():
-            print(_shown(msg, render, args.json), flush=True)
+            print(message_line(msg, render, args.json), flush=True)
             seen += 1
             if args.limit and seen >= args.limit:
                 break

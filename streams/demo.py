@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from schemas.csv_source import iter_click_events
 from schemas.events import PredictionEvent
 from streams.commands import warn_refused
 from streams.consumer import TopicReader
 from streams.producer import ClickProducer, Pacer, replay
-from streams.render import render_dead_letter, render_prediction
+from streams.render import message_line, render_dead_letter, render_prediction
 from streams.settings import get_settings
 from streams.workers import start_workers, stop_workers, wait_ready
 
@@ -62,7 +63,10 @@ def run(frame: pd.DataFrame, rate: float | None, workers: int) -> int:
             shown, window_start = 0, time.monotonic()
             for msg in predictions.messages(idle_timeout=60.0):
                 received = datetime.now(UTC)
-                p = PredictionEvent.model_validate_json(msg.value())
+                try:
+                    p = PredictionEvent.model_validate_json(msg.value() or b"")
+                except ValidationError:
+                    continue  # another producer's message or a tombstone: none of this demo's answers
                 if p.event_id not in wanted:
                     continue
                 answered.add(p.event_id)
@@ -80,7 +84,7 @@ def run(frame: pd.DataFrame, rate: float | None, workers: int) -> int:
                     break
             elapsed = time.monotonic() - started
             sender.join(timeout=5)
-            dead = [render_dead_letter(m.value()) for m in dead_letters.messages(idle_timeout=3.0)]
+            dead = [message_line(m, render_dead_letter) for m in dead_letters.messages(idle_timeout=3.0)]
     finally:
         stop_workers(procs)
     for line in dead:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from pydantic import ValidationError
+
 from schemas.events import DeadLetter, PredictionEvent
 
 
@@ -18,3 +22,15 @@ def render_prediction(raw: bytes) -> str:
 def render_dead_letter(raw: bytes) -> str:
     d = DeadLetter.model_validate_json(raw)
     return f"{d.source_topic}[{d.source_partition}]@{d.source_offset}: {d.error} <- {d.payload[:80]!r}"
+
+
+def message_line(msg, render: Callable[[bytes], str], raw_json: bool = False) -> str:
+    """One Kafka message as a line; one that is not the topic's schema (another producer's, a tombstone) says so."""
+    where = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
+    value = msg.value()
+    if value is None:
+        return f"{where}: empty message"
+    try:
+        return value.decode() if raw_json else render(value)
+    except (ValidationError, UnicodeDecodeError) as exc:
+        return f"{where}: unreadable message ({type(exc).__name__}, {len(value)} bytes)"

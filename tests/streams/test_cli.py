@@ -117,10 +117,9 @@ class _Message:
 
 @pytest.mark.parametrize(("value", "shown"), [(None, "empty message"), (b'{"not": "a prediction"}', "unreadable")])
 def test_tail_names_a_message_it_cannot_render_instead_of_stopping(value, shown):
-    from streams.commands import _shown
-    from streams.render import render_prediction
+    from streams.render import message_line, render_prediction
 
-    line = _shown(_Message(value), render_prediction, raw_json=False)
+    line = message_line(_Message(value), render_prediction, raw_json=False)
     assert line.startswith("predictions[2]@7: ") and shown in line
 
 
