@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from streams.cli import CliError, columns_option, positive
+from streams.commands import DEFAULT_DATA_HELP
 from streams.settings import PROJECT_ROOT
 
 HEALTH_WAIT_S = 30.0  # how long a benchmark waits for an unhealthy service before giving up
@@ -115,7 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _file_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--file", type=Path, default=None, help="events CSV (default: the NYC check-ins)")
+    parser.add_argument("--file", type=Path, default=None, help=f"events CSV ({DEFAULT_DATA_HELP})")
     columns_option(parser)
 
 

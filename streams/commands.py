@@ -13,6 +13,9 @@ SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "foursquare_nyc" / "chec
 SAMPLE_DATA = PROJECT_ROOT / "deploy" / "sample_data" / "foursquare_nyc_sample.csv.gz"
 
 
+DEFAULT_DATA_HELP = "default: the full NYC file beside the checkout (../shared/data), else the sample in deploy/"
+
+
 def default_data() -> Path:
     """The full public file where this checkout sits beside it, else the sample shipped in the repo."""
     return SHARED_DATA if SHARED_DATA.exists() else SAMPLE_DATA
@@ -27,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     worker.set_defaults(func=run_worker)
 
     produce = sub.add_parser("produce", help="replay a check-in/click CSV to the clicks topic in event-time order")
-    produce.add_argument("--file", type=Path, default=None, help="CSV (.gz ok); default: the NYC check-ins")
+    produce.add_argument("--file", type=Path, default=None, help=f"CSV (.gz ok); {DEFAULT_DATA_HELP}")
     columns_option(produce)
     pace = produce.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=positive(float), help="times real time")
@@ -44,10 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     tail.set_defaults(func=run_tail)
 
     demo = sub.add_parser("demo", help="stream sample data through the running stack and show predictions live")
-    demo.add_argument("--file", type=Path, default=None)
+    demo.add_argument("--file", type=Path, default=None, help=f"check-in CSV to stream; {DEFAULT_DATA_HELP}")
     demo.add_argument("--limit", type=positive(int), default=3000, help="events to stream (default 3000)")
     demo.add_argument("--rate", type=positive(float), default=200.0, help="events per second (default 200)")
-    demo.add_argument("--workers", type=positive(int), default=1)
+    demo.add_argument("--workers", type=positive(int), default=1, help="stream workers to start (default 1)")
     demo.set_defaults(func=run_demo)
 
 

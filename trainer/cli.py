@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from streams.cli import columns_option, positive
+from streams.commands import DEFAULT_DATA_HELP
 from trainer.serving.triton_config import KEEP_VERSIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate = sub.add_parser("evaluate", help="score a trained model on a data file's test split")
     evaluate.add_argument("--model", type=Path, required=True, help="model folder (or a `clickcast train` folder)")
     _data_args(evaluate)
-    evaluate.add_argument("--split", choices=("val", "test"), default="test")
+    evaluate.add_argument("--split", choices=("val", "test"), default="test", help="the split to score (default test)")
     evaluate.set_defaults(func=evaluate_command)
 
 
@@ -80,7 +81,7 @@ def _data_args(parser: argparse.ArgumentParser) -> None:
         "--data",
         type=Path,
         default=None,
-        help="check-in/click CSV (default: the full NYC file beside the checkout, else the sample in deploy/)",
+        help=f"check-in/click CSV ({DEFAULT_DATA_HELP})",
     )
     columns_option(parser)
     parser.add_argument("--max-events", type=positive(int), default=None, help="use only the first N events in time")
