@@ -84,7 +84,6 @@ class BatchResult:
 class _Pending:
     message: RawMessage
     event: ClickEvent
-    visit: Visit
     features: dict[str, Any]
     sequence: Sequence[Visit]
     received_at: float
@@ -111,6 +110,16 @@ def _row_time(visit: Visit, upto: Sequence[Visit]) -> float:
             break
         same_time += v.event_id != visit.event_id
     return visit.ts + same_time * 1e-6
+
+
+def _original(visits: Sequence[Visit], duplicate: Visit) -> int:
+    """The position of the visit `duplicate` repeats (`UserHistory.add` found it): the same id, else the same item at
+    the same time."""
+    for position, v in enumerate(visits):
+        if v.event_id == duplicate.event_id:
+            return position
+    same = (duplicate.ts, duplicate.item_id)
+    return next(position for position, v in enumerate(visits) if (v.ts, v.item_id) == same)
 
 
 def _utc(ts: float) -> datetime:
@@ -207,17 +216,22 @@ class ClickProcessor:
             result.duplicates += outcome is AddOutcome.DUPLICATE
             result.late += outcome is AddOutcome.TOO_LATE
             visits = history.visits
-            upto = visits[: bisect_right(visits, visit.ts, key=visit_time)]  # sorted by time
-            if outcome is not AddOutcome.ADDED:  # it stands in for its original: same id, or same item and time
-                same = (visit.ts, visit.item_id)
-                upto = [v for v in upto if v.event_id != visit.event_id and (v.ts, v.item_id) != same] + [visit]
-            features = compute_features(upto, visit)
+            if outcome is AddOutcome.DUPLICATE:
+                # It stands in for its original (same id, or same item and time): answered, and the row written, as
+                # that event was, from the events up to it.
+                position = _original(visits, visit)
+                at, upto = visits[position], visits[: position + 1]
+            else:
+                at, upto = visit, visits[: bisect_right(visits, visit.ts, key=visit_time)]  # sorted by time
+                if outcome is AddOutcome.TOO_LATE:  # not in the buffer: answered after what the buffer holds before it
+                    upto = [*upto, visit]
+            features = compute_features(upto, at)
             # Duplicates rewrite the newest row too: after a crash, a replayed event is a duplicate whose
             # online-store write may never have happened.
             if outcome is AddOutcome.TOO_LATE:
                 pass
-            elif visit.ts >= (history.last_event_ts or visit.ts):
-                latest_rows[parsed.user_id] = (parsed.user_id, _row_time(visit, upto), features)
+            elif at == visits[-1]:
+                latest_rows[parsed.user_id] = (parsed.user_id, _row_time(at, upto), features)
             elif outcome is AddOutcome.ADDED:
                 # A late event changes the newest event's windows: the user's row is that event's, recomputed.
                 newest = visits[-1]
@@ -230,7 +244,6 @@ class ClickProcessor:
                 _Pending(
                     message,
                     parsed,
-                    visit,
                     features,
                     upto,
                     received,

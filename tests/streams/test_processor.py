@@ -169,6 +169,19 @@ def test_a_late_event_rewrites_the_users_row_as_of_the_newest_event(batches):
     assert features["count_1h"] == 3
 
 
+def test_a_replayed_event_tied_in_time_with_a_later_one_is_answered_as_first_and_leaves_the_newer_row(parts):
+    """A and B share a time, B came later; A replayed (after a crash) is answered from the events up to A, as first,
+    and the user's row stays B's: A's features written at B's row time would win the tie in the online store."""
+    _, sink, _, processor = parts
+    first = run(processor, messages_from([click("a", "u", "x", 0, lat=40.70)]))
+    run(processor, messages_from([click("b", "u", "y", 0, lat=40.80)]))
+    newer_row = sink.rows[-1]
+    replayed = run(processor, messages_from([click("a", "u", "x", 0, lat=40.70)]))
+    assert replayed.duplicates == 1
+    assert replayed.predictions[0].features == first.predictions[0].features
+    assert sink.rows[-1] == newer_row
+
+
 def test_state_survives_a_json_round_trip(parts):
     state, _, _, processor = parts
     run(processor, messages_from([click("a", "u", "x", 0)]))
