@@ -12,6 +12,7 @@ from trainer.baselines import (
     all_baselines,
 )
 from trainer.baselines.common import PastVisits, Transitions
+from trainer.baselines.markov_frequency import ALPHAS
 from trainer.baselines.tuning import best_weights, validation_batch
 from trainer.batches import history_batches
 from trainer.data import UNK, from_frame
@@ -89,11 +90,21 @@ def test_transitions_are_row_normalised_within_users_only():
     assert rows[1].sum() == 0.0  # c -> d crosses users: not a transition
 
 
-def test_markov_frequency_mix_is_tuned_in_range_and_ranks_sensibly():
+def test_markov_frequency_chooses_the_mix_that_scores_best_on_its_validation_sample():
     ck, split = from_frame(random_frame(n_events=600, n_users=6, n_items=15))
     model = MarkovFrequency(tune_targets=50)
     model.fit(ck, split)
-    assert 0.0 <= model.alpha <= 1.0
+    val = validation_batch(ck, split, max_len=1, n_targets=50)
+
+    def validation_mrr(alpha: float) -> float:
+        model.alpha = alpha
+        ranks = RankAccumulator()
+        ranks.add(model.score(val), val.targets)
+        return ranks.result()["mrr"]
+
+    chosen = model.alpha
+    assert validation_mrr(chosen) == max(validation_mrr(a) for a in ALPHAS)
+    model.alpha = chosen
     scores = model.score(only_batch(ck, split.test))
     assert scores.shape == (int(split.test.sum()), ck.vocab.n_items)
 
