@@ -10,7 +10,7 @@ from features.compute import compute_features
 from features.history import Visit
 from features.store import build_store, read_features
 from schemas.csv_source import iter_click_events, read_events_frame
-from schemas.events import ClickEvent
+from schemas.events import ClickEvent, PredictionEvent
 from streams.commands import SAMPLE_DATA
 from streams.producer import ClickProducer, Pacer
 from streams.settings import Settings, get_settings
@@ -77,6 +77,15 @@ def assert_online_features(settings: Settings, by_user: dict[str, list[Visit]]) 
         visits = sorted(by_user[user], key=lambda v: v.ts)
         expected = compute_features(visits, visits[-1])
         assert same_features(row, expected), (user, row, expected)
+
+
+def late_answers(predictions, run_id: str, idle_s: float = 5.0) -> int:
+    """Answers to this run's clicks still arriving once every click was answered (read until `idle_s` passes without a
+    message): a loop that stops at the last new answer cannot see a second answer that comes after it."""
+    return sum(
+        PredictionEvent.model_validate_json(msg.value()).event_id.startswith(run_id)
+        for msg in predictions.messages(idle_timeout=idle_s)
+    )
 
 
 def logged(worker, text: str) -> int:

@@ -16,7 +16,7 @@ from schemas.events import PredictionEvent
 from streams.consumer import TopicReader
 from streams.settings import get_settings
 from streams.workers import start_workers, stop_workers, wait_ready
-from tests.integration.conftest import KEEP_ALL, paced_producer, run_events
+from tests.integration.conftest import KEEP_ALL, late_answers, paced_producer, run_events
 from trainer.serving.export import export_model
 from trainer.serving.triton_config import DEFAULT_TOP_K
 
@@ -85,6 +85,7 @@ def test_new_version_rolls_out_without_losing_events(stack, tmp_path, shape):
                     break
             stop.set()
             producer.join(timeout=30)
+            copies += late_answers(predictions, run_id)
     finally:
         stop_workers(workers)
         if shape == "other":  # the tests after this one expect the served model back

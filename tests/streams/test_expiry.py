@@ -13,6 +13,7 @@ class FakeTable:
     def __init__(self, idle: set[str], active: set[str]) -> None:
         self.idle, self.active = set(idle), set(active)
         self.budgets: list[int] = []
+        self.idle_s: list[float] = []
         self.passes = 0
 
     def holds(self, user_id: str) -> bool:
@@ -20,6 +21,7 @@ class FakeTable:
 
     def expire(self, idle_s: float, budget: int, keep=()) -> list[str]:
         self.budgets.append(budget)
+        self.idle_s.append(idle_s)
         gone = sorted(u for u in self.idle if u not in keep)
         self.idle -= set(gone)
         return gone
@@ -40,7 +42,7 @@ def test_idle_users_are_expired_and_their_rows_deleted():
     table, delete = FakeTable({"a", "b"}, {"c"}), Deleter()
     assert asyncio.run(IdleExpiry(table, delete, 10.0, SLICE).run()) == ["a", "b"]
     assert delete.calls == [["a", "b"]]
-    assert table.budgets == [SLICE]
+    assert table.budgets == [SLICE] and table.idle_s == [10.0]
 
 
 def test_a_user_with_an_unwritten_row_waits_for_a_later_round():

@@ -16,14 +16,16 @@ from trainer.model.bundle import ClickcastModel
 from trainer.model.inputs import Histories, history_codes, last_position_queries
 
 
-def attribution(model: ClickcastModel, h: Histories) -> np.ndarray:
-    """float32 [B, L]: share of each history position in the top item's log-probability (0 at padding)."""
+def attribution(model: ClickcastModel, h: Histories, top: np.ndarray | None = None) -> np.ndarray:
+    """float32 [B, L]: share of each history position in the top item's log-probability (0 at padding). `top`: the
+    item each row's answer ranks first, when a scorer other than this torch network ranked them (Triton's graph,
+    whose scores may differ within 1e-4 and so order a near-tie otherwise); by default the network's own."""
     net = model.net
     net.eval()
     codes = history_codes(h, model.cells, model.cfg)
     q = last_position_queries(h, model.cfg, model.item_lat, model.item_lon)
     delta = torch.zeros((*h.items.shape, model.cfg.hidden), requires_grad=True)
-    top = model.log_probs(h).argmax(-1)
+    top = model.log_probs(h).argmax(-1) if top is None else torch.from_numpy(np.asarray(top, dtype=np.int64))
     with torch.enable_grad():
         x, memory, states = net.encode(codes, causal=True, delta=delta)
         # The per-target path: the full distribution's -inf columns would turn the gradient into NaN.

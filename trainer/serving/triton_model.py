@@ -79,7 +79,8 @@ class TritonPythonModel:
         if len(explain):
             rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in explain])
             sub = Histories(items=h.items[rows], ts=h.ts[rows], lat=h.lat[rows], lon=h.lon[rows])
-            weights = dict(zip(rows.tolist(), attribution(self.model, sub), strict=True))
+            # The graph's top item, which TOP_ITEMS names: the explanation is of the answer given.
+            weights = dict(zip(rows.tolist(), attribution(self.model, sub, top=top[rows, 0]), strict=True))
         responses = []
         for i, want in enumerate(wants):
             lo, hi = starts[i], starts[i + 1]
