@@ -37,7 +37,7 @@ def model_versions(repository: Path, model_name: str) -> list[int]:
     model_dir = repository / model_name
     if not model_dir.is_dir():
         return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isascii() and p.name.isdecimal())
 
 
 def wait_served(http_url: str, model_name: str, version: int, timeout_s: float) -> float | None:

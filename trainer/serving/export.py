@@ -42,6 +42,7 @@ MODEL_FILES = (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE)
 CODE_DIR = "code"  # model.py puts it first on sys.path
 CODE_PACKAGES = ("trainer", "features", "schemas")
 LOCK_FILE = ".export.lock"  # in the model's folder: exports publish one at a time
+ISSUED_FILE = ".last_version"  # in the model's folder: the highest version number any export issued
 
 
 def package_dir(name: str) -> Path:
@@ -145,15 +146,32 @@ def _refuse_code_changed_since(code: Path, started: float) -> None:
 
 def _publish(staging: Path, repository: Path, model_name: str) -> int:
     """Rename `staging` to the next version number, chosen at the rename: another export may have taken the number
-    while this one was building (the rename then fails on its non-empty folder, and the next number is tried)."""
+    while this one was building (the rename then fails on its non-empty folder, and the next number is tried), and a
+    number is never issued twice (`ISSUED_FILE`): after a rollback deletes the newest version, the next export takes
+    a new number, so a prediction's model version names one model only."""
+    folder = repository / model_name
+    taken = _last_issued(folder)
     while True:
-        version = max(model_versions(repository, model_name), default=0) + 1
+        version = max([taken, *model_versions(repository, model_name)]) + 1
         try:
-            os.rename(staging, repository / model_name / str(version))
-            return version
+            os.rename(staging, folder / str(version))
         except OSError:
-            if not (repository / model_name / str(version)).exists():
+            if not (folder / str(version)).exists():
                 raise
+            taken = version  # taken meanwhile, or a stray file of that name: the next number
+            continue
+        _replace(folder / ISSUED_FILE, f"{version}\n")
+        return version
+
+
+def _last_issued(folder: Path) -> int:
+    try:
+        return int((folder / ISSUED_FILE).read_text())
+    except FileNotFoundError:
+        return 0
+    except ValueError as exc:  # a record this code did not write: the folders still say which numbers were used
+        log.warning("ignoring %s (%s)", folder / ISSUED_FILE, exc)
+        return 0
 
 
 def _replace(path: Path, text: str) -> None:

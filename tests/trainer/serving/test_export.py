@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from trainer.model import ClickcastConfig
-from trainer.serving.export import LOCK_FILE, export_model
+from trainer.serving.export import ISSUED_FILE, LOCK_FILE, export_model
 from trainer.serving.triton_config import triton_config
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -36,7 +36,8 @@ def test_each_export_adds_the_next_version_with_model_files_and_config(fitted, t
     assert (snapshot / "trainer" / "model" / "__pycache__").is_dir()  # compiled: the stub writes nothing
     assert (REPO_ROOT / "trainer" / "results").is_dir() and not (snapshot / "trainer" / "results").exists()
     leftovers = [p.name for p in (repository / "clickcast").iterdir() if p.name.startswith(".")]
-    assert leftovers == [LOCK_FILE]  # no staging folder or config being written
+    assert sorted(leftovers) == [LOCK_FILE, ISSUED_FILE]  # no staging folder or config being written
+    assert (repository / "clickcast" / ISSUED_FILE).read_text() == "8\n"
     config = (repository / "clickcast" / "config.pbtxt").read_text()
     assert config == triton_config("clickcast", fitted.config.max_len)
     assert 'name: "ITEM_IDS" data_type: TYPE_STRING dims: [ 1 ]' in config  # one joined string per history
@@ -188,3 +189,20 @@ def test_committed_config_matches_what_export_writes_for_the_full_and_quick_mode
     committed = (REPO_ROOT / "model_repository" / "clickcast" / "config.pbtxt").read_text()
     assert ClickcastConfig.full().max_len == ClickcastConfig.quick().max_len
     assert committed == triton_config("clickcast", ClickcastConfig.full().max_len)
+
+
+def test_a_number_is_never_issued_twice_even_after_a_rollback_deletes_the_newest(fitted, tmp_path):
+    import shutil
+
+    fitted.save(tmp_path / "trained")
+    repository = tmp_path / "repo"
+    assert [export_model(tmp_path / "trained", repository) for _ in range(2)] == [1, 2]
+    shutil.rmtree(repository / "clickcast" / "2")  # rolled back: Triton serves 1 again
+    assert export_model(tmp_path / "trained", repository) == 3  # 2 named another model in earlier predictions
+
+
+def test_a_stray_file_named_as_the_next_version_is_passed_over(fitted, tmp_path):
+    fitted.save(tmp_path / "trained")
+    (tmp_path / "repo" / "clickcast").mkdir(parents=True)
+    (tmp_path / "repo" / "clickcast" / "1").write_text("not a version")
+    assert export_model(tmp_path / "trained", tmp_path / "repo") == 2
