@@ -170,8 +170,12 @@ def export_command(args: argparse.Namespace) -> int:
     settings = get_settings()
     repository = args.repository or settings.model_repository
     name = args.name or settings.triton.model_name
+    from deploy.stack.triton import ready_versions
+
+    # The version the stack's Triton serves stays, however many newer ones failed to load since.
+    serving = ready_versions(settings.triton.http_url, name)
     try:
-        version = export_model(source, repository, model_name=name, keep=args.keep)
+        version = export_model(source, repository, model_name=name, keep=args.keep, serving=serving)
     except MODEL_ERRORS as exc:  # an incomplete or corrupt model folder, a file as the repository
         raise CliError(str(exc)) from None
     print(f"exported {source} as {repository / name / str(version)} (version {version})")

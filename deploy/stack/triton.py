@@ -61,6 +61,25 @@ def wait_served(http_url: str, model_name: str, version: int, timeout_s: float) 
     return None
 
 
+def ready_versions(http_url: str, model_name: str, timeout_s: float = 2.0) -> set[int]:
+    """The versions of `model_name` that Triton reports ready (serving); empty when no Triton answers there."""
+    import tritonclient.http as httpclient
+
+    try:
+        client = httpclient.InferenceServerClient(http_url, connection_timeout=timeout_s, network_timeout=timeout_s)
+        try:
+            index = client.get_model_repository_index()
+        finally:
+            client.close()
+    except Exception:  # not running (or not reachable): nothing is known to be served
+        return set()
+    return {
+        int(entry["version"])
+        for entry in index
+        if entry.get("name") == model_name and entry.get("state") == "READY" and str(entry.get("version")).isdecimal()
+    }
+
+
 def stale_version(repository: Path, model_name: str, backend_source: Path = SERVING_CODE) -> Path | None:
     """The newest version's folder if its model.py is not the current serving code, else None.
 

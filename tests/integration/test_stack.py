@@ -186,3 +186,14 @@ def test_triton_serves_the_model_over_http_and_grpc(stack):
     assert np.all(np.diff(http_scores.reshape(-1)) <= 1e-6), "TOP_SCORES must be sorted best first"
     np.testing.assert_array_equal(http_items, grpc_items)
     np.testing.assert_allclose(http_scores, grpc_scores, rtol=1e-5)
+
+
+def test_triton_names_the_version_it_serves_and_nothing_where_none_answers(stack):
+    """What `clickcast export` keeps from pruning: the one version Triton serves (the newest that loaded)."""
+    from deploy.stack.triton import model_versions, ready_versions
+    from streams.settings import get_settings
+
+    name, repository = stack.triton.model_name, get_settings().model_repository
+    served = ready_versions(stack.triton.http_url, name)
+    assert len(served) == 1 and served <= set(model_versions(repository, name)), served
+    assert ready_versions("127.0.0.1:9", name) == set()  # the discard port: nothing answers

@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from deploy.stack.triton import SERVING_CODE, model_versions
@@ -60,10 +61,12 @@ def export_model(
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
     instances: int = DEFAULT_INSTANCES,
     keep: int = KEEP_VERSIONS,
+    serving: Collection[int] = (),
 ) -> int:
     """Copy the model in `model_dir` (as saved by `ClickcastRecommender.save`) into
     `repository/model_name/<N+1>/`; returns N+1. Versions older than the newest `keep` are deleted (Triton serves the
-    newest alone; the ones kept are what an operator rolls back to)."""
+    newest alone; the ones kept are what an operator rolls back to), except those in `serving`: the versions Triton
+    serves, which is an older one while newer ones fail to load."""
     if keep < 2:
         # The version Triton serves goes only once the new one loads: with one kept, a new version that failed to
         # load would leave nothing served.
@@ -108,6 +111,8 @@ def export_model(
             if config_path.read_text() != config:
                 _replace(config_path, config)
             for old in sorted(model_versions(Path(repository), model_name))[:-keep]:
+                if old in serving:
+                    continue
                 try:
                     shutil.rmtree(target / str(old))
                 except OSError as exc:  # the new version is out: a version left behind is not worth failing for

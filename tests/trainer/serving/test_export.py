@@ -206,3 +206,15 @@ def test_a_stray_file_named_as_the_next_version_is_passed_over(fitted, tmp_path)
     (tmp_path / "repo" / "clickcast").mkdir(parents=True)
     (tmp_path / "repo" / "clickcast" / "1").write_text("not a version")
     assert export_model(tmp_path / "trained", tmp_path / "repo") == 2
+
+
+def test_the_version_triton_serves_is_kept_however_old(fitted, tmp_path):
+    """Newer versions that failed to load leave Triton on an old one: pruning by number alone would delete it."""
+    from deploy.stack.triton import model_versions
+
+    fitted.save(tmp_path / "trained")
+    repository = tmp_path / "repo"
+    for _ in range(3):
+        export_model(tmp_path / "trained", repository, keep=5)
+    assert export_model(tmp_path / "trained", repository, keep=2, serving={1}) == 4
+    assert model_versions(repository, "clickcast") == [1, 3, 4]
