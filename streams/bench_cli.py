@@ -173,13 +173,19 @@ def _workload(path: Path | None, columns: str | None, limit: int | None = None):
     """The benchmark's events, read once before anything runs: a missing file, a folder, a bad mapping or wrong
     columns are one line."""
     from schemas.csv_source import READ_ERRORS, ColumnMapping
-    from streams.commands import default_data
+    from streams.commands import SAMPLE_DATA, default_data
 
     _benchmarks_importable()
     from tests.benchmarks.workload import Workload
 
+    data = path or default_data()
+    if data == SAMPLE_DATA and path is None:  # no full file beside the checkout: say so, the figures are of the sample
+        print(
+            f"benchmark data: the sample ({SAMPLE_DATA.name}: no full file at ../shared/data); --file F for another",
+            file=sys.stderr,
+        )
     try:
-        return Workload(path or default_data(), ColumnMapping.parse(columns), limit=limit)
+        return Workload(data, ColumnMapping.parse(columns), limit=limit)
     except READ_ERRORS as exc:
         raise CliError(str(exc)) from None
 

@@ -330,6 +330,7 @@ def run_e2e(
         "machine": report.machine(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(began)),
         "data": str(options.data),
+        "data_events": len(run.workload),
         "columns": run.workload.mapping.model_dump(exclude_defaults=True),  # how the file was read, where not default
         "online_store": settings.feast.online_store,
         "workers": options.workers[0],

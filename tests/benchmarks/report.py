@@ -144,7 +144,8 @@ def markdown_table(result: dict[str, Any]) -> str:
         f"Run `{result['run_id']}` on {m['cores']} cores ({m['cpu_model']}, {m['memory_gb']} GB), "
         f"load average {m['loadavg_1m_at_start']} at start; model `{result['model']['name']}` "
         f"version(s) {', '.join(result['model']['versions']) or '-'}, Feast {result['online_store']}, "
-        f"{result['workers']} worker(s), {result['events']} events per full-speed run.",
+        f"{result['workers']} worker(s), {result['events']} events per full-speed run, replayed from "
+        f"`{Path(result['data']).name}` ({result.get('data_events', '?')} events).",
         "",
         "| pipeline | events/s | vs naive |",
         "|---|---:|---:|",

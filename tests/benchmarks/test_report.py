@@ -13,6 +13,8 @@ def _result(pipeline_eps: float, p99_100: float, p99_1000: float, writer: float,
         "online_store": "sqlite",
         "workers": 1,
         "events": 1000,
+        "data": "/data/checkins.csv.gz",
+        "data_events": 227428,
         "pipeline_eps": pipeline_eps,
         "naive_eps": 50.0,
         "kafka_passthrough_eps": 30000.0,
@@ -107,6 +109,7 @@ def test_table_lists_pipelines_loads_and_targets():
     assert "| clickcast (1 worker(s)) | 2,500 |" in table
     assert "| 1000 | 99 | 5.0 | 8.0 | 40.0 | yes |" in table
     assert "x6.0" in table
+    assert "replayed from `checkins.csv.gz` (227428 events)" in table  # the sample's figures would say so
 
 
 def test_table_shows_cpu_per_event_of_each_worker_count():
