@@ -27,9 +27,14 @@ def test_ready_means_the_new_worker_holds_partitions_while_a_killed_one_is_still
     killed = start_workers(settings, 1, env=env)
     try:
         wait_ready(settings, killed)
+        killed_id = worker_client_id(killed[0].pid())
         os.kill(killed[0].pid(), signal.SIGKILL)  # no leave-group: it stays a member until its session times out
+        deadline = time.monotonic() + 30
         while killed[0].pid() is not None:
+            assert time.monotonic() < deadline, "the killed worker did not exit"
             time.sleep(0.1)
+        # The case this test is about: the group still lists the killed worker with partitions as the new one starts.
+        assert dict(group_members(admin, app_id)).get(killed_id, 0) > 0
         workers = start_workers(settings, 1, env=env)
         try:
             wait_ready(settings, workers, timeout_s=180)
