@@ -62,9 +62,9 @@ system-packages:
 $(BIN)/python: | system-packages  # python3.11-venv first, also under make -j
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 
-# Re-installed when pyproject.toml changes. nvidia-pytriton carries the Triton server binary; its
+# Re-installed when pyproject.toml or the pins here change. nvidia-pytriton carries the Triton server binary; its
 # Python API pins numpy<2, which we do not use, hence --no-deps.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/pip install -q --no-deps nvidia-pytriton==0.7.0
 	touch $@
