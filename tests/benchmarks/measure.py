@@ -116,6 +116,10 @@ def run_phase(
                 # The pipeline's total (from the click's Kafka timestamp) ends when it produced the answer; the
                 # rest is Kafka out.
                 stages["kafka_out_ms"] = max(0.0, (received - sent_at) * 1000.0 - stages["total_ms"])
+            if stages is not None:
+                # Behind schedule before the click was even sent: counted in the end-to-end latency (from the slot),
+                # in no stage of the pipeline's.
+                stages["send_lag_ms"] = max(0.0, (sent_at - due) * 1000.0)
             seen[decoded.event_id] = Answer(due, msg.timestamp()[1] / 1000.0, received, stages)
             if decoded.model_version:
                 result.model_versions.add(decoded.model_version)
