@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas.events import ClickEvent
-from streams.producer import INTERRUPTED_FLUSH_S, replay
+from streams.producer import INTERRUPTED_FLUSH_S, Pacer, replay
 
 
 class Recording:
@@ -59,3 +59,57 @@ def test_a_whole_replay_flushes_once_at_the_end():
     producer = Recording()
     summary = replay(_events(4, stop_after=-1), producer)
     assert summary.events == 4 and producer.flushes == [None]
+
+
+class FakeClock:
+    """time.perf_counter and time.sleep of streams.producer: sleeping moves the clock, and each sleep is recorded."""
+
+    def __init__(self) -> None:
+        self.now, self.sleeps = 100.0, []
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 9))
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    import streams.producer as producer
+
+    fake = FakeClock()
+    monkeypatch.setattr(producer.time, "perf_counter", fake.perf_counter)
+    monkeypatch.setattr(producer.time, "sleep", fake.sleep)
+    return fake
+
+
+def test_a_fixed_rate_sends_on_its_schedule_and_a_late_sender_catches_up_without_waiting(clock):
+    pacer = Pacer(rate=4.0)
+    for _ in range(3):
+        pacer.wait(0.0)
+    assert clock.sleeps == [0.25, 0.25]  # the first goes at once, then one every 1/4 s
+    clock.now += 1.0  # the sender fell a second behind (at 101.5): the 4th to 7th (due 100.75-101.5) go at once
+    for _ in range(4):
+        pacer.wait(0.0)
+    assert clock.sleeps == [0.25, 0.25]
+    pacer.wait(0.0)  # the 8th is due at 101.75: the schedule holds, it did not restart from the late send
+    assert clock.sleeps == [0.25, 0.25, 0.25] and clock.now == pytest.approx(101.75)
+
+
+def test_speed_replays_event_time_faster_and_no_pacing_never_waits(clock):
+    pacer = Pacer(speed=60.0)  # a minute of event time a second
+    for event_ts in (0.0, 60.0, 180.0):
+        pacer.wait(event_ts)
+    assert clock.sleeps == [1.0, 2.0]
+    unpaced = Pacer()
+    for event_ts in (0.0, 1e6):
+        unpaced.wait(event_ts)
+    assert clock.sleeps == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("kwargs", [{"speed": 2.0, "rate": 5.0}, {"rate": 0.0}, {"speed": -1.0}])
+def test_a_pacer_refuses_both_paces_or_one_that_is_not_positive(kwargs):
+    with pytest.raises(ValueError):
+        Pacer(**kwargs)
