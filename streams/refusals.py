@@ -2,10 +2,12 @@
 
 An outage (Triton down, a timeout) is waited out: the batch stays unacknowledged and is retried
 (`streams.retry`). A refusal is different: Triton answered, with an error, and the same request would be refused
-again on every retry. When a plain one-visit history (the canary) is served, the model works and the refusal is about
-the batch's content: the batch is halved until each refused click stands alone, and those clicks go to the dead
-letters with Triton's reason while the others are answered. When the canary is refused too, the model itself is
-broken (or being swapped), so the refusal propagates and the whole batch waits, as in an outage.
+again on every retry. The batch is halved until each refused click stands alone; a click alone that is refused again
+right after a plain one-visit history (the canary) was served is refused for its content, and goes to the dead letters
+with Triton's reason while the others are answered. When the canary is refused too, the model itself is broken (or
+being swapped), so the refusal propagates and the whole batch waits, as in an outage. During a rollout to another
+history length, requests of the old shape are refused until the predictor reads the new one: such a click is
+answered when tried again after the canary.
 """
 
 from __future__ import annotations
@@ -43,24 +45,26 @@ async def predict_isolating(predictor: Scorer, histories: Sequence[Sequence[Visi
     Raises what `predictor.predict` raises for an outage, and `RequestRefused` when the model refuses the canary."""
     try:
         return list(await predictor.predict(histories))
-    except RequestRefused as exc:
-        refused = exc
-    await predictor.predict([canary()])
-    return await _halves(predictor, histories, refused)
+    except RequestRefused:
+        return await _isolate(predictor, histories)
 
 
-async def _halves(
-    predictor: Scorer, histories: Sequence[Sequence[Visit]], refused: RequestRefused
-) -> list[Prediction | Refusal]:
-    """Answers for `histories`, which the model refused together (`refused`): k refused histories among n cost
-    about 2k log2(n) requests."""
+async def _isolate(predictor: Scorer, histories: Sequence[Sequence[Visit]]) -> list[Prediction | Refusal]:
+    """Answers for `histories`, which the model refused together: halves until each refused history stands alone.
+    A history alone is judged right after the canary is served, and tried again then: the refusal may have come from a
+    rollout (a request of the shape read before it), which the failed request made the predictor read again. k refused
+    histories among n cost about 2k (log2(n) + 1) requests."""
     if len(histories) == 1:
-        return [Refusal(str(refused))]
+        await predictor.predict([canary()])
+        try:
+            return list(await predictor.predict(histories))
+        except RequestRefused as exc:
+            return [Refusal(str(exc))]
     middle = len(histories) // 2
     answers: list[Prediction | Refusal] = []
     for part in (histories[:middle], histories[middle:]):
         try:
             answers += await predictor.predict(part)
-        except RequestRefused as exc:
-            answers += await _halves(predictor, part, exc)
+        except RequestRefused:
+            answers += await _isolate(predictor, part)
     return answers

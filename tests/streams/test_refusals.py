@@ -34,12 +34,11 @@ def test_refused_histories_alone_are_refused_and_the_others_answered_in_order():
     answers = asyncio.run(predict_isolating(predictor, histories))
     assert [type(a).__name__ for a in answers] == ["Refusal" if i in (3, 12) else "Prediction" for i in range(16)]
     assert answers[3] == Refusal("cannot score poison")
-    assert [a.items for i, a in enumerate(answers) if i not in (3, 12)] == [
-        [f"p{i}"] for i in range(16) if i not in (3, 12)
-    ]
-    # The batch, the canary, then halves down to each refused history: 2 refused of 16 cost 2 * 2 * log2(16) at most.
-    assert predictor.requests[:2] == [16, 1]
-    assert len(predictor.requests) - 2 <= 2 * 2 * 4
+    expected = [[f"p{i}"] for i in range(16) if i not in (3, 12)]
+    assert [a.items for i, a in enumerate(answers) if i not in (3, 12)] == expected
+    # The batch, then halves down to each refused history, each judged after a canary: 2 of 16 cost 2 * 2 * (4 + 1).
+    assert predictor.requests[0] == 16 and predictor.requests.count(1) >= 2 * 3
+    assert len(predictor.requests) - 1 <= 2 * 2 * (4 + 1)
 
 
 def test_a_batch_the_model_answers_costs_one_request():
@@ -52,7 +51,27 @@ def test_a_model_that_refuses_the_canary_is_broken_and_the_batch_waits():
     predictor = Refusing({"poison", CANARY_ITEM})
     with pytest.raises(RequestRefused):
         asyncio.run(predict_isolating(predictor, [history(0), history(1, "poison")]))
-    assert predictor.requests == [2, 1]  # no halving: every click would have gone to the dead letters
+    assert predictor.requests == [2, 1, 1, 1]  # the batch, each half, the canary: no click went to the dead letters
+
+
+@pytest.mark.parametrize("size", [1, 5])
+def test_clicks_refused_under_the_shape_read_before_a_rollout_are_answered_after_the_canary(size):
+    """Requests of the old shape are refused until the predictor reads the new one (on the failed request): the
+    canary goes out in the new shape, and the clicks tried again after it are answered, none refused."""
+
+    class RollingOut(Refusing):
+        rolled = False
+
+        async def predict(self, histories):
+            if any(v.item_id == CANARY_ITEM for h in histories for v in h):
+                self.rolled = True
+            if not self.rolled:
+                self.requests.append(len(histories))
+                raise RequestRefused("unexpected shape for input 'LONGITUDES'")
+            return await super().predict(histories)
+
+    answers = asyncio.run(predict_isolating(RollingOut(set()), [history(i) for i in range(size)]))
+    assert [type(a).__name__ for a in answers] == ["Prediction"] * size
 
 
 def test_an_outage_while_halving_fails_the_whole_batch():
