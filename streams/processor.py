@@ -23,7 +23,7 @@ from features.compute import compute_features
 from features.history import UNREADABLE_STATE, AddOutcome, UserHistory, Visit, visit_time
 from schemas.events import ClickEvent, DeadLetter, PredictionEvent, prediction_wire
 from streams.predictor import Prediction
-from streams.refusals import Refusal, Scorer, predict_isolating
+from streams.refusals import Isolation, Refusal, Scorer
 from streams.retry import never, retry_forever
 from streams.settings import StreamSettings
 
@@ -169,6 +169,7 @@ class ClickProcessor:
         self.predictor = predictor
         self.settings = settings
         self.stopping = stopping  # true once the worker stops: dependency retries give up (streams.retry)
+        self.isolation = Isolation(predictor, stopping)
 
     def _history(self, user_id: str, source: RawMessage) -> UserHistory:
         kwargs = {
@@ -226,20 +227,12 @@ class ClickProcessor:
                 if outcome is AddOutcome.TOO_LATE:  # not in the buffer: answered after what the buffer holds before it
                     upto = [*upto, visit]
             features = compute_features(upto, at)
-            # Duplicates rewrite the newest row too: after a crash, a replayed event is a duplicate whose
-            # online-store write may never have happened.
-            if outcome is AddOutcome.TOO_LATE:
-                pass
-            elif at == visits[-1]:
-                latest_rows[parsed.user_id] = (parsed.user_id, _row_time(at, upto), features)
-            elif outcome is AddOutcome.ADDED:
-                # A late event changes the newest event's windows: the user's row is that event's, recomputed.
+            if outcome is not AddOutcome.TOO_LATE:
+                # The user's row is the newest event's: a late event changes its windows, and a duplicate (a replay
+                # after a crash, whose write may never have happened: the state is saved first) writes it again.
                 newest = visits[-1]
-                latest_rows[parsed.user_id] = (
-                    parsed.user_id,
-                    _row_time(newest, visits),
-                    compute_features(visits, newest),
-                )
+                row = features if at == newest else compute_features(visits, newest)
+                latest_rows[parsed.user_id] = (parsed.user_id, _row_time(newest, visits), row)
             pending.append(
                 _Pending(
                     message,
@@ -260,7 +253,7 @@ class ClickProcessor:
         if not pending:
             return result
         sequences = [p.sequence for p in pending]
-        write, predict = lambda: self.sink.write(rows), lambda: predict_isolating(self.predictor, sequences)
+        write, predict = lambda: self.sink.write(rows), lambda: self.isolation.predict(sequences)
         calls = (
             asyncio.ensure_future(retry_forever("feature write", write, self.stopping)),
             asyncio.ensure_future(retry_forever("prediction", predict, self.stopping)),
