@@ -63,10 +63,20 @@ class TritonPythonModel:
                     output_tensors=[], error=pb_utils.TritonError(f"bad request: {exc}")
                 )
         if parsed:
-            scored = self._score([requests[i] for i in parsed], list(parsed.values()))
+            try:
+                scored = self._score([requests[i] for i in parsed], list(parsed.values()))
+            except Exception:
+                # The batch may hold other workers' requests: one that fails the joint scoring must fail alone.
+                scored = [self._score_alone(requests[i], h) for i, h in parsed.items()]
             for i, response in zip(parsed, scored, strict=True):
                 responses[i] = response
         return responses
+
+    def _score_alone(self, request, histories: Histories):
+        try:
+            return self._score([request], [histories])[0]
+        except Exception as exc:
+            return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(f"scoring failed: {exc!r}"))
 
     def _score(self, requests: list, histories: list[Histories]) -> list:
         sizes = [len(h.items) for h in histories]
