@@ -12,7 +12,7 @@ import pytest
 
 from features.history import Visit
 from streams.predictor import Prediction, RequestRefused, TritonPredictor
-from streams.refusals import Refusal, predict_isolating
+from streams.refusals import Isolation, Refusal
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ def test_triton_refuses_a_history_alone_and_answers_the_rest(stack):
             with pytest.raises(RequestRefused, match="outside ±90"):
                 await predictor.predict([bad])
             alone = await predictor.predict(good)
-            return alone, await predict_isolating(predictor, [*good[:4], bad, *good[4:]])
+            return alone, await Isolation(predictor).predict([*good[:4], bad, *good[4:]])
         finally:
             await predictor.close()
 

@@ -4,7 +4,8 @@ import pytest
 
 from features.history import Visit
 from streams.predictor import RequestRefused
-from streams.refusals import CANARY_ITEM, Refusal, predict_isolating
+from streams.refusals import CANARY_ITEM, Isolation, Refusal
+from streams.retry import Stopping
 from streams.testing import FrequencyPredictor
 
 
@@ -31,7 +32,7 @@ class Refusing(FrequencyPredictor):
 def test_refused_histories_alone_are_refused_and_the_others_answered_in_order():
     predictor = Refusing({"poison"})
     histories = [history(i, "poison" if i in (3, 12) else f"p{i}") for i in range(16)]
-    answers = asyncio.run(predict_isolating(predictor, histories))
+    answers = asyncio.run(Isolation(predictor).predict(histories))
     assert [type(a).__name__ for a in answers] == ["Refusal" if i in (3, 12) else "Prediction" for i in range(16)]
     assert answers[3] == Refusal("cannot score poison")
     expected = [[f"p{i}"] for i in range(16) if i not in (3, 12)]
@@ -43,14 +44,14 @@ def test_refused_histories_alone_are_refused_and_the_others_answered_in_order():
 
 def test_a_batch_the_model_answers_costs_one_request():
     predictor = Refusing({"poison"})
-    answers = asyncio.run(predict_isolating(predictor, [history(i) for i in range(8)]))
+    answers = asyncio.run(Isolation(predictor).predict([history(i) for i in range(8)]))
     assert len(answers) == 8 and predictor.requests == [8]
 
 
 def test_a_model_that_refuses_the_canary_is_broken_and_the_batch_waits():
     predictor = Refusing({"poison", CANARY_ITEM})
     with pytest.raises(RequestRefused):
-        asyncio.run(predict_isolating(predictor, [history(0), history(1, "poison")]))
+        asyncio.run(Isolation(predictor).predict([history(0), history(1, "poison")]))
     assert predictor.requests == [2, 1, 1, 1]  # the batch, each half, the canary: no click went to the dead letters
 
 
@@ -70,7 +71,7 @@ def test_clicks_refused_under_the_shape_read_before_a_rollout_are_answered_after
                 raise RequestRefused("unexpected shape for input 'LONGITUDES'")
             return await super().predict(histories)
 
-    answers = asyncio.run(predict_isolating(RollingOut(set()), [history(i) for i in range(size)]))
+    answers = asyncio.run(Isolation(RollingOut(set())).predict([history(i) for i in range(size)]))
     assert [type(a).__name__ for a in answers] == ["Prediction"] * size
 
 
@@ -82,4 +83,21 @@ def test_an_outage_while_halving_fails_the_whole_batch():
             return await super().predict(histories)
 
     with pytest.raises(ConnectionError):
-        asyncio.run(predict_isolating(DownAfterTwo({"poison"}), [history(0), history(1, "poison")]))
+        asyncio.run(Isolation(DownAfterTwo({"poison"})).predict([history(0), history(1, "poison")]))
+
+
+def test_a_model_that_refuses_every_real_history_is_caught_by_the_canary_and_the_batch_waits():
+    """The canary becomes the newest history the model answered: a version that refuses every real history but would
+    answer the first, synthetic canary (a cold user at an unknown place) is not taken for a stream of poison."""
+    predictor = Refusing(set())
+    isolation = Isolation(predictor)
+    assert len(asyncio.run(isolation.predict([history(0, "home"), history(1, "work")]))) == 2
+    predictor.poison = {"home", "work", "gym"}  # the new version refuses every place; a cold user still passes
+    with pytest.raises(RequestRefused):
+        asyncio.run(isolation.predict([history(2, "gym")]))
+
+
+def test_halving_stops_with_the_worker():
+    isolation = Isolation(Refusing({"poison"}), stopping=lambda: True)
+    with pytest.raises(Stopping):
+        asyncio.run(isolation.predict([history(0), history(1, "poison")]))
