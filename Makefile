@@ -47,7 +47,7 @@ system-packages:
 		command -v "$${need%%:*}" >/dev/null || missing="$$missing $${need#*:}"; \
 	done; \
 	python=$$(command -v $(PYTHON)); \
-	if command -v dpkg >/dev/null && { [ -z "$$python" ] || [ "$$python" = /usr/bin/python3.11 ]; }; then \
+	if command -v dpkg >/dev/null && { [ -z "$$python" ] || [ "$$(readlink -f "$$python")" = /usr/bin/python3.11 ]; }; then \
 		for pkg in $(APT_LIBS); do dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	fi; \
 	if [ -n "$$missing" ]; then \
@@ -62,8 +62,8 @@ system-packages:
 $(BIN)/python: | system-packages  # python3.11-venv first, also under make -j
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 
-# Re-installed when pyproject.toml or the pins here change. nvidia-pytriton carries the Triton server binary; its
-# Python API pins numpy<2, which we do not use, hence --no-deps.
+# Re-installed when pyproject.toml or this file (its pins) changes; pip finds the rest installed. nvidia-pytriton
+# carries the Triton server binary; its Python API pins numpy<2, which we do not use, hence --no-deps.
 $(VENV)/.installed: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/pip install -q --no-deps nvidia-pytriton==0.7.0

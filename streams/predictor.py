@@ -31,8 +31,9 @@ class Prediction:
     attribution: list[float] | None = None
 
 
-# gRPC statuses of a call Triton did not answer (down, overloaded, timed out): retried. Any other error is an answer,
-# a refusal, which `streams.refusals` tells apart from a broken model.
+# gRPC statuses of a call that may pass on a retry (Triton down, overloaded, timed out, the connection broken): retried.
+# Any other error is a refusal of the request, by Triton or by the client building it, which would come again;
+# `streams.refusals` tells a refused click apart from a broken model.
 TRANSIENT_STATUSES = frozenset(
     f"StatusCode.{code}"
     for code in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "RESOURCE_EXHAUSTED", "ABORTED", "UNKNOWN")

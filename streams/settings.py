@@ -146,7 +146,7 @@ class StreamSettings(BaseModel):
         return url
 
     @model_validator(mode="after")
-    def _retention_covers_lateness(self) -> StreamSettings:
+    def _retention_covers_the_longest_window_and_lateness(self) -> StreamSettings:
         # Checked here, not at the first click: UserHistory refuses a retention under the lateness, and every restart
         # would fail again. A late event also needs its windows' full look-back, or their counts come out short.
         needed = LONGEST_WINDOW_S + self.allowed_lateness_s

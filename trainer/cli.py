@@ -172,8 +172,10 @@ def export_command(args: argparse.Namespace) -> int:
     name = args.name or settings.triton.model_name
     from deploy.stack.triton import ready_versions
 
-    # The version the stack's Triton serves stays, however many newer ones failed to load since.
-    serving = ready_versions(settings.triton.http_url, name)
+    # The version the stack's Triton serves stays, however many newer ones failed to load since (another repository
+    # is not the one the stack's Triton reads).
+    stack_repository = Path(repository).resolve() == Path(settings.model_repository).resolve()
+    serving = ready_versions(settings.triton.http_url, name) if stack_repository else set()
     try:
         version = export_model(source, repository, model_name=name, keep=args.keep, serving=serving)
     except MODEL_ERRORS as exc:  # an incomplete or corrupt model folder, a file as the repository

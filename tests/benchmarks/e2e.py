@@ -30,12 +30,12 @@ from tests.benchmarks.cpu import CpuMeter
 from tests.benchmarks.measure import PhaseResult, decode_click, decode_prediction, run_phase
 from tests.benchmarks.processes import Relay, WorkerGroup, delete_topics, wait_for_leaders
 from tests.benchmarks.profile import Profiler, triton_model_pids
+from tests.benchmarks.replay import MODEL_HISTORY
 from tests.benchmarks.stats import is_sustained, next_probe, percentiles, stage_breakdown, throughput
 from tests.benchmarks.workload import Workload
 
 Progress = Callable[[str], None]
 MAX_SEARCH_STEPS = 3
-MODEL_HISTORY = 100  # events the served model reads (its Triton input length)
 
 
 @dataclass(frozen=True)

@@ -112,11 +112,11 @@ def run_phase(
                 continue
             due, sent_at = times
             stages = decoded.stages
-            if stages is not None and stages.get("kafka_out_ms") is None and "total_ms" in stages:
-                # The pipeline's total (from the click's Kafka timestamp) ends when it produced the answer; the
-                # rest is Kafka out.
-                stages["kafka_out_ms"] = max(0.0, (received - sent_at) * 1000.0 - stages["total_ms"])
             if stages is not None:
+                if stages.get("kafka_out_ms") is None and "total_ms" in stages:
+                    # The pipeline's total (from the click's Kafka timestamp) ends when it produced the answer; the
+                    # rest is Kafka out.
+                    stages["kafka_out_ms"] = max(0.0, (received - sent_at) * 1000.0 - stages["total_ms"])
                 # Behind schedule before the click was even sent: counted in the end-to-end latency (from the slot),
                 # in no stage of the pipeline's.
                 stages["send_lag_ms"] = max(0.0, (sent_at - due) * 1000.0)

@@ -106,50 +106,77 @@ def _wait_exit(worker, timeout_s: float) -> bool:
     return worker.pid() is None
 
 
-def _answered_by_a_new_worker(settings, predictions: TopicReader, run_id: str, events: list[ClickEvent]) -> None:
+def _unanswered(predictions: TopicReader, events: list[ClickEvent], timeout_s: float = 180) -> set[str]:
+    """The ids of `events` still unanswered once all are, or after `timeout_s` (answers read so far count too)."""
+    wanted = {e.event_id for e in events}
+    deadline = time.monotonic() + timeout_s
+    for msg in predictions.messages(idle_timeout=60):
+        wanted.discard(PredictionEvent.model_validate_json(msg.value()).event_id)
+        if not wanted or time.monotonic() > deadline:
+            break
+    return wanted
+
+
+def _answered_by_a_new_worker(settings, predictions: TopicReader, events: list[ClickEvent]) -> None:
     """A plain worker started now answers every one of `events` (some may have been answered before)."""
     workers = start_workers(settings, 1)
     try:
         wait_ready(settings, workers)
-        answered: set[str] = set()
-        deadline = time.monotonic() + 180
-        for msg in predictions.messages(idle_timeout=60):
-            event_id = PredictionEvent.model_validate_json(msg.value()).event_id
-            if event_id.startswith(run_id):
-                answered.add(event_id)
-            if len(answered) == len(events) or time.monotonic() > deadline:
-                break
+        missing = _unanswered(predictions, events)
     finally:
         stop_workers(workers)
-    missing = {e.event_id for e in events} - answered
     assert not missing, f"{len(missing)} clicks never answered; worker log:\n{tail(workers[0].log_file, 40)}"
+
+
+def _stream_to(settings, worker, events: list[ClickEvent], until_logged: str | None = None) -> None:
+    """Once `worker` holds partitions, send `events`; then wait (up to 60 s) until its log shows `until_logged`."""
+    wait_ready(settings, [worker])
+    with ClickProducer(settings) as producer:
+        for event in events:
+            producer.send(event)
+    deadline = time.monotonic() + 60
+    while until_logged is not None and not logged(worker, until_logged):
+        assert time.monotonic() < deadline, f"the outage never held a click:\n{tail(worker.log_file, 40)}"
+        time.sleep(0.5)
+
+
+def _injected_run(tmp_path, script: str, tag: str, n: int) -> tuple[str, list[ClickEvent], dict[str, str]]:
+    """(marker, clicks, worker env): `n` clicks of a new run, the middle one marked with `tag`, and the env that
+    injects `script` (formatted with the marker) into a worker."""
+    run_id = uuid.uuid4().hex[:8]
+    marker = f"{run_id}{tag}"
+    (tmp_path / "sitecustomize.py").write_text(script.format(marker=marker.encode(), outage=f"outage {marker}"))
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
+    middle = n // 2
+    events = [_click(run_id, i) for i in range(middle)] + [_click(run_id, middle, tag)]
+    events += [_click(run_id, i) for i in range(middle + 1, n)]
+    return marker, events, {"PYTHONPATH": path}
+
+
+def _outage_run(tmp_path, script: str) -> tuple[str, list[ClickEvent], dict[str, str]]:
+    """`_injected_run` of an outage from the marked click's batch on, in a worker whose hung stop the watchdog ends
+    after 5 s."""
+    marker, events, env = _injected_run(tmp_path, script, "-down", 40)
+    return marker, events, env | {"CLICKCAST_STREAM__FAILED_STOP_GRACE_S": "5"}
 
 
 def test_a_failed_batch_stops_the_worker_and_its_clicks_are_answered_after_restart(stack, tmp_path):
     settings = get_settings()
-    run_id = uuid.uuid4().hex[:8]
-    marker = f"{run_id}-fail"
-    (tmp_path / "sitecustomize.py").write_text(INJECTOR.format(marker=marker.encode()))
-    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
-    events = [_click(run_id, i) for i in range(30)] + [_click(run_id, 30, "-fail")]
-    events += [_click(run_id, i) for i in range(31, 60)]
+    _, events, env = _injected_run(tmp_path, INJECTOR, "-fail", 60)
 
     with TopicReader(settings, settings.topics.predictions) as predictions:
         predictions.wait_assigned()
-        failing = start_workers(settings, 1, env={"PYTHONPATH": path})
+        failing = start_workers(settings, 1, env=env)
         failures_before = logged(failing[0], "a batch failed")
         try:
-            wait_ready(settings, failing)
-            with ClickProducer(settings) as producer:
-                for event in events:
-                    producer.send(event)
+            _stream_to(settings, failing[0], events)
             stopped = _wait_exit(failing[0], 120)
         finally:
             stop_workers(failing)
         assert stopped, f"the worker kept running after its batch failed:\n{tail(failing[0].log_file, 40)}"
         assert logged(failing[0], "a batch failed") == failures_before + 1
 
-        _answered_by_a_new_worker(settings, predictions, run_id, events)
+        _answered_by_a_new_worker(settings, predictions, events)
 
 
 @pytest.mark.parametrize(
@@ -164,27 +191,14 @@ def test_a_worker_asked_to_stop_during_an_outage_stops_and_its_clicks_are_answer
     stack, tmp_path, script, waiting, giving_up
 ):
     settings = get_settings()
-    run_id = uuid.uuid4().hex[:8]
-    marker = f"{run_id}-down"
-    (tmp_path / "sitecustomize.py").write_text(script.format(marker=marker.encode(), outage=f"outage {marker}"))
-    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
-    events = [_click(run_id, i) for i in range(20)] + [_click(run_id, 20, "-down")]
-    events += [_click(run_id, i) for i in range(21, 40)]
-    env = {"PYTHONPATH": path, "CLICKCAST_STREAM__FAILED_STOP_GRACE_S": "5"}
+    marker, events, env = _outage_run(tmp_path, script)
 
     with TopicReader(settings, settings.topics.predictions) as predictions:
         predictions.wait_assigned()
         down = start_workers(settings, 1, env=env)
         gave_up, hung = logged(down[0], giving_up), logged(down[0], "no clean stop")
         try:
-            wait_ready(settings, down)
-            with ClickProducer(settings) as producer:
-                for event in events:
-                    producer.send(event)
-            deadline = time.monotonic() + 60
-            while not logged(down[0], waiting.format(marker=marker)):
-                assert time.monotonic() < deadline, f"the outage never held a click:\n{tail(down[0].log_file, 40)}"
-                time.sleep(0.5)
+            _stream_to(settings, down[0], events, until_logged=waiting.format(marker=marker))
             started = time.monotonic()
             # Before, the stop waited out the outage, and only this SIGKILL ended it.
             down[0].stop(grace_s=60.0)
@@ -196,7 +210,7 @@ def test_a_worker_asked_to_stop_during_an_outage_stops_and_its_clicks_are_answer
         assert logged(down[0], giving_up) > gave_up, log
         assert logged(down[0], "no clean stop") == hung, f"the stop hung until the watchdog:\n{log}"
 
-        _answered_by_a_new_worker(settings, predictions, run_id, events)
+        _answered_by_a_new_worker(settings, predictions, events)
 
 
 def test_a_worker_whose_outage_holds_a_rebalance_gives_up_and_the_group_answers_its_clicks(stack, tmp_path):
@@ -204,13 +218,7 @@ def test_a_worker_whose_outage_holds_a_rebalance_gives_up_and_the_group_answers_
     whose retries give up 20 s into it (before the group's 60 s rebalance timeout would remove a member still running),
     so the first worker stops and the second answers every click."""
     settings = get_settings()
-    run_id = uuid.uuid4().hex[:8]
-    marker = f"{run_id}-down"
-    (tmp_path / "sitecustomize.py").write_text(OUTAGE.format(marker=marker.encode(), outage=f"outage {marker}"))
-    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
-    events = [_click(run_id, i) for i in range(20)] + [_click(run_id, 20, "-down")]
-    events += [_click(run_id, i) for i in range(21, 40)]
-    env = {"PYTHONPATH": path, "CLICKCAST_STREAM__FAILED_STOP_GRACE_S": "5"}
+    marker, events, env = _outage_run(tmp_path, OUTAGE)
 
     with TopicReader(settings, settings.topics.predictions) as predictions:
         predictions.wait_assigned()
@@ -218,14 +226,7 @@ def test_a_worker_whose_outage_holds_a_rebalance_gives_up_and_the_group_answers_
         workers = list(down)
         gave_up = logged(down[0], "still failing as the worker stops or gives its partitions up")
         try:
-            wait_ready(settings, down)
-            with ClickProducer(settings) as producer:
-                for event in events:
-                    producer.send(event)
-            deadline = time.monotonic() + 60
-            while not logged(down[0], f"failed (ConnectionError: outage {marker})"):
-                assert time.monotonic() < deadline, f"the outage never held a click:\n{tail(down[0].log_file, 40)}"
-                time.sleep(0.5)
+            _stream_to(settings, down[0], events, until_logged=f"failed (ConnectionError: outage {marker})")
             workers += start_workers(settings, 1, first=1)  # its join starts the rebalance
             joined = time.monotonic()
             stopped = _wait_exit(down[0], 90)
@@ -236,15 +237,7 @@ def test_a_worker_whose_outage_holds_a_rebalance_gives_up_and_the_group_answers_
             assert stop_s < 60, f"the first worker stopped {stop_s:.0f} s after the join, past the rebalance timeout"
 
             wait_ready(settings, workers[1:])
-            answered: set[str] = set()
-            deadline = time.monotonic() + 180
-            for msg in predictions.messages(idle_timeout=60):
-                event_id = PredictionEvent.model_validate_json(msg.value()).event_id
-                if event_id.startswith(run_id):
-                    answered.add(event_id)
-                if len(answered) == len(events) or time.monotonic() > deadline:
-                    break
+            missing = _unanswered(predictions, events)
         finally:
             stop_workers(workers)
-    missing = {e.event_id for e in events} - answered
     assert not missing, f"{len(missing)} clicks never answered; second worker's log:\n{tail(workers[1].log_file, 40)}"

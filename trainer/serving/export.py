@@ -165,7 +165,10 @@ def _publish(staging: Path, repository: Path, model_name: str) -> int:
                 raise
             taken = version  # taken meanwhile, or a stray file of that name: the next number
             continue
-        _replace(folder / ISSUED_FILE, f"{version}\n")
+        try:
+            _replace(folder / ISSUED_FILE, f"{version}\n")
+        except OSError as exc:  # the version is out: the folders still tell the next export what was issued
+            log.warning("could not record version %s in %s: %s", version, folder / ISSUED_FILE, exc)
         return version
 
 
@@ -174,7 +177,7 @@ def _last_issued(folder: Path) -> int:
         return int((folder / ISSUED_FILE).read_text())
     except FileNotFoundError:
         return 0
-    except ValueError as exc:  # a record this code did not write: the folders still say which numbers were used
+    except (OSError, ValueError) as exc:  # unreadable, or not this code's record: the folders still tell what was used
         log.warning("ignoring %s (%s)", folder / ISSUED_FILE, exc)
         return 0
 
