@@ -179,15 +179,16 @@ def _workload(path: Path | None, columns: str | None, limit: int | None = None):
     from tests.benchmarks.workload import Workload
 
     data = path or default_data()
+    try:
+        workload = Workload(data, ColumnMapping.parse(columns), limit=limit)
+    except READ_ERRORS as exc:
+        raise CliError(str(exc)) from None
     if data == SAMPLE_DATA and path is None:  # no full file beside the checkout: say so, the figures are of the sample
         print(
             f"benchmark data: the sample ({SAMPLE_DATA.name}: no full file at ../shared/data); --file F for another",
             file=sys.stderr,
         )
-    try:
-        return Workload(data, ColumnMapping.parse(columns), limit=limit)
-    except READ_ERRORS as exc:
-        raise CliError(str(exc)) from None
+    return workload
 
 
 def _progress(began: float):
