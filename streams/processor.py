@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 FeatureRow = tuple[str, float, dict[str, Any]]
 MAX_BROKER_TS = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
+ROW_TIME_STEP_S = 1e-6  # the writers' resolution: a row time a step newer is newer to each
 
 
 @dataclass(frozen=True)
@@ -99,17 +100,23 @@ class PreparedBatch:
     rows: list[FeatureRow]
 
 
-def _row_time(visit: Visit, upto: Sequence[Visit]) -> float:
-    """The online-store timestamp of a user's row: the event time, plus a microsecond for each earlier
-    event at the same time. The project's writers let an equally new row win, but Feast's own Redis
-    writer (the fallback for Redis cluster / sentinel) keeps a write only if its time is strictly newer,
-    so two check-ins in the same minute written in separate batches would otherwise keep the first."""
-    same_time = 0
-    for v in reversed(upto):  # sorted by time, none after the visit: its equals are at the end
-        if v.ts != visit.ts:
+def _row_time(visits: Sequence[Visit]) -> float:
+    """The online-store timestamp of a user's row, that of the newest of `visits` (sorted by time): at least a
+    microsecond after the row time of every earlier event, and its event time when none is that close. The project's
+    writers let an equally new row win, but Feast's own Redis writer (the fallback for Redis cluster / sentinel) keeps a
+    write only if its time is strictly newer, so two check-ins in the same minute written in separate batches would
+    otherwise keep the first; and a burst of events within microseconds must still order its rows as its events.
+
+    That time is the largest of ts_j + (events after j) µs over the events j: with events minutes apart the newest's
+    own time, found at its predecessor (each step back can add at most a microsecond)."""
+    last = len(visits) - 1
+    best = visits[last].ts
+    for j in range(last - 1, -1, -1):
+        reach = visits[j].ts + (last - j) * ROW_TIME_STEP_S
+        best = max(best, reach)
+        if reach + j * ROW_TIME_STEP_S <= best:  # no earlier event can reach past it
             break
-        same_time += v.event_id != visit.event_id
-    return visit.ts + same_time * 1e-6
+    return best
 
 
 def _original(visits: Sequence[Visit], duplicate: Visit) -> int:
@@ -232,7 +239,7 @@ class ClickProcessor:
                 # after a crash, whose write may never have happened: the state is saved first) writes it again.
                 newest = visits[-1]
                 row = features if at == newest else compute_features(visits, newest)
-                latest_rows[parsed.user_id] = (parsed.user_id, _row_time(newest, visits), row)
+                latest_rows[parsed.user_id] = (parsed.user_id, _row_time(visits), row)
             pending.append(
                 _Pending(
                     message,

@@ -207,6 +207,18 @@ def test_same_time_events_in_separate_batches_get_increasing_row_times(parts):
     assert features["count_10m"] == 2
 
 
+def test_a_burst_within_microseconds_gets_row_times_in_the_order_of_its_events(parts):
+    """Three check-ins at t then one a microsecond later: adding a microsecond per tied event would give the fourth
+    an older row time than the third's, and the writers would keep the third's row."""
+    _, sink, _, processor = parts
+    microsecond = 1 / 60e6  # in minutes
+    for i, (item, minutes) in enumerate([("x", 0), ("y", 0), ("z", 0), ("w", microsecond)]):
+        run(processor, messages_from([click(f"e{i}", "u", item, minutes)]))
+    times = [row_time for _, row_time, _ in sink.rows]
+    assert times == sorted(set(times)), times  # strictly increasing
+    assert times[0] == click("e0", "u", "x", 0).timestamp  # events apart keep their own time
+
+
 class NonFinitePredictor(FrequencyPredictor):
     """Scores the user "bad" with NaN, as a broken model version might."""
 
