@@ -49,7 +49,8 @@ def triton_rows_per_s(
         if batch > max(max_batch, 1):
             continue
         inputs = []
-        for name, array in sequence_arrays(histories_from(events, batch, seq_len), seq_len).items():
+        histories = histories_from(events, batch, seq_len)
+        for name, array in sequence_arrays(histories, seq_len).items():
             dtype = "BYTES" if array.dtype == object else ("FP64" if array.dtype == np.float64 else "FP32")
             tensor = grpcclient.InferInput(name, list(array.shape), dtype)
             tensor.set_data_from_numpy(array)
@@ -66,6 +67,7 @@ def triton_rows_per_s(
         figures[str(batch)] = {
             "rows_per_s": round(batch * len(timings) / elapsed, 1),
             "requests": len(timings),
+            "history_mean": round(sum(map(len, histories)) / batch, 1),  # events a row: the model's cost grows with it
             **percentiles(timings),
         }
     client.close()

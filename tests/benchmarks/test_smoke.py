@@ -55,6 +55,7 @@ def test_e2e_smoke(stack, tmp_path):
     assert result["model"]["versions"]
     assert result["data"] == str(SAMPLE_DATA) and result["columns"] == {}  # the default mapping, nothing to record
     assert set(result["components"]["triton"]) == {"1", "64"}
+    assert result["components"]["triton"]["1"]["history_mean"] >= 1  # the longest user's history, as sent
     assert set(result["components"]["feast"]) == {"sqlite", "redis"}
     assert all(f["write"]["1"]["push_rows_per_s"] > 0 for f in result["components"]["feast"].values())
     assert result["machine"]["cores"] >= 1 and result["targets"]["pipeline_eps"]["met"] is not None
