@@ -32,17 +32,28 @@ def histories_from(events: Sequence[dict], rows: int, seq_len: int) -> list[list
     return [longest[i % len(longest)][-seq_len:] for i in range(rows)]
 
 
+def served_history_length(settings: Settings) -> int:
+    """The history length the served model reads (its TIMESTAMPS input), from Triton."""
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(settings.triton.grpc_url)
+    try:
+        config = client.get_model_config(settings.triton.model_name, as_json=True)["config"]
+    finally:
+        client.close()
+    return next(int(t["dims"][-1]) for t in config["input"] if t["name"] == "TIMESTAMPS")
+
+
 def triton_rows_per_s(
     settings: Settings, events: Sequence[dict], batches: Sequence[int] = TRITON_BATCHES, seconds: float = 5.0
 ) -> dict[str, dict[str, float]]:
     """Sequential requests of each batch size from one gRPC client: rows/s and request latency."""
     import tritonclient.grpc as grpcclient
 
+    seq_len = served_history_length(settings)
     client = grpcclient.InferenceServerClient(settings.triton.grpc_url)
     model = settings.triton.model_name
-    config = client.get_model_config(model, as_json=True)["config"]
-    seq_len = next(int(t["dims"][-1]) for t in config["input"] if t["name"] == "TIMESTAMPS")
-    max_batch = int(config.get("max_batch_size", 0))
+    max_batch = int(client.get_model_config(model, as_json=True)["config"].get("max_batch_size", 0))
     outputs = [grpcclient.InferRequestedOutput(n) for n in ("TOP_ITEMS", "TOP_SCORES")]
     figures = {}
     for batch in batches:

@@ -30,7 +30,6 @@ from tests.benchmarks.cpu import CpuMeter
 from tests.benchmarks.measure import PhaseResult, decode_click, decode_prediction, run_phase
 from tests.benchmarks.processes import Relay, WorkerGroup, delete_topics, wait_for_leaders
 from tests.benchmarks.profile import Profiler, triton_model_pids
-from tests.benchmarks.replay import MODEL_HISTORY
 from tests.benchmarks.stats import is_sustained, next_probe, percentiles, stage_breakdown, throughput
 from tests.benchmarks.workload import Workload
 
@@ -57,13 +56,13 @@ class E2EOptions:
     profile_dir: Path | None = None  # py-spy the workers and Triton's model during each throughput run and load
 
 
-def _history_figures(lengths: list[int]) -> dict[str, float]:
+def _history_figures(lengths: list[int], model_history: int) -> dict[str, float]:
     ordered = sorted(lengths)
     return {
         "mean": round(sum(ordered) / len(ordered), 1),
         "p50": ordered[len(ordered) // 2],
         "p90": ordered[int(len(ordered) * 0.9)],
-        "at_cap_share": round(sum(x == MODEL_HISTORY for x in ordered) / len(ordered), 3),
+        "at_cap_share": round(sum(x == model_history for x in ordered) / len(ordered), 3),
     }
 
 
@@ -111,6 +110,7 @@ class _Run:
         # Where the replay of the current worker group's users stands: latency loads continue the users of
         # the throughput run, so the model sees the histories those built up, not empty ones.
         self._cursor: tuple[str, int] | None = None
+        self.model_history = components.served_history_length(settings)  # events the served model reads
 
     def _prefix(self) -> str:
         self._phases += 1
@@ -224,7 +224,8 @@ class _Run:
         )
 
     def _history(self, n: int, start: int) -> dict:
-        return _history_figures(self.workload.history_lengths(n, MODEL_HISTORY, self.settings.stream, start))
+        lengths = self.workload.history_lengths(n, self.model_history, self.settings.stream, start)
+        return _history_figures(lengths, self.model_history)
 
     def _profiler(self, group: WorkerGroup, phase: str) -> Profiler | None:
         if self.options.profile_dir is None:

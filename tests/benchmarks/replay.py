@@ -21,8 +21,9 @@ from streams.processor import ClickProcessor, RawMessage
 from streams.settings import StreamSettings
 from streams.testing import DictState, ListSink
 from tests.benchmarks.workload import Workload
+from trainer.model.config import ClickcastConfig
 
-MODEL_HISTORY = 100  # the served model's input length
+MODEL_HISTORY = ClickcastConfig().max_len  # the shipped model's input length (no Triton to ask here)
 
 
 class _CountingState(DictState):
