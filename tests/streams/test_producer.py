@@ -3,9 +3,10 @@
 from datetime import UTC, datetime
 
 import pytest
+from confluent_kafka import KafkaException
 
 from schemas.events import ClickEvent
-from streams.producer import INTERRUPTED_FLUSH_S, Pacer, replay
+from streams.producer import INTERRUPTED_FLUSH_S, ClickProducer, Pacer, replay
 
 
 class Recording:
@@ -113,3 +114,32 @@ def test_speed_replays_event_time_faster_and_no_pacing_never_waits(clock):
 def test_a_pacer_refuses_both_paces_or_one_that_is_not_positive(kwargs):
     with pytest.raises(ValueError):
         Pacer(**kwargs)
+
+
+def unreachable_producer() -> ClickProducer:
+    """A real client whose broker never answers (the discard port), giving up on each event after 0.3 s."""
+    from streams.settings import KafkaSettings, Settings
+
+    settings = Settings(kafka=KafkaSettings(port=9))
+    return ClickProducer(settings, topic="clicks", **{"message.timeout.ms": 300, "log_level": 0})
+
+
+def click_event() -> ClickEvent:
+    return ClickEvent(
+        event_id="e1", user_id="u1", item_id="i1", event_time=datetime(2012, 4, 3, tzinfo=UTC), latitude=40.7,
+        longitude=-74.0,
+    )  # fmt: skip
+
+
+def test_events_that_could_not_be_delivered_make_the_flush_raise_not_pass_as_sent():
+    producer = unreachable_producer()
+    producer.send(click_event())
+    with pytest.raises(KafkaException, match="1 events failed delivery"):
+        producer.flush(timeout=10)
+    assert producer.delivered == 0
+
+
+def test_leaving_with_an_error_in_flight_raises_that_error_not_the_undelivered_events():
+    with pytest.raises(ValueError, match="the replay's own error"), unreachable_producer() as producer:
+        producer.send(click_event())
+        raise ValueError("the replay's own error")

@@ -36,3 +36,38 @@ def test_workers_with_memory_stores_share_a_data_dir(tmp_path):
     assert claim_table_dir(memory) is None
     assert claim_table_dir(memory) is None
     held.close()
+
+
+@pytest.fixture
+def cluster(monkeypatch):
+    """The id the broker answers with (`ensure_reachable`), set by the test."""
+    from types import SimpleNamespace
+
+    import streams.kafka_config as kafka_config
+
+    answer = SimpleNamespace(cluster_id="cluster-a")
+    monkeypatch.setattr(kafka_config, "ensure_reachable", lambda _kafka: answer)
+    return answer
+
+
+def test_a_table_store_of_another_kafka_cluster_is_dropped_and_one_of_this_cluster_kept(tmp_path, cluster):
+    """The stores are a cache of the changelog topics, which a wiped broker no longer holds: faust refuses them."""
+    from streams.app import reset_stale_tables
+
+    settings = settings_at(tmp_path)
+    store = table_dir(settings)
+    assert reset_stale_tables(settings) is False  # a first start: nothing to drop
+    (store / "partition-0.db").write_text("rows")
+    assert reset_stale_tables(settings) is False and (store / "partition-0.db").exists()  # the same cluster
+    cluster.cluster_id = "cluster-b"  # the stack's data was wiped: a new cluster
+    assert reset_stale_tables(settings) is True
+    assert not (store / "partition-0.db").exists() and (store / "kafka-cluster-id").read_text() == "cluster-b"
+
+
+def test_a_table_store_without_a_cluster_record_is_dropped(tmp_path, cluster):
+    from streams.app import reset_stale_tables
+
+    settings = settings_at(tmp_path)
+    table_dir(settings).mkdir(parents=True)
+    (table_dir(settings) / "partition-0.db").write_text("rows of an unknown cluster")
+    assert reset_stale_tables(settings) is True and not (table_dir(settings) / "partition-0.db").exists()
