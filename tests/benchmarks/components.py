@@ -32,15 +32,19 @@ def histories_from(events: Sequence[dict], rows: int, seq_len: int) -> list[list
     return [longest[i % len(longest)][-seq_len:] for i in range(rows)]
 
 
-def served_history_length(settings: Settings) -> int:
-    """The history length the served model reads (its TIMESTAMPS input), from Triton."""
+def served_config(settings: Settings) -> dict:
+    """The served model's config, as Triton reads it."""
     import tritonclient.grpc as grpcclient
 
     client = grpcclient.InferenceServerClient(settings.triton.grpc_url)
     try:
-        config = client.get_model_config(settings.triton.model_name, as_json=True)["config"]
+        return client.get_model_config(settings.triton.model_name, as_json=True)["config"]
     finally:
         client.close()
+
+
+def history_length(config: dict) -> int:
+    """The history length a served model reads (its TIMESTAMPS input)."""
     return next(int(t["dims"][-1]) for t in config["input"] if t["name"] == "TIMESTAMPS")
 
 
@@ -50,10 +54,10 @@ def triton_rows_per_s(
     """Sequential requests of each batch size from one gRPC client: rows/s and request latency."""
     import tritonclient.grpc as grpcclient
 
-    seq_len = served_history_length(settings)
+    config = served_config(settings)
+    seq_len, max_batch = history_length(config), int(config.get("max_batch_size", 0))
     client = grpcclient.InferenceServerClient(settings.triton.grpc_url)
     model = settings.triton.model_name
-    max_batch = int(client.get_model_config(model, as_json=True)["config"].get("max_batch_size", 0))
     outputs = [grpcclient.InferRequestedOutput(n) for n in ("TOP_ITEMS", "TOP_SCORES")]
     figures = {}
     for batch in batches:

@@ -110,7 +110,7 @@ class _Run:
         # Where the replay of the current worker group's users stands: latency loads continue the users of
         # the throughput run, so the model sees the histories those built up, not empty ones.
         self._cursor: tuple[str, int] | None = None
-        self.model_history = components.served_history_length(settings)  # events the served model reads
+        self.model_history = components.history_length(components.served_config(settings))  # events it reads
 
     def _prefix(self) -> str:
         self._phases += 1

@@ -59,9 +59,7 @@ class TritonPythonModel:
                 arrays = [pb_utils.get_input_tensor_by_name(r, n).as_numpy() for n in INPUTS]
                 parsed[i] = request_histories(self.model, *arrays)
             except ValueError as exc:  # this request's own error; the others in the batch are still scored
-                responses[i] = pb_utils.InferenceResponse(
-                    output_tensors=[], error=pb_utils.TritonError(f"bad request: {exc}")
-                )
+                responses[i] = _error(f"bad request: {exc}")
         if parsed:
             try:
                 scored = self._score([requests[i] for i in parsed], list(parsed.values()))
@@ -76,7 +74,7 @@ class TritonPythonModel:
         try:
             return self._score([request], [histories])[0]
         except Exception as exc:
-            return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(f"scoring failed: {exc!r}"))
+            return _error(f"scoring failed: {exc!r}")
 
     def _score(self, requests: list, histories: list[Histories]) -> list:
         sizes = [len(h.items) for h in histories]
@@ -102,3 +100,8 @@ class TritonPythonModel:
                 outputs.append(pb_utils.Tensor("ATTRIBUTION", np.stack([weights[r] for r in range(lo, hi)])))
             responses.append(pb_utils.InferenceResponse(output_tensors=outputs))
         return responses
+
+
+def _error(message: str):
+    """The response of a request that failed: its own error, the batch's other requests answered."""
+    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message))
