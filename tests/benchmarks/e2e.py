@@ -28,6 +28,7 @@ from streams.settings import Settings
 from tests.benchmarks import components, report
 from tests.benchmarks.cpu import CpuMeter
 from tests.benchmarks.measure import PhaseResult, decode_click, decode_prediction, run_phase
+from tests.benchmarks.memory import memory_mb
 from tests.benchmarks.processes import Relay, WorkerGroup, delete_topics, wait_for_leaders
 from tests.benchmarks.profile import Profiler, triton_model_pids
 from tests.benchmarks.stats import is_sustained, next_probe, percentiles, stage_breakdown, throughput
@@ -184,10 +185,12 @@ class _Run:
                 payloads=measured,
             )
             cpu = meter.stop(len(full.answers))
+            memory = memory_mb(meter.groups)
             profile = profiler.stop() if profiler else None
             eps = throughput(full.answers)
             self._cursor = (prefix, start + o.events)
             self.progress(f"pipeline x{count} CPU ms per event: {cpu}")
+            self.progress(f"pipeline x{count} resident MiB after it: {memory}")
             out: dict[str, Any] = {
                 "eps": round(eps, 1),
                 "events": full.sent,
@@ -197,6 +200,7 @@ class _Run:
                 "balanced": bool(members) and max(members) - min(members) <= 1,
                 "stages": stage_breakdown(full.answers),
                 "cpu_ms_per_event": cpu,
+                "memory_mb": memory,
                 # The model's input length (newest event included): a phase's users start with empty histories
                 # unless prefilled.
                 "prefill_events": start,

@@ -135,6 +135,7 @@ def plot_latency(result: dict[str, Any], path: Path) -> None:
 
 
 CPU_PARTS = ("workers", "triton_model", "triton_server", "kafka", "redis", "benchmark_client", "total")
+MEMORY_PARTS = CPU_PARTS[:-1]
 
 
 def markdown_table(result: dict[str, Any]) -> str:
@@ -166,6 +167,19 @@ def markdown_table(result: dict[str, Any]) -> str:
             f"| {k} worker(s) | " + " | ".join(f"{v['cpu_ms_per_event'].get(p, 0):.2f}" for p in CPU_PARTS) + " |"
             for k, v in result["scaling"].items()
             if "cpu_ms_per_event" in v
+        ),
+        "",
+        "| resident MiB after full speed (largest process) | " + " | ".join(MEMORY_PARTS) + " |",
+        "|---|" + "---:|" * len(MEMORY_PARTS),
+        *(
+            f"| {k} worker(s) | "
+            + " | ".join(
+                f"{m['resident']:,.0f} ({m['peak_process']:,.0f})"
+                for m in (v["memory_mb"].get(p, {"resident": 0, "peak_process": 0}) for p in MEMORY_PARTS)
+            )
+            + " |"
+            for k, v in result["scaling"].items()
+            if "memory_mb" in v
         ),
         "",
         "| offered load (events/s) | achieved | p50 ms | p95 ms | p99 ms | sustained | CPU ms/event: workers / all |",

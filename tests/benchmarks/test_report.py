@@ -132,3 +132,18 @@ def test_table_gives_each_worker_count_its_speedup_over_the_naive_loop():
     table = markdown_table(result)
     assert "| clickcast (1 worker(s)) | 2,500 | x50.0 |" in table
     assert "| clickcast, 2 worker(s) (partitions per worker [2, 2]) | 3,000 | x60.0 |" in table
+
+
+def test_table_shows_resident_memory_of_each_worker_count():
+    result = _result(2500.0, 12.0, 40.0, 6000.0, 1000.0)
+    memory = {
+        "workers": {"resident": 612.4, "peak_process": 650.0},
+        "kafka": {"resident": 1400.0, "peak_process": 1500.0},
+    }
+    result["scaling"]["1"]["memory_mb"] = memory
+    result["scaling"]["2"] = {"eps": 3000.0, "partitions_per_member": [2, 2]}  # an older report: no memory figures
+    result["targets"] = targets(result)
+    table = markdown_table(result)
+    # A part the run did not measure (Redis under a SQLite run) reads 0.
+    assert "| 1 worker(s) | 612 (650) | 0 (0) | 0 (0) | 1,400 (1,500) | 0 (0) | 0 (0) |" in table
+    assert table.count("| 2 worker(s) |") == 0

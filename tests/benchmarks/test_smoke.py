@@ -42,6 +42,9 @@ def test_e2e_smoke(stack, tmp_path):
     # The worker and Triton's model did the work; the figures add up.
     assert cpu["workers"] > 0 and cpu["triton_model"] > 0
     assert cpu["total"] == pytest.approx(sum(v for k, v in cpu.items() if k != "total"), abs=0.01)
+    memory = result["scaling"]["1"]["memory_mb"]  # one worker: its resident memory is at most its peak
+    assert 20 < memory["workers"]["resident"] <= memory["workers"]["peak_process"]
+    assert memory["triton_model"]["resident"] > 0 and memory["kafka"]["resident"] > 0
     assert result["naive"]["answered"] == 20
     assert result["passthrough"]["answered"] == 200
     assert result["passthrough"]["loads"]["50"]["answered"] == 100
