@@ -34,6 +34,7 @@ from streams.expiry import IdleExpiry
 from streams.feature_sink import FeastSink
 from streams.inflight import InFlight
 from streams.kafka_config import faust_broker_options, worker_client_id
+from streams.offsets import OrderedCommitApp
 from streams.output import Offsets, OutputMessage, OutputProducer
 from streams.predictor import TritonPredictor
 from streams.processor import ClickProcessor, RawMessage, broker_time
@@ -110,7 +111,7 @@ def user_table(app: faust.App, partitions: int) -> faust.Table:
 
 def create_app(settings: Settings) -> faust.App:
     stream = settings.stream
-    app = faust.App(
+    app = OrderedCommitApp(
         stream.app_id,
         **faust_broker_options(settings.kafka),
         store=stream.store,

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from deploy.stack.process import ManagedProcess, ServiceError
@@ -51,6 +52,21 @@ def group_members(admin: AdminClient, group_id: str) -> list[tuple[str, int]]:
     if group.state.name != "STABLE":
         return []
     return [(m.client_id, len(m.assignment.topic_partitions)) for m in group.members]
+
+
+def uncommitted(settings: Settings, group_id: str, topic: str) -> dict[int, int]:
+    """Per partition of `topic`, the messages past the group's committed offset (all of them when it has none): what
+    the group's next member would read again, or has still to read."""
+    reader = Consumer(confluent_config(settings.kafka, log_level=0, **{"group.id": group_id}))
+    try:
+        partitions = [TopicPartition(topic, p) for p in reader.list_topics(topic, timeout=10).topics[topic].partitions]
+        lag = {}
+        for tp in reader.committed(partitions, timeout=10):
+            low, high = reader.get_watermark_offsets(tp, timeout=10)
+            lag[tp.partition] = high - (tp.offset if tp.offset >= 0 else low)
+        return lag
+    finally:
+        reader.close()
 
 
 def wait_ready(settings: Settings, workers: list[ManagedProcess], timeout_s: float = 120.0) -> None:

@@ -1,0 +1,77 @@
+import asyncio
+
+import pytest
+from faust.transport.drivers import aiokafka
+from faust.types import TP
+
+from streams.app import create_app
+from streams.offsets import OrderedCommitConsumer, next_commit
+from streams.settings import Settings
+
+TP0 = TP("clicks", 0)
+
+
+@pytest.mark.parametrize(
+    ("acked", "committed", "expected"),
+    [
+        ([5, 6, 7], 5, (8, [])),
+        ([5, 6, 7, 9, 10], 5, (8, [9, 10])),  # 8 still in flight: 9 and 10 wait for it
+        ([7, 8], 5, (None, [7, 8])),  # two missing at the head: in flight, never committed past
+        ([6, 7], 5, (8, [])),  # one missing at the head: a transaction marker is never delivered
+        ([3, 4, 5, 5, 6, 6, 7], 5, (8, [])),  # repeats and offsets already committed
+        ([3, 4], 5, (None, [])),
+        ([], 5, (None, [])),
+        ([2, 0, 1], None, (3, [])),  # nothing committed yet: unsorted as acknowledged
+    ],
+)
+def test_next_commit_takes_the_run_from_the_committed_offset(acked, committed, expected):
+    assert next_commit(acked, committed) == expected
+
+
+@pytest.fixture
+def consumer(tmp_path):
+    app = create_app(Settings(run_dir=tmp_path))
+    assert isinstance(app.consumer, OrderedCommitConsumer)
+    return app.consumer
+
+
+def test_a_partition_taken_over_with_a_backlog_commits_all_its_repeated_acknowledgements(consumer):
+    # The state a worker that took a partition over was found in at its stop: offsets acknowledged twice.
+    acked = [40868, 40869, 40869, 40870, 40870, 40871, 40871, 40872]
+    consumer._committed_offset[TP0] = 40869
+    consumer._acked[TP0] = list(acked)
+    consumer._acked_index[TP0] = set(acked)
+    assert consumer._new_offset(TP0) == 40873
+    assert consumer._acked[TP0] == [] and consumer._acked_index[TP0] == set()
+
+    # faust's own rule stops at the first repeat, and at the next one on the next round.
+    consumer._acked[TP0] = list(acked)
+    assert aiokafka.Consumer._new_offset(consumer, TP0) == 40870
+
+
+def test_fetch_gaps_up_to_the_highest_acknowledged_offset_count_as_acknowledged(consumer):
+    consumer._committed_offset[TP0] = 10
+    consumer._acked[TP0] = [10, 11, 15, 17]
+    consumer._acked_index[TP0] = {10, 11, 15, 17}
+    consumer._gap[TP0].addi(12, 15)  # 12-14 never fetched (compacted away)
+    assert consumer._new_offset(TP0) == 16
+    assert consumer._acked[TP0] == [17] and consumer._acked_index[TP0] == {17}
+    assert not consumer._gap[TP0]
+
+
+def test_a_revocation_commits_what_was_acknowledged_before_faust_forgets_it(consumer, monkeypatch):
+    seen = []
+
+    async def commit(topics=None, start_new_transaction=True):
+        seen.append(("commit", set(topics), list(consumer._acked[TP0])))
+        return True
+
+    async def app_revoked(revoked):
+        seen.append(("app", set(revoked), list(consumer._acked.get(TP0, []))))
+
+    monkeypatch.setattr(consumer, "commit", commit)
+    monkeypatch.setattr(consumer, "_on_partitions_revoked", app_revoked)
+    consumer._acked[TP0] = [7, 8, 9]
+    asyncio.run(consumer.on_partitions_revoked({TP0}))
+    # The commit sees the acknowledgements; by faust's own revocation step they are gone.
+    assert seen == [("commit", {TP0}, [7, 8, 9]), ("app", {TP0}, [])]
