@@ -1,22 +1,27 @@
-"""The offsets a worker commits for its clicks: two mends of faust's consumer, each measured on the dev stack.
+"""The offsets a worker commits for its clicks: mends of faust-streaming's (0.15) consumer.
 
-faust-streaming (0.15) computes a partition's offset to commit from the offsets its messages were acknowledged at: the
-run of consecutive offsets at the head of that list. The list can hold an offset twice: a message fetched before the
-seek that follows an assignment is acknowledged unprocessed (faust skips it while its flow is paused), then fetched
-again and acknowledged once processed; an offset can also be both acknowledged and filled in as a fetch gap. The run
-then ends at the first repeat, so the commit advances an offset or two a round (the stall of robinhood/faust#625).
-Measured here, a worker that took partitions over with a backlog (a scale-in, a restart behind) still left 130-670
-clicks uncommitted at its clean stop, for the next worker to read and answer again, which then fell behind the same way.
+faust commits, per partition, the run of consecutive offsets at the head of the list of offsets its messages were
+acknowledged at. That list can hold an offset twice: after the seek that follows an assignment moves the read position
+back to the committed offset, messages fetched before it still arrive, and each counts as a fetch gap that includes its
+own offset, which is acknowledged again when read. The run then ends at the first repeat, so the commit advanced an
+offset or two a round (the stall of robinhood/faust#625). Measured here, a worker that took partitions over with a
+backlog (a scale-in, a restart behind) left 130-670 clicks uncommitted at its clean stop, for the next worker to answer
+again, which then fell behind the same way. Repeats are dropped now (`next_commit`).
 
-And faust forgets what was acknowledged on revoked partitions before its revocation commits: each handover re-answered
-the clicks since the last periodic commit.
+Messages fetched while an assignment recovers, or in an earlier generation, are skipped unprocessed and acknowledged,
+then read again from the committed offset: their acknowledgements no longer count, so no commit can pass a click whose
+copy read again is not yet processed. A revocation commits what was acknowledged before faust forgets it (a handover
+re-answered every click since the last periodic commit), and neither it nor a clean stop's last commit is skipped for a
+periodic commit in progress.
 """
 
 from __future__ import annotations
 
 import faust
 from faust.transport.drivers import aiokafka
-from faust.types import TP, TransportT
+from faust.types import TP, Message, TransportT
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
 
 
 def next_commit(acked: list[int], committed: int | None) -> tuple[int | None, list[int]]:
@@ -53,11 +58,38 @@ class OrderedCommitConsumer(aiokafka.Consumer):
         self._acked_index[tp].intersection_update(left)
         return offset
 
+    def ack(self, message: Message) -> bool:
+        # A message fetched in an earlier generation is read again from the committed offset after the rebalance (faust
+        # skips it unprocessed, and acknowledges it): counted, its offset could be committed before the copy read again
+        # is processed, and a crash then would lose the click.
+        if message.generation_id is not None and message.generation_id != self.app.consumer_generation_id:
+            with ack_lock:
+                message.acked = True
+                self._unacked_messages.discard(message)
+                notify(self._waiting_for_ack)
+            return False
+        return super().ack(message)
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        # Every partition reads again from its committed offset, so what was acknowledged before the seek (messages
+        # fetched while the assignment recovered, which faust skips unprocessed) is read and acknowledged again.
+        for tp in self.assignment():
+            self._acked.pop(tp, None)
+            self._acked_index.pop(tp, None)
+            self._gap.pop(tp, None)
+
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         # Committed before faust forgets them: their next owner reads again only the clicks still in flight, not every
-        # click since the last periodic commit.
+        # click since the last periodic commit. A periodic commit in progress would make `commit` return at once.
+        await self.maybe_wait_for_commit_to_finish()
         await self.commit(revoked)
         await super().on_partitions_revoked(revoked)
+
+    async def commit_and_end_transactions(self) -> None:
+        # A clean stop's last commit, likewise not skipped for a periodic one in progress.
+        await self.maybe_wait_for_commit_to_finish()
+        await super().commit_and_end_transactions()
 
 
 class Transport(aiokafka.Transport):

@@ -3,10 +3,9 @@ import asyncio
 import pytest
 from faust.transport.drivers import aiokafka
 from faust.types import TP
+from faust.types.tuples import ConsumerMessage
 
-from streams.app import create_app
-from streams.offsets import OrderedCommitConsumer, next_commit
-from streams.settings import Settings
+from streams.offsets import OrderedCommitApp, OrderedCommitConsumer, next_commit
 
 TP0 = TP("clicks", 0)
 
@@ -29,10 +28,15 @@ def test_next_commit_takes_the_run_from_the_committed_offset(acked, committed, e
 
 
 @pytest.fixture
-def consumer(tmp_path):
-    app = create_app(Settings(run_dir=tmp_path))
-    assert isinstance(app.consumer, OrderedCommitConsumer)
-    return app.consumer
+def consumer():
+    consumer = OrderedCommitApp("offsets-test", broker="kafka://localhost:1").consumer  # never connects
+    assert isinstance(consumer, OrderedCommitConsumer)
+    return consumer
+
+
+def _message(consumer, offset: int, generation: int) -> ConsumerMessage:
+    consumer.app.topics.acks_enabled_for = lambda topic: True  # the app has no agent; a worker's clicks are acked
+    return ConsumerMessage("clicks", 0, offset, 0.0, 0, None, None, None, None, generation_id=generation)
 
 
 def test_a_partition_taken_over_with_a_backlog_commits_all_its_repeated_acknowledgements(consumer):
@@ -75,3 +79,49 @@ def test_a_revocation_commits_what_was_acknowledged_before_faust_forgets_it(cons
     asyncio.run(consumer.on_partitions_revoked({TP0}))
     # The commit sees the acknowledgements; by faust's own revocation step they are gone.
     assert seen == [("commit", {TP0}, [7, 8, 9]), ("app", {TP0}, [])]
+
+
+def test_an_acknowledgement_from_an_earlier_generation_does_not_count(consumer):
+    consumer.app.consumer_generation_id = 7
+    old, current = _message(consumer, 5, generation=6), _message(consumer, 6, generation=7)
+    consumer._unacked_messages.update({old, current})
+    assert not consumer.ack(old) and consumer.ack(current)
+    # Read again from the committed offset after the rebalance, the old message's click counts once its copy is done.
+    assert list(consumer._acked[TP0]) == [6] and old.acked and not consumer._unacked_messages
+
+
+def test_the_seek_after_an_assignment_forgets_what_was_acknowledged_before_it(consumer, monkeypatch):
+    async def seek_to_committed():
+        return {TP0: 10}
+
+    monkeypatch.setattr(consumer, "seek_to_committed", seek_to_committed)
+    monkeypatch.setattr(consumer, "assignment", lambda: {TP0})
+    consumer._acked[TP0] = [10, 11, 12]  # fetched while the assignment recovered: skipped, acknowledged, read again
+    consumer._acked_index[TP0] = {10, 11, 12}
+    consumer._gap[TP0].addi(13, 15)
+    asyncio.run(consumer.perform_seek())
+    assert consumer._committed_offset[TP0] == 10 and consumer._read_offset[TP0] == 10
+    assert not consumer._acked.get(TP0) and not consumer._acked_index.get(TP0) and not consumer._gap.get(TP0)
+    assert consumer._new_offset(TP0) is None
+
+
+def test_a_clean_stop_commits_after_a_periodic_commit_in_progress_rather_than_skipping(consumer, monkeypatch):
+    committed = []
+
+    async def commit_offsets(offsets, start_new_transaction=True):
+        committed.append(dict(offsets))
+        return True
+
+    async def run():
+        monkeypatch.setattr(consumer, "_commit_offsets", commit_offsets)
+        consumer._acked[TP0] = [3, 4]
+        consumer._commit_fut = asyncio.get_running_loop().create_future()  # a periodic commit in progress
+        stop = asyncio.ensure_future(consumer.commit_and_end_transactions())
+        await asyncio.sleep(0.01)
+        assert not committed
+        fut, consumer._commit_fut = consumer._commit_fut, None
+        fut.set_result(None)
+        await stop
+
+    asyncio.run(run())
+    assert committed == [{TP0: 5}]
