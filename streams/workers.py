@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from deploy.stack.process import ManagedProcess, ServiceError
@@ -62,8 +62,10 @@ def uncommitted(settings: Settings, group_id: str, topic: str) -> dict[int, int]
         partitions = [TopicPartition(topic, p) for p in reader.list_topics(topic, timeout=10).topics[topic].partitions]
         lag = {}
         for tp in reader.committed(partitions, timeout=10):
+            if tp.error is not None:
+                raise KafkaException(tp.error)
             low, high = reader.get_watermark_offsets(tp, timeout=10)
-            lag[tp.partition] = high - (tp.offset if tp.offset >= 0 else low)
+            lag[tp.partition] = high - max(tp.offset, low)  # none committed, or retention deleted past it: from low
         return lag
     finally:
         reader.close()
