@@ -1,7 +1,8 @@
 """Resident memory of each part of the stack after a phase, read from /proc.
 
-Beside CPU per event (cpu.py): the figure to watch as the user count and the load grow; the peak says what a worker
-needed at its busiest, which a deployment must give it.
+Beside CPU per event (cpu.py): the figure to watch as the user count and the load grow. The peak is a process's
+lifetime peak (VmHWM): for a phase's own workers, their busiest moment in the run; for the stack's broker, Triton and
+Redis, since they started. Summed resident memory counts pages the processes share once per process.
 """
 
 from __future__ import annotations

@@ -169,7 +169,7 @@ def markdown_table(result: dict[str, Any]) -> str:
             if "cpu_ms_per_event" in v
         ),
         "",
-        "| resident MiB after full speed (largest process) | " + " | ".join(MEMORY_PARTS) + " |",
+        "| resident MiB after full speed (largest process's lifetime peak) | " + " | ".join(MEMORY_PARTS) + " |",
         "|---|" + "---:|" * len(MEMORY_PARTS),
         *(
             f"| {k} worker(s) | "
