@@ -8,11 +8,12 @@ offset or two a round (the stall of robinhood/faust#625). Measured here, a worke
 backlog (a scale-in, a restart behind) left 130-670 clicks uncommitted at its clean stop, for the next worker to answer
 again, which then fell behind the same way. Repeats are dropped now (`next_commit`).
 
-Messages fetched while an assignment recovers, or in an earlier generation, are skipped unprocessed and acknowledged,
-then read again from the committed offset: their acknowledgements no longer count, so no commit can pass a click whose
-copy read again is not yet processed. A revocation commits what was acknowledged before faust forgets it (a handover
-re-answered every click since the last periodic commit), and neither it nor a clean stop's last commit is skipped for a
-periodic commit in progress.
+Messages faust's stream skips unprocessed (taken while its flow is stopped, or from an earlier generation) are
+acknowledged too; those acknowledgements no longer count toward a commit. A revocation commits what was acknowledged
+before faust forgets it (a handover re-answered every click since the last periodic commit), and neither it nor a clean
+stop's last commit is skipped for a periodic commit in progress. faust's fetch-gap rule is kept as it is (offsets the
+fetcher never saw, up to the highest acknowledged, count as acknowledged), though a fetched batch that straddles the
+seek after an assignment can record as a gap offsets not yet processed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import faust
 from faust.transport.drivers import aiokafka
 from faust.types import TP, Message, TransportT
 from faust.types.tuples import ack_lock
-from mode.utils.futures import notify
 
 
 def next_commit(acked: list[int], committed: int | None) -> tuple[int | None, list[int]]:
@@ -59,37 +59,31 @@ class OrderedCommitConsumer(aiokafka.Consumer):
         return offset
 
     def ack(self, message: Message) -> bool:
-        # A message fetched in an earlier generation is read again from the committed offset after the rebalance (faust
-        # skips it unprocessed, and acknowledges it): counted, its offset could be committed before the copy read again
-        # is processed, and a crash then would lose the click.
-        if message.generation_id is not None and message.generation_id != self.app.consumer_generation_id:
+        # faust's stream skips a message it takes while its flow is stopped (a revocation, an assignment recovering) or
+        # from an earlier generation, and acknowledges it unprocessed; such a message was never tracked, as every
+        # processed one is. Counted, its offset could be committed past a click nobody answered.
+        if not message.tracked:
             with ack_lock:
                 message.acked = True
-                self._unacked_messages.discard(message)
-                notify(self._waiting_for_ack)
             return False
         return super().ack(message)
 
-    async def perform_seek(self) -> None:
-        await super().perform_seek()
-        # Every partition reads again from its committed offset, so what was acknowledged before the seek (messages
-        # fetched while the assignment recovered, which faust skips unprocessed) is read and acknowledged again.
-        for tp in self.assignment():
-            self._acked.pop(tp, None)
-            self._acked_index.pop(tp, None)
-            self._gap.pop(tp, None)
-
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         # Committed before faust forgets them: their next owner reads again only the clicks still in flight, not every
-        # click since the last periodic commit. A periodic commit in progress would make `commit` return at once.
-        await self.maybe_wait_for_commit_to_finish()
+        # click since the last periodic commit.
+        await self._wait_for_commits()
         await self.commit(revoked)
         await super().on_partitions_revoked(revoked)
 
     async def commit_and_end_transactions(self) -> None:
-        # A clean stop's last commit, likewise not skipped for a periodic one in progress.
-        await self.maybe_wait_for_commit_to_finish()
+        # A clean stop's last commit, likewise not skipped.
+        await self._wait_for_commits()
         await super().commit_and_end_transactions()
+
+    async def _wait_for_commits(self) -> None:
+        """Until no commit is in progress: `commit` returns at once, committing nothing, while another one runs."""
+        while await self.maybe_wait_for_commit_to_finish():
+            pass
 
 
 class Transport(aiokafka.Transport):
