@@ -12,6 +12,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from deploy.stack.process import ManagedProcess, ServiceError
+from streams.consumer import watermarks
 from streams.kafka_config import confluent_config, worker_client_id
 from streams.settings import Settings
 
@@ -64,7 +65,7 @@ def uncommitted(settings: Settings, group_id: str, topic: str) -> dict[int, int]
         for tp in reader.committed(partitions, timeout=10):
             if tp.error is not None:
                 raise KafkaException(tp.error)
-            low, high = reader.get_watermark_offsets(tp, timeout=10)
+            low, high = watermarks(reader, tp)
             lag[tp.partition] = high - max(tp.offset, low)  # none committed, or retention deleted past it: from low
         return lag
     finally:
