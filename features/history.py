@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from features.windows import LONGEST_WINDOW_S
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: each visit also carries its source offset (1: five fields, read with offset 0)
 DEFAULT_ALLOWED_LATENESS_S = 3600.0
 # Late events need their own full look-back, so keep the largest window plus the lateness.
 DEFAULT_RETENTION_S = LONGEST_WINDOW_S + DEFAULT_ALLOWED_LATENESS_S
@@ -39,6 +39,11 @@ class Visit(NamedTuple):
     item_id: str
     lat: float
     lon: float
+    # Its position in its source (the click's Kafka offset; a user's clicks share one partition): events of the same
+    # time keep the order their producer sent them in, as the trainer keeps the file's order, whatever order they reach
+    # a worker in (one that takes a partition over may be handed a later click before an earlier one). 0 when unknown:
+    # such ties keep arrival order.
+    source_offset: int = 0
 
 
 class AddOutcome(enum.Enum):
@@ -51,8 +56,8 @@ class UserHistory:
     """Visits sorted by event time, deduplicated by event_id and by (item, time), bounded in time span and count.
 
     - An event older than ``newest - allowed_lateness_s`` is refused (TOO_LATE); so is one that the
-      ``max_events`` cap would evict at once. Otherwise late events are inserted in time order
-      (after any retained events with the same timestamp).
+      ``max_events`` cap would evict at once. Otherwise late events are inserted in time order; among retained
+      events with the same timestamp, in source order (after those of a lower or equal ``source_offset``).
     - Eviction drops events with ``ts < newest - retention_s`` but the newest of them (the previous event of
       the next one: its gap and distance features look past every window), then the oldest beyond
       ``max_events``.
@@ -96,25 +101,23 @@ class UserHistory:
         return self._times[-1] if self._times else None
 
     def add(self, visit: Visit) -> AddOutcome:
-        if visit.event_id in self._ids or self._holds_copy(visit):
+        lo, hi = bisect_left(self._times, visit.ts), bisect_right(self._times, visit.ts)
+        same_time = self._visits[lo:hi]
+        if visit.event_id in self._ids or any(v.item_id == visit.item_id for v in same_time):
+            # A retained visit to the same item at the same time under another id is a resent copy, which the trainer
+            # drops too (trainer.data.drop_duplicate_events), so it must not count twice in the stream either.
             return AddOutcome.DUPLICATE
         if self._times:
             if visit.ts < self._times[-1] - self.allowed_lateness_s:
                 return AddOutcome.TOO_LATE
             if len(self._times) >= self.max_events and visit.ts < self._times[0]:
                 return AddOutcome.TOO_LATE
-        i = bisect_right(self._times, visit.ts)
+        i = hi - sum(v.source_offset > visit.source_offset for v in same_time)  # same_time is in source order
         self._times.insert(i, visit.ts)
         self._visits.insert(i, visit)
         self._ids.add(visit.event_id)
         self._evict()
         return AddOutcome.ADDED
-
-    def _holds_copy(self, visit: Visit) -> bool:
-        """A retained visit to the same item at the same time under another id: a resent copy, which the trainer
-        drops too (trainer.data.drop_duplicate_events), so it must not count twice in the stream either."""
-        lo, hi = bisect_left(self._times, visit.ts), bisect_right(self._times, visit.ts)
-        return any(v.item_id == visit.item_id for v in self._visits[lo:hi])
 
     def _evict(self) -> None:
         cutoff = self._times[-1] - self.retention_s
@@ -150,14 +153,17 @@ class UserHistory:
         version = state.get("v")
         if isinstance(version, int) and version > STATE_VERSION:
             raise NewerStateError(f"history state version {version} comes from newer code than this ({STATE_VERSION})")
-        if version != STATE_VERSION:
+        if version not in (1, STATE_VERSION):
             raise ValueError(f"unsupported history state version {version!r}")
         history = cls(allowed_lateness_s=allowed_lateness_s, retention_s=retention_s, max_events=max_events)
         # Rebuilt for every user of every batch (~120 visits for a busy user), so in C: `tuple.__new__` makes each
         # saved [id, ts, item, lat, lon] a Visit without namedtuple's Python-level `_make` (half the time).
         saved = state["visits"]
-        if set(map(len, saved)) - {len(Visit._fields)}:
-            raise ValueError(f"a saved visit does not hold the {len(Visit._fields)} fields of a Visit")
+        width = len(Visit._fields) - (version == 1)  # version 1 saved no source offset
+        if set(map(len, saved)) - {width}:
+            raise ValueError(f"a saved visit does not hold the {width} fields of a version {version} Visit")
+        if version == 1:
+            saved = [[*v, 0] for v in saved]
         visits = list(map(_new_tuple, repeat(Visit, len(saved)), saved))
         times = list(map(visit_time, visits))
         if times != sorted(times):  # states are saved sorted; sorting a sorted list is one linear pass

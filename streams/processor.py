@@ -217,7 +217,9 @@ class ClickProcessor:
             if history is None:
                 history = histories[parsed.user_id] = self._history(parsed.user_id, message)
             sources[parsed.user_id] = message
-            visit = Visit(parsed.event_id, parsed.timestamp, parsed.item_id, parsed.latitude, parsed.longitude)
+            visit = Visit(
+                parsed.event_id, parsed.timestamp, parsed.item_id, parsed.latitude, parsed.longitude, message.offset
+            )
             outcome = history.add(visit)
             # A duplicate is answered again (the first answer may have been lost in a crash) but never
             # counted twice; a too-late event is answered from what the buffer still holds.
@@ -230,9 +232,14 @@ class ClickProcessor:
                 position = _original(visits, visit)
                 at, upto = visits[position], visits[: position + 1]
             else:
-                at, upto = visit, visits[: bisect_right(visits, visit.ts, key=visit_time)]  # sorted by time
+                end = bisect_right(visits, visit.ts, key=visit_time)  # sorted by time
                 if outcome is AddOutcome.TOO_LATE:  # not in the buffer: answered after what the buffer holds before it
-                    upto = [*upto, visit]
+                    upto = [*visits[:end], visit]
+                else:
+                    while visits[end - 1].event_id != visit.event_id:
+                        end -= 1  # a tie sent after it (a higher offset, read first at a handover) is not its history
+                    upto = visits[:end]
+                at = visit
             features = compute_features(upto, at)
             if outcome is not AddOutcome.TOO_LATE:
                 # The user's row is the newest event's: a late event changes its windows, and a duplicate (a replay

@@ -190,6 +190,20 @@ def test_a_replayed_event_tied_in_time_with_a_later_one_is_answered_as_first_and
     assert sink.rows[-1] == newer_row
 
 
+def test_same_time_clicks_handed_over_out_of_order_leave_the_row_of_the_later_one_sent(parts):
+    """A worker taking a partition over can read a later click (offset 6) before the seek back re-reads the one before
+    it (offset 5), both in the same minute: the user's row must be the later click's, as computed offline."""
+    _, sink, _, processor = parts
+    a, b = click("a", "u", "x", 0, lat=40.70), click("b", "u", "y", 0, lat=40.80)
+    sent = [replace(m, offset=m.offset + 5) for m in messages_from([a, b])]
+    run(processor, [sent[1]])
+    replayed = run(processor, sent)
+    assert replayed.duplicates == 1
+    visits = [Visit(e.event_id, e.timestamp, e.item_id, e.latitude, e.longitude) for e in (a, b)]
+    assert sink.rows[-1][2] == compute_features(visits, visits[-1])
+    assert replayed.predictions[0].features == compute_features(visits[:1], visits[0])
+
+
 def test_state_survives_a_json_round_trip(parts):
     state, _, _, processor = parts
     run(processor, messages_from([click("a", "u", "x", 0)]))
