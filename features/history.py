@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from features.windows import LONGEST_WINDOW_S
 
-STATE_VERSION = 2  # 2: each visit also carries its source offset (1: five fields, read with offset 0)
+STATE_VERSION = 1
 DEFAULT_ALLOWED_LATENESS_S = 3600.0
 # Late events need their own full look-back, so keep the largest window plus the lateness.
 DEFAULT_RETENTION_S = LONGEST_WINDOW_S + DEFAULT_ALLOWED_LATENESS_S
@@ -39,11 +39,6 @@ class Visit(NamedTuple):
     item_id: str
     lat: float
     lon: float
-    # Its position in its source (the click's Kafka offset; a user's clicks share one partition): events of the same
-    # time keep the order their producer sent them in, as the trainer keeps the file's order, whatever order they reach
-    # a worker in (one that takes a partition over may be handed a later click before an earlier one). 0 when unknown:
-    # such ties keep arrival order.
-    source_offset: int = 0
 
 
 class AddOutcome(enum.Enum):
@@ -56,15 +51,19 @@ class UserHistory:
     """Visits sorted by event time, deduplicated by event_id and by (item, time), bounded in time span and count.
 
     - An event older than ``newest - allowed_lateness_s`` is refused (TOO_LATE); so is one that the
-      ``max_events`` cap would evict at once. Otherwise late events are inserted in time order; among retained
-      events with the same timestamp, in source order (after those of a lower or equal ``source_offset``).
+      ``max_events`` cap would evict at once. Otherwise late events are inserted in time order.
+    - Events of the same time keep their source order, the ``offset`` `add` is given (the click's Kafka offset; a
+      user's clicks share one partition), as the trainer keeps the file's order that the producer sent: a worker that
+      takes a partition over can be handed a later click before the seek back re-reads an earlier one. Ties of an equal
+      offset (0 where none is known: tests, states saved without offsets) keep arrival order. Offsets compare within
+      one life of a topic: one deleted and recreated under kept state starts again from 0.
     - Eviction drops events with ``ts < newest - retention_s`` but the newest of them (the previous event of
       the next one: its gap and distance features look past every window), then the oldest beyond
       ``max_events``.
     - Deduplication covers retained events only: an id evicted by the count cap could be re-added.
     """
 
-    __slots__ = ("_ids", "_times", "_visits", "allowed_lateness_s", "max_events", "retention_s")
+    __slots__ = ("_ids", "_offsets", "_times", "_visits", "allowed_lateness_s", "max_events", "retention_s")
 
     def __init__(
         self,
@@ -85,6 +84,7 @@ class UserHistory:
         self.max_events = int(max_events)
         self._visits: list[Visit] = []
         self._times: list[float] = []  # parallel to _visits, for bisect without a key function
+        self._offsets: list[int] = []  # parallel to _visits: the source order of equal times
         self._ids: set[str] = set()
 
     def __len__(self) -> int:
@@ -100,24 +100,33 @@ class UserHistory:
         """Newest event time seen and retained; None for an empty history."""
         return self._times[-1] if self._times else None
 
-    def add(self, visit: Visit) -> AddOutcome:
-        lo, hi = bisect_left(self._times, visit.ts), bisect_right(self._times, visit.ts)
-        same_time = self._visits[lo:hi]
-        if visit.event_id in self._ids or any(v.item_id == visit.item_id for v in same_time):
-            # A retained visit to the same item at the same time under another id is a resent copy, which the trainer
-            # drops too (trainer.data.drop_duplicate_events), so it must not count twice in the stream either.
+    def add(self, visit: Visit, offset: int = 0) -> AddOutcome:
+        if visit.event_id in self._ids or self._holds_copy(visit):
             return AddOutcome.DUPLICATE
+        i = self.count_upto(visit, offset)
         if self._times:
             if visit.ts < self._times[-1] - self.allowed_lateness_s:
                 return AddOutcome.TOO_LATE
-            if len(self._times) >= self.max_events and visit.ts < self._times[0]:
+            if len(self._times) >= self.max_events and i == 0:  # the count cap would evict it at once
                 return AddOutcome.TOO_LATE
-        i = hi - sum(v.source_offset > visit.source_offset for v in same_time)  # same_time is in source order
         self._times.insert(i, visit.ts)
+        self._offsets.insert(i, offset)
         self._visits.insert(i, visit)
         self._ids.add(visit.event_id)
         self._evict()
         return AddOutcome.ADDED
+
+    def count_upto(self, visit: Visit, offset: int = 0) -> int:
+        """How many retained visits come at or before ``visit`` (of source ``offset``) in time, then source order: those
+        `add` places it after, and so its history; itself included once added."""
+        lo, hi = bisect_left(self._times, visit.ts), bisect_right(self._times, visit.ts)
+        return hi - sum(o > offset for o in self._offsets[lo:hi])
+
+    def _holds_copy(self, visit: Visit) -> bool:
+        """A retained visit to the same item at the same time under another id: a resent copy, which the trainer
+        drops too (trainer.data.drop_duplicate_events), so it must not count twice in the stream either."""
+        lo, hi = bisect_left(self._times, visit.ts), bisect_right(self._times, visit.ts)
+        return any(v.item_id == visit.item_id for v in self._visits[lo:hi])
 
     def _evict(self) -> None:
         cutoff = self._times[-1] - self.retention_s
@@ -130,10 +139,12 @@ class UserHistory:
                 self._ids.discard(v.event_id)
             del self._visits[:n_drop]
             del self._times[:n_drop]
+            del self._offsets[:n_drop]
 
     def to_state(self) -> dict[str, Any]:
-        """Plain JSON types only (lists, not tuples): RocksDB-backed tables round-trip through JSON."""
-        return {"v": STATE_VERSION, "visits": list(map(list, self._visits))}
+        """Plain JSON types only (lists, not tuples): RocksDB-backed tables round-trip through JSON. The offsets are a
+        key of their own, which code that predates them ignores (a rollback keeps reading the visits)."""
+        return {"v": STATE_VERSION, "visits": list(map(list, self._visits)), "offsets": list(self._offsets)}
 
     @staticmethod
     def newest_ts_of_state(state: dict[str, Any]) -> float | None:
@@ -153,24 +164,28 @@ class UserHistory:
         version = state.get("v")
         if isinstance(version, int) and version > STATE_VERSION:
             raise NewerStateError(f"history state version {version} comes from newer code than this ({STATE_VERSION})")
-        if version not in (1, STATE_VERSION):
+        if version != STATE_VERSION:
             raise ValueError(f"unsupported history state version {version!r}")
         history = cls(allowed_lateness_s=allowed_lateness_s, retention_s=retention_s, max_events=max_events)
         # Rebuilt for every user of every batch (~120 visits for a busy user), so in C: `tuple.__new__` makes each
         # saved [id, ts, item, lat, lon] a Visit without namedtuple's Python-level `_make` (half the time).
         saved = state["visits"]
-        width = len(Visit._fields) - (version == 1)  # version 1 saved no source offset
-        if set(map(len, saved)) - {width}:
-            raise ValueError(f"a saved visit does not hold the {width} fields of a version {version} Visit")
-        if version == 1:
-            saved = [[*v, 0] for v in saved]
+        if set(map(len, saved)) - {len(Visit._fields)}:
+            raise ValueError(f"a saved visit does not hold the {len(Visit._fields)} fields of a Visit")
         visits = list(map(_new_tuple, repeat(Visit, len(saved)), saved))
+        offsets = state.get("offsets")
+        if offsets is None:  # saved by code that predates them: ties keep the order they were saved in
+            offsets = [0] * len(visits)
+        elif len(offsets) != len(visits) or set(map(type, offsets)) - {int}:
+            raise ValueError("the saved offsets are not one whole number per saved visit")
         times = list(map(visit_time, visits))
         if times != sorted(times):  # states are saved sorted; sorting a sorted list is one linear pass
-            visits.sort(key=visit_time)
+            order = sorted(range(len(visits)), key=lambda i: (times[i], offsets[i]))
+            visits, offsets = [visits[i] for i in order], [offsets[i] for i in order]
             times = list(map(visit_time, visits))
         history._visits = visits
         history._times = times
+        history._offsets = list(offsets)
         history._ids = set(map(_id, visits))
         if visits:
             history._evict()  # the limits may be tighter than those the state was saved under

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import math
 import time
-from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from features.compute import compute_features
-from features.history import UNREADABLE_STATE, AddOutcome, UserHistory, Visit, visit_time
+from features.history import UNREADABLE_STATE, AddOutcome, UserHistory, Visit
 from schemas.events import ClickEvent, DeadLetter, PredictionEvent, prediction_wire
 from streams.predictor import Prediction
 from streams.refusals import Isolation, Refusal, Scorer
@@ -217,10 +216,8 @@ class ClickProcessor:
             if history is None:
                 history = histories[parsed.user_id] = self._history(parsed.user_id, message)
             sources[parsed.user_id] = message
-            visit = Visit(
-                parsed.event_id, parsed.timestamp, parsed.item_id, parsed.latitude, parsed.longitude, message.offset
-            )
-            outcome = history.add(visit)
+            visit = Visit(parsed.event_id, parsed.timestamp, parsed.item_id, parsed.latitude, parsed.longitude)
+            outcome = history.add(visit, message.offset)
             # A duplicate is answered again (the first answer may have been lost in a crash) but never
             # counted twice; a too-late event is answered from what the buffer still holds.
             result.duplicates += outcome is AddOutcome.DUPLICATE
@@ -232,14 +229,11 @@ class ClickProcessor:
                 position = _original(visits, visit)
                 at, upto = visits[position], visits[: position + 1]
             else:
-                end = bisect_right(visits, visit.ts, key=visit_time)  # sorted by time
-                if outcome is AddOutcome.TOO_LATE:  # not in the buffer: answered after what the buffer holds before it
-                    upto = [*visits[:end], visit]
-                else:
-                    while visits[end - 1].event_id != visit.event_id:
-                        end -= 1  # a tie sent after it (a higher offset, read first at a handover) is not its history
-                    upto = visits[:end]
-                at = visit
+                # The events before it in time, then source order: a tie sent after it (read first at a handover) is not
+                # its history. A too-late event is not in the buffer: answered after what the buffer holds before it.
+                at, upto = visit, visits[: history.count_upto(visit, message.offset)]
+                if outcome is AddOutcome.TOO_LATE:
+                    upto = [*upto, visit]
             features = compute_features(upto, at)
             if outcome is not AddOutcome.TOO_LATE:
                 # The user's row is the newest event's: a late event changes its windows, and a duplicate (a replay

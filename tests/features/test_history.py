@@ -6,8 +6,8 @@ from features.compute import MISSING, compute_features
 from features.history import AddOutcome, NewerStateError, UserHistory, Visit
 
 
-def visit(event_id: str, ts: float, item: str = "p", lat: float = 40.7, lon: float = -74.0, offset: int = 0) -> Visit:
-    return Visit(event_id, ts, item, lat, lon, offset)
+def visit(event_id: str, ts: float, item: str = "p", lat: float = 40.7, lon: float = -74.0) -> Visit:
+    return Visit(event_id, ts, item, lat, lon)
 
 
 def ids(history: UserHistory) -> list[str]:
@@ -64,17 +64,38 @@ def test_out_of_order_within_lateness_is_inserted_in_time_order():
 def test_events_of_the_same_time_keep_their_source_order_whatever_order_they_arrive_in(arrival):
     # A worker that takes a partition over can be handed a later click before an earlier one; the history (and so
     # the user's newest event, whose features the online row holds) must not depend on it.
-    sent = [visit("x", 50.0, "q", offset=7), visit("y", 50.0, "r", offset=8), visit("z", 50.0, "s", offset=9)]
+    sent = [(visit("x", 50.0, "q"), 7), (visit("y", 50.0, "r"), 8), (visit("z", 50.0, "s"), 9)]
     h = UserHistory()
-    h.add(visit("a", 10.0, offset=3))
-    h.add(visit("b", 60.0, offset=12))
+    h.add(visit("a", 10.0), 3)
+    h.add(visit("b", 60.0), 12)
     for i in arrival:
-        assert h.add(sent[i]) is AddOutcome.ADDED
+        assert h.add(*sent[i]) is AddOutcome.ADDED
     assert ids(h) == ["a", "x", "y", "z", "b"]
+    assert [h.count_upto(*s) for s in sent] == [2, 3, 4]  # each one's history: itself and what came before it
     restored = UserHistory.from_state(json.loads(json.dumps(h.to_state())))
     assert restored.visits == h.visits
-    assert restored.add(visit("w", 50.0, "t", offset=8)) is AddOutcome.ADDED  # an equal offset: after, by arrival
+    assert restored.add(visit("w", 50.0, "t"), 8) is AddOutcome.ADDED  # an equal offset: after, by arrival
     assert ids(restored) == ["a", "x", "y", "w", "z", "b"]
+
+
+def test_a_full_history_refuses_a_tie_of_its_oldest_event_sent_before_it():
+    # Inserted first, the count cap would evict it at once: it is too late, as an older event would be.
+    h = UserHistory(max_events=2)
+    h.add(visit("b", 10.0, "x"), 5)
+    h.add(visit("c", 20.0, "y"), 6)
+    assert h.add(visit("a", 10.0, "z"), 4) is AddOutcome.TOO_LATE
+    assert h.count_upto(visit("a", 10.0, "z"), 4) == 0
+    assert h.add(visit("a2", 10.0, "w"), 5) is AddOutcome.ADDED  # after the tie of an equal offset: kept, oldest goes
+    assert ids(h) == ["a2", "c"]
+
+
+def test_a_state_saved_without_offsets_keeps_its_ties_in_saved_order():
+    state = {"v": 1, "visits": [["a", 10.0, "x", 3.0, 4.0], ["b", 10.0, "y", 1.0, 2.0]]}  # as code before offsets saved
+    restored = UserHistory.from_state(state)
+    assert ids(restored) == ["a", "b"]
+    assert restored.add(visit("c", 10.0, "z"), 9) is AddOutcome.ADDED
+    assert ids(restored) == ["a", "b", "c"]  # after the ties whose offsets were not saved
+    assert restored.to_state()["offsets"] == [0, 0, 9]
 
 
 def test_too_late_event_is_refused_and_state_unchanged():
@@ -168,34 +189,29 @@ def test_from_state_applies_tighter_limits_and_rejects_unknown_version():
 
 
 def test_from_state_sorts_an_unsorted_state_into_visits():
-    state = {"v": 2, "visits": [["b", 20.0, "y", 1.0, 2.0, 5], ["a", 10.0, "x", 3.0, 4.0, 4]]}
+    state = {"v": 1, "visits": [["b", 20.0, "y", 1.0, 2.0], ["a", 10.0, "x", 3.0, 4.0]]}
     restored = UserHistory.from_state(state)
     assert ids(restored) == ["a", "b"]
+    visits = [["c", 20.0, "z", 0.0, 0.0], ["b", 20.0, "y", 1.0, 2.0], ["a", 10.0, "x", 3.0, 4.0]]
+    restored = UserHistory.from_state({"v": 1, "visits": visits, "offsets": [7, 6, 5]})
+    assert ids(restored) == ["a", "b", "c"]  # ties by offset
+    assert restored.to_state()["offsets"] == [5, 6, 7]
+    restored = UserHistory.from_state(state)
     assert all(type(v) is Visit for v in restored.visits)
     assert restored.visits[0].lat == 3.0 and restored.last_event_ts == 20.0
     assert restored.add(visit("b", 20.0)) is AddOutcome.DUPLICATE
 
 
-def test_from_state_reads_a_version_1_state_saved_without_source_offsets():
-    state = {"v": 1, "visits": [["a", 10.0, "x", 3.0, 4.0], ["b", 20.0, "y", 1.0, 2.0]]}
-    restored = UserHistory.from_state(state)
-    assert restored.visits == (Visit("a", 10.0, "x", 3.0, 4.0, 0), Visit("b", 20.0, "y", 1.0, 2.0, 0))
-    assert restored.add(visit("c", 20.0, "z", offset=9)) is AddOutcome.ADDED
-    assert ids(restored) == ["a", "b", "c"]  # after the tie whose offset was not saved
-    assert restored.to_state()["v"] == 2
-
-
-@pytest.mark.parametrize(
-    "state",
-    [
-        {"v": 2, "visits": [["a", 10.0, "x", 3.0, 4.0, 1], ["b", 20.0, "y"]]},
-        {"v": 2, "visits": [["a", 10.0, "x", 3.0, 4.0]]},  # a version 1 visit under version 2
-        {"v": 1, "visits": [["a", 10.0, "x", 3.0, 4.0, 1]]},
-    ],
-)
-def test_from_state_refuses_a_visit_of_the_wrong_width(state):
-    with pytest.raises(ValueError, match=f"{5 + (state['v'] == 2)} fields"):
+@pytest.mark.parametrize("offsets", [[1], [1, 2, 3], [1, "2"], [1, 2.5]])
+def test_from_state_refuses_offsets_that_are_not_one_whole_number_per_visit(offsets):
+    state = {"v": 1, "visits": [["a", 10.0, "x", 3.0, 4.0], ["b", 20.0, "y", 1.0, 2.0]], "offsets": offsets}
+    with pytest.raises(ValueError, match="offsets"):
         UserHistory.from_state(state)
+
+
+def test_from_state_refuses_a_visit_of_the_wrong_width():
+    with pytest.raises(ValueError, match="5 fields"):
+        UserHistory.from_state({"v": 1, "visits": [["a", 10.0, "x", 3.0, 4.0], ["b", 20.0, "y"]]})
 
 
 def test_newest_ts_of_state_reads_saved_state_without_rebuilding():

@@ -204,6 +204,18 @@ def test_same_time_clicks_handed_over_out_of_order_leave_the_row_of_the_later_on
     assert replayed.predictions[0].features == compute_features(visits[:1], visits[0])
 
 
+def test_a_full_history_answers_a_tie_of_its_oldest_event_sent_before_it_as_too_late():
+    """Read after its tie at a handover, into a full history, the earlier click would be evicted at once: it is refused
+    as too late and answered from the events before it, not from the tie sent after it."""
+    processor = ClickProcessor(DictState(), ListSink(), FrequencyPredictor(), StreamSettings(history_max_events=2))
+    a, b, c = click("a", "u", "x", 0), click("b", "u", "y", 0), click("c", "u", "z", 5)
+    sent = messages_from([a, b, c])
+    run(processor, sent[1:])
+    replayed = run(processor, sent)
+    assert (replayed.late, replayed.duplicates) == (1, 2)
+    assert replayed.predictions[0].features["count_10m"] == 1  # a alone: b came after it
+
+
 def test_state_survives_a_json_round_trip(parts):
     state, _, _, processor = parts
     run(processor, messages_from([click("a", "u", "x", 0)]))
