@@ -72,7 +72,10 @@ def test_events_of_the_same_time_keep_their_source_order_whatever_order_they_arr
         assert h.add(*sent[i]) is AddOutcome.ADDED
     assert ids(h) == ["a", "x", "y", "z", "b"]
     assert [h.count_upto(*s) for s in sent] == [2, 3, 4]  # each one's history: itself and what came before it
-    restored = UserHistory.from_state(json.loads(json.dumps(h.to_state())))
+    state = h.to_state()
+    # What code before offsets reads, so that a rollback keeps the histories: version 1, five fields a visit.
+    assert state["v"] == 1 and {len(v) for v in state["visits"]} == {5} and state["offsets"] == [3, 7, 8, 9, 12]
+    restored = UserHistory.from_state(json.loads(json.dumps(state)))
     assert restored.visits == h.visits
     assert restored.add(visit("w", 50.0, "t"), 8) is AddOutcome.ADDED  # an equal offset: after, by arrival
     assert ids(restored) == ["a", "x", "y", "w", "z", "b"]
