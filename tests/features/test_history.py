@@ -92,6 +92,18 @@ def test_a_full_history_refuses_a_tie_of_its_oldest_event_sent_before_it():
     assert ids(h) == ["a2", "c"]
 
 
+def test_a_state_saves_the_offsets_of_the_visits_a_new_event_can_still_tie_with():
+    h = UserHistory(allowed_lateness_s=60.0)
+    for i, ts in enumerate([0.0, 40.0, 100.0, 100.0, 130.0]):
+        h.add(visit(f"e{i}", ts, f"p{i}"), 10 + i)
+    state = h.to_state()
+    assert state["offsets"] == [12, 13, 14]  # from newest - lateness (70) on; older events are refused anyway
+    restored = UserHistory.from_state(json.loads(json.dumps(state)), allowed_lateness_s=60.0)
+    assert restored.add(visit("x", 100.0, "q"), 12) is AddOutcome.ADDED
+    assert ids(restored) == ["e0", "e1", "e2", "x", "e3", "e4"]
+    assert restored.to_state()["offsets"] == [12, 12, 13, 14]
+
+
 def test_a_state_saved_without_offsets_keeps_its_ties_in_saved_order():
     state = {"v": 1, "visits": [["a", 10.0, "x", 3.0, 4.0], ["b", 10.0, "y", 1.0, 2.0]]}  # as code before offsets saved
     restored = UserHistory.from_state(state)
@@ -110,15 +122,16 @@ def test_too_late_event_is_refused_and_state_unchanged():
 
 
 def test_eviction_by_retention():
-    h = UserHistory(allowed_lateness_s=10.0, retention_s=100.0)
-    h.add(visit("a", 0.0))
-    h.add(visit("b", 50.0))
-    h.add(visit("c", 100.0))  # cutoff 0: "a" at exactly newest - retention stays
+    h = UserHistory(allowed_lateness_s=60.0, retention_s=100.0)
+    h.add(visit("a", 0.0), 1)
+    h.add(visit("b", 50.0), 2)
+    h.add(visit("c", 100.0), 3)  # cutoff 0: "a" at exactly newest - retention stays
     assert ids(h) == ["a", "b", "c"]
-    h.add(visit("d", 100.5))  # cutoff 0.5: "a" is older, but the newest such event stays
+    h.add(visit("d", 100.5), 4)  # cutoff 0.5: "a" is older, but the newest such event stays
     assert ids(h) == ["a", "b", "c", "d"]
-    h.add(visit("e", 151.0))  # cutoff 51: "b" stays in its place
+    h.add(visit("e", 151.0), 5)  # cutoff 51: "b" stays in its place
     assert ids(h) == ["b", "c", "d", "e"]
+    assert h.to_state()["offsets"] == [3, 4, 5]  # those within the lateness of the newest, evicted with their visits
     # Dedupe memory is bounded too: the evicted id is forgotten (and is too late anyway).
     assert h.add(visit("a", 0.0)) is AddOutcome.TOO_LATE
 
@@ -137,14 +150,15 @@ def test_the_previous_event_outlives_retention():
 def test_eviction_by_count_keeps_newest():
     h = UserHistory(allowed_lateness_s=1000.0, retention_s=10_000.0, max_events=3)
     for i in range(10):
-        h.add(visit(f"e{i}", float(i)))
+        h.add(visit(f"e{i}", float(i)), 100 + i)
         assert len(h) <= 3
     assert ids(h) == ["e7", "e8", "e9"]
     # A late event older than everything in a full buffer would be evicted at once: refused.
-    assert h.add(visit("late", 6.5)) is AddOutcome.TOO_LATE
+    assert h.add(visit("late", 6.5), 120) is AddOutcome.TOO_LATE
     # A late one that fits pushes out the oldest.
-    assert h.add(visit("mid", 7.5)) is AddOutcome.ADDED
+    assert h.add(visit("mid", 7.5), 121) is AddOutcome.ADDED
     assert ids(h) == ["mid", "e8", "e9"]
+    assert h.to_state()["offsets"] == [121, 108, 109]
 
 
 def test_eviction_bounds_under_long_stream():
@@ -205,7 +219,7 @@ def test_from_state_sorts_an_unsorted_state_into_visits():
     assert restored.add(visit("b", 20.0)) is AddOutcome.DUPLICATE
 
 
-@pytest.mark.parametrize("offsets", [[1], [1, 2, 3], [1, "2"], [1, 2.5]])
+@pytest.mark.parametrize("offsets", [[1, 2, 3], [1, "2"], [1, 2.5], [True]])
 def test_from_state_refuses_offsets_that_are_not_one_whole_number_per_visit(offsets):
     state = {"v": 1, "visits": [["a", 10.0, "x", 3.0, 4.0], ["b", 20.0, "y", 1.0, 2.0]], "offsets": offsets}
     with pytest.raises(ValueError, match="offsets"):
