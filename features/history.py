@@ -55,9 +55,9 @@ class UserHistory:
     - Events of the same time keep their source order, the ``offset`` `add` is given (the click's Kafka offset; a
       user's clicks share one partition), as the trainer keeps the file's order that the producer sent: a worker that
       takes a partition over can be handed a later click before the seek back re-reads an earlier one. Ties of an equal
-      offset (0 where none is known: tests, restored visits older than the lateness, states saved without offsets) keep
-      arrival order. Offsets compare within
-      one life of a topic: one deleted and recreated under kept state starts again from 0.
+      offset keep arrival order: 0 where none is known (tests, states saved without offsets, and restored visits older
+      than the lateness the state was saved under, which no accepted event can tie with). Offsets compare within one
+      life of a topic: one deleted and recreated under kept state starts again from 0.
     - Eviction drops events with ``ts < newest - retention_s`` but the newest of them (the previous event of
       the next one: its gap and distance features look past every window), then the oldest beyond
       ``max_events``.
@@ -146,9 +146,10 @@ class UserHistory:
         """Plain JSON types only (lists, not tuples): RocksDB-backed tables round-trip through JSON.
 
         The offsets are a key of their own, which code that predates them ignores (a rollback keeps reading the
-        visits), and hold only those of the newest visits, within the allowed lateness of the newest: no event can tie
-        with an older one (it would be too late), and every visit's offset would add ~8% to the bytes and ~15% to the
-        rebuild time of each state, for every user of every batch."""
+        visits), and hold only those of the newest visits, from the newest's time less the allowed lateness on: no
+        accepted event can tie with an older one (it would be too late, and a too-late event is answered by time
+        alone), and every visit's offset would add ~8% to the bytes and ~15% to the rebuild time of each state, for
+        every user of every batch."""
         times = self._times
         start = bisect_left(times, times[-1] - self.allowed_lateness_s) if times else 0
         return {"v": STATE_VERSION, "visits": list(map(list, self._visits)), "offsets": self._offsets[start:]}
@@ -180,7 +181,7 @@ class UserHistory:
         if set(map(len, saved)) - {len(Visit._fields)}:
             raise ValueError(f"a saved visit does not hold the {len(Visit._fields)} fields of a Visit")
         visits = list(map(_new_tuple, repeat(Visit, len(saved)), saved))
-        newest = state.get("offsets", ())  # those of the newest visits; none saved by code that predates them
+        newest = state.get("offsets") or ()  # those of the newest visits; none saved by code that predates them
         if len(newest) > len(visits) or set(map(type, newest)) - {int}:
             raise ValueError("the saved offsets are not whole numbers of the newest saved visits")
         offsets = [0] * (len(visits) - len(newest)) + list(newest)  # 0: ties keep the order they were saved in

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import math
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from features.compute import compute_features
-from features.history import UNREADABLE_STATE, AddOutcome, UserHistory, Visit
+from features.history import UNREADABLE_STATE, AddOutcome, UserHistory, Visit, visit_time
 from schemas.events import ClickEvent, DeadLetter, PredictionEvent, prediction_wire
 from streams.predictor import Prediction
 from streams.refusals import Isolation, Refusal, Scorer
@@ -229,11 +230,15 @@ class ClickProcessor:
                 position = _original(visits, visit)
                 at, upto = visits[position], visits[: position + 1]
             else:
-                # The events before it in time, then source order: a tie sent after it (read first at a handover) is not
-                # its history. A too-late event is not in the buffer: answered after what the buffer holds before it.
-                at, upto = visit, visits[: history.count_upto(visit, message.offset)]
+                at = visit
                 if outcome is AddOutcome.TOO_LATE:
-                    upto = [*upto, visit]
+                    # Not in the buffer: answered after what the buffer holds up to its time, by time alone (the offsets
+                    # of visits that old are not saved, so an order among its ties would depend on batch boundaries).
+                    upto = [*visits[: bisect_right(visits, visit.ts, key=visit_time)], visit]
+                else:
+                    # The events before it in time, then source order: a tie sent after it (read first at a handover)
+                    # is not its history.
+                    upto = visits[: history.count_upto(visit, message.offset)]
             features = compute_features(upto, at)
             if outcome is not AddOutcome.TOO_LATE:
                 # The user's row is the newest event's: a late event changes its windows, and a duplicate (a replay

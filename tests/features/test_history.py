@@ -104,6 +104,16 @@ def test_a_state_saves_the_offsets_of_the_visits_a_new_event_can_still_tie_with(
     assert restored.to_state()["offsets"] == [12, 12, 13, 14]
 
 
+def test_a_state_saves_the_offset_of_a_visit_exactly_at_the_lateness_bound():
+    h = UserHistory(allowed_lateness_s=60.0)
+    for i, ts in enumerate([10.0, 70.0, 130.0]):
+        h.add(visit(f"e{i}", ts, f"p{i}"), 10 + i)
+    assert h.to_state()["offsets"] == [11, 12]  # 70 = 130 - 60 still accepts a tie
+    restored = UserHistory.from_state(h.to_state(), allowed_lateness_s=60.0)
+    assert restored.add(visit("x", 70.0, "q"), 10) is AddOutcome.ADDED
+    assert ids(restored) == ["e0", "x", "e1", "e2"]  # sent before e1
+
+
 def test_a_state_saved_without_offsets_keeps_its_ties_in_saved_order():
     state = {"v": 1, "visits": [["a", 10.0, "x", 3.0, 4.0], ["b", 10.0, "y", 1.0, 2.0]]}  # as code before offsets saved
     restored = UserHistory.from_state(state)
