@@ -120,13 +120,17 @@ class UserHistory:
     def count_upto(self, visit: Visit, offset: int = 0) -> int:
         """How many retained visits come at or before ``visit`` (of source ``offset``) in time, then source order: those
         `add` places it after, and so its history; itself included once added."""
-        lo, hi = bisect_left(self._times, visit.ts), bisect_right(self._times, visit.ts)
+        lo, hi = self._ties(visit.ts)
         return hi - sum(o > offset for o in self._offsets[lo:hi])
+
+    def _ties(self, ts: float) -> tuple[int, int]:
+        """The index range of the retained visits at time ``ts``."""
+        return bisect_left(self._times, ts), bisect_right(self._times, ts)
 
     def _holds_copy(self, visit: Visit) -> bool:
         """A retained visit to the same item at the same time under another id: a resent copy, which the trainer
         drops too (trainer.data.drop_duplicate_events), so it must not count twice in the stream either."""
-        lo, hi = bisect_left(self._times, visit.ts), bisect_right(self._times, visit.ts)
+        lo, hi = self._ties(visit.ts)
         return any(v.item_id == visit.item_id for v in self._visits[lo:hi])
 
     def _evict(self) -> None:
