@@ -11,12 +11,25 @@ again, which then fell behind the same way. Repeats are dropped now (`next_commi
 Messages faust's stream skips unprocessed (taken while its flow is stopped, or from an earlier generation) are
 acknowledged too; those acknowledgements no longer count toward a commit. A revocation commits what was acknowledged
 before faust forgets it (a handover re-answered every click since the last periodic commit), and neither it nor a clean
-stop's last commit is skipped for a periodic commit in progress. faust's fetch-gap rule is kept as it is (offsets the
-fetcher never saw, up to the highest acknowledged, count as acknowledged), though a fetched batch that straddles the
-seek after an assignment can record as a gap offsets not yet processed.
+stop's last commit is skipped for a periodic commit in progress. faust's fetch-gap rule is kept (offsets the fetcher
+never saw, up to the highest acknowledged, count as acknowledged, so transaction markers do not hold commits back).
+
+The seek back to the committed offsets that ends a table's recovery runs while the fetcher is live. In faust a record
+fetched before it but handed on after it records as a gap the offsets from the committed one up to its own, which then
+count as acknowledged while still queued or unread; and a record in hand as the seek lands sets the read position past
+the re-read, whose records are then dropped as read. Now the seek waits for a fetch in flight (which could read from
+the position it sets) and no fetch starts while it runs; what is left of a batch fetched before it is not handed on but
+read again (aiokafka moves back only partitions committed above 0: the others are sought to the first record left); and
+the record in hand as it lands leaves the read position where the seek set it. A revocation leaves a read position
+behind too: the record in hand when the flow stops writes it back after faust forgot the partition, so an assignment
+forgets it again. The seek never waits for the stream to take a record: a stream held by its dependencies would hold
+the recovery too, and the worker stops when a rebalance does not end.
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
 
 import faust
 from faust.transport.drivers import aiokafka
@@ -40,6 +53,19 @@ def next_commit(acked: list[int], committed: int | None) -> tuple[int | None, li
 
 
 class OrderedCommitConsumer(aiokafka.Consumer):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._seeks = 0  # seeks waiting or running
+        self._seeks_done = asyncio.Event()
+        self._seeks_done.set()
+        self._fetched = asyncio.Event()  # no fetch in flight
+        self._fetched.set()
+        self._seek_count = 0  # seeks done: a batch fetched before the latest one is read again
+        self._fetch_seeks = 0  # the count as the batch being handed on was fetched
+        self._sought: dict[TP, int | None] = {}  # the read offsets the latest seek set
+        self._rewound: set[TP] = set()  # the partitions it moved back to their committed offsets
+        self._unhanded: dict[TP, int] = {}  # per partition, the first offset a pending seek must read again
+
     def _new_offset(self, tp: TP) -> int | None:
         acked = self._acked[tp]
         if not acked:
@@ -67,6 +93,76 @@ class OrderedCommitConsumer(aiokafka.Consumer):
                 message.acked = True
             return False
         return super().ack(message)
+
+    async def _wait_next_records(self, timeout: float):
+        # No await between the checks and the clear: a seek either finds the fetch in flight, or holds it back.
+        while not self.should_stop:
+            if not self.flow_active:
+                await self.wait(self.can_resume_flow)
+            elif self._seeks:
+                await self.wait(self._seeks_done)
+            else:
+                break
+        self._fetch_seeks = self._seek_count
+        self._fetched.clear()
+        try:
+            return await super()._wait_next_records(timeout)
+        finally:
+            self._fetched.set()
+
+    async def getmany(self, timeout: float) -> AsyncIterator:
+        records = super().getmany(timeout)
+        async for tp, message in records:
+            if self._seeks or self._seek_count != self._fetch_seeks:
+                # Fetched before a seek: not handed on, but read again after it.
+                unhanded = {tp: message.offset}
+                async for tp, message in records:
+                    unhanded.setdefault(tp, message.offset)
+                if self._seek_count == self._fetch_seeks:  # the seek has not landed: it reads them again
+                    for tp, offset in unhanded.items():
+                        self._unhanded[tp] = min(offset, self._unhanded.get(tp, offset))
+                else:
+                    await self._read_again(unhanded)
+                return
+            seeks = self._seek_count
+            yield tp, message
+            if self._seek_count != seeks:
+                # The seek landed while this record was handed on; the drain loop then set the read offset to it.
+                self._read_offset[tp] = self._sought.get(tp)
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        committed = await super().seek_to_committed()
+        # aiokafka moves back only the partitions with a committed offset above 0.
+        self._rewound = {TP(tp.topic, tp.partition) for tp, offset in committed.items() if offset and offset > 0}
+        return committed
+
+    async def perform_seek(self) -> None:
+        self._seeks += 1
+        self._seeks_done.clear()
+        try:
+            await self._fetched.wait()
+            await super().perform_seek()
+            self._seek_count += 1
+            self._sought = dict(self._read_offset)
+            unhanded, self._unhanded = self._unhanded, {}
+            await self._read_again(unhanded)
+        finally:
+            self._seeks -= 1
+            if not self._seeks:
+                self._seeks_done.set()
+
+    async def _read_again(self, unhanded: dict[TP, int]) -> None:
+        """After a seek, from the offsets of records fetched before it and not handed on, wherever it did not move the
+        position back."""
+        for tp, offset in unhanded.items():
+            if tp not in self._rewound:
+                await self.seek(tp, offset)
+                self._sought[tp] = self._read_offset.get(tp)
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        for tp in assigned:
+            self._read_offset.pop(tp, None)  # written back by the record in hand at the revocation
+        await super().on_partitions_assigned(assigned, generation_id)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         # Committed before faust forgets them: their next owner reads again only the clicks still in flight, not every

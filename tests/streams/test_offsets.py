@@ -1,4 +1,5 @@
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 from faust.transport.drivers import aiokafka
@@ -120,3 +121,285 @@ def test_a_clean_stop_commits_after_a_periodic_commit_in_progress_rather_than_sk
 
     asyncio.run(run())
     assert committed == [{TP0: 5}]
+
+
+class _Broker:
+    """aiokafka below faust: a fetch takes up to five records from the position, and may be held in flight (taken, not
+    yet handed on); the seek to the committed offsets takes a few round trips and, as aiokafka's, moves back only a
+    partition committed above 0. Records handed on are `delivered`."""
+
+    def __init__(self, consumer, position: int, committed: int | None, end: int = 115) -> None:
+        self.position, self.committed, self.end = position, committed, end
+        self.fetches = 0
+        self.in_flight: dict[int, object] = {}  # fetch number -> coroutine function awaited before it returns
+        self.blocked: dict[int, asyncio.Event] = {}  # offset -> what its hand-on waits for (a full stream queue)
+        self.delivered: list[int] = []
+        self.seek_fetches: list[tuple[int, int]] = []
+        self.sought_at = 0  # how many records had been handed on as the latest seek moved the position
+        self.take_late = False
+        self.fetcher = SimpleNamespace(_stopped=asyncio.Event())
+        consumer._getmany, consumer.callback = self.getmany, self.deliver
+        consumer._thread = SimpleNamespace(seek_to_committed=self.seek_to_committed, seek=self.seek)
+        consumer.highwater = lambda tp: end
+
+    async def getmany(self, active_partitions, timeout):
+        self.fetches += 1
+        if self.take_late:  # the records are read at the end of the fetch's round trip rather than at its start
+            await self.in_flight.get(self.fetches, _nothing)()
+        taken = list(range(self.position, min(self.position + 5, self.end)))
+        self.position += len(taken)
+        if self.fetches in self.in_flight and not self.take_late:
+            await self.in_flight[self.fetches]()
+        if not taken:
+            await asyncio.sleep(0.001)
+        return {TP0: [_record(offset) for offset in taken]} if taken else {}
+
+    async def seek_to_committed(self):
+        started = self.fetches
+        await _ticks(10)  # OffsetFetch round trips
+        self.seek_fetches.append((started, self.fetches))
+        if self.committed:
+            self.position = self.committed
+        self.sought_at = len(self.delivered)
+        return {TP0: self.committed}
+
+    def seek(self, tp, offset):
+        self.position = offset
+
+    async def deliver(self, message):
+        self.delivered.append(message.offset)
+        if message.offset in self.blocked:
+            await self.blocked[message.offset].wait()
+
+    async def drain_while(self, consumer, action, ticks: int = 400) -> None:
+        """The fetcher's drain loop, running while `action` (a coroutine function) does, and `ticks` loop ticks."""
+        drain = asyncio.ensure_future(consumer._drain_messages(self.fetcher))
+        await action()
+        await _ticks(ticks)
+        self.fetcher._stopped.set()
+        for event in self.blocked.values():
+            event.set()
+        await asyncio.wait_for(drain, 5)
+
+
+async def _nothing() -> None:
+    pass
+
+
+def _record(offset: int) -> SimpleNamespace:
+    return SimpleNamespace(
+        topic="clicks",
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        headers=[],
+        key=None,
+        value=b"",
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=0,
+    )
+
+
+def _live_consumer() -> OrderedCommitConsumer:
+    # Made inside the running loop: mode's waits (the drain loop's) run on the loop the service was made on.
+    consumer = OrderedCommitApp("offsets-test", broker="kafka://localhost:1").consumer  # never connects
+    consumer.app.topics.acks_enabled_for = lambda topic: True
+    consumer._set_active_tps({TP0})
+    return consumer
+
+
+async def _ticks(n: int) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def _answer(consumer, *offsets: int) -> None:
+    for offset in offsets:
+        message = _message(consumer, offset)
+        message.tracked = True
+        consumer.ack(message)
+
+
+def test_records_fetched_before_the_seek_that_ends_a_recovery_are_read_again_and_count_no_offset_acknowledged():
+    """faust seeks back to the committed offsets at the end of a table's recovery with the fetcher live. Handed on after
+    the seek, a fetch taken before it recorded the offsets from the committed one up to its own as a gap, acknowledged
+    as soon as the stream answered past its start: committed past clicks still queued."""
+
+    async def run():
+        consumer = _live_consumer()
+        broker = _Broker(consumer, position=100, committed=100)
+        seeks = []
+
+        async def seek_meanwhile():  # while fetch 2 (105-109) is in flight
+            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
+            await _ticks(5)
+
+        broker.in_flight[2] = seek_meanwhile
+        await broker.drain_while(consumer, lambda: _ticks(0))
+        await asyncio.wait_for(asyncio.gather(*seeks), 5)
+        return consumer, broker
+
+    consumer, broker = asyncio.run(run())
+    assert broker.delivered == [*range(100, 105), *range(100, 115)]  # 105-109 not handed on until read again
+    assert not consumer._gap[TP0]
+    _answer(consumer, 100, 101, 102)  # 103 on are still queued
+    assert consumer._new_offset(TP0) == 103
+
+
+def test_no_fetch_starts_while_the_seek_waits_for_its_round_trips():
+    async def run():
+        consumer = _live_consumer()
+        broker = _Broker(consumer, position=100, committed=100)
+        seeks = []
+
+        async def seek_meanwhile():  # while fetch 2 is in flight
+            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
+
+        broker.in_flight[2] = seek_meanwhile
+        await broker.drain_while(consumer, lambda: _ticks(0))
+        await asyncio.wait_for(asyncio.gather(*seeks), 5)
+        return broker
+
+    broker = asyncio.run(run())
+    assert broker.seek_fetches == [(2, 2)]  # fetches started as the round trips began, and as they ended
+    assert broker.delivered[broker.delivered.index(100, 1) :] == list(range(100, 115))  # read again from the seek
+
+
+def test_the_seek_does_not_wait_for_a_record_held_by_a_full_queue_and_the_record_moves_no_read_offset():
+    """The record in hand as the seek lands sets the read offset to its own once handed on: the re-read up to it
+    was dropped as read. The seek no longer waits for it either (a stream stuck on its dependencies would hold the
+    recovery, which stops the worker)."""
+
+    async def run():
+        consumer = _live_consumer()
+        broker = _Broker(consumer, position=100, committed=100)
+        broker.blocked[103] = queue_full = asyncio.Event()
+        landed = []
+
+        async def seek_while_blocked():
+            await _ticks(50)
+            assert broker.delivered[-1] == 103
+            await asyncio.wait_for(consumer.perform_seek(), 1)
+            landed.append(list(broker.delivered))
+            queue_full.set()
+
+        await broker.drain_while(consumer, seek_while_blocked)
+        return broker, landed
+
+    broker, landed = asyncio.run(run())
+    assert landed == [[100, 101, 102, 103]]
+    assert broker.delivered == [100, 101, 102, 103, *range(100, 115)]
+
+
+def test_a_partition_never_committed_reads_again_what_was_fetched_before_the_seek():
+    """aiokafka moves back only partitions committed above 0: the records not handed on are sought again."""
+
+    async def run():
+        consumer = _live_consumer()
+        broker = _Broker(consumer, position=100, committed=None)
+        seeks = []
+
+        async def seek_meanwhile():
+            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
+            await _ticks(5)
+
+        broker.in_flight[2] = seek_meanwhile
+        await broker.drain_while(consumer, lambda: _ticks(0))
+        await asyncio.wait_for(asyncio.gather(*seeks), 5)
+        return broker
+
+    assert asyncio.run(run()).delivered == list(range(100, 115))
+
+
+def test_the_seek_waits_for_a_fetch_in_flight_which_may_read_from_the_position_it_sets():
+    """A fetch in flight as aiokafka moves the position back may return the records from there: taken as fetched
+    before the seek and not handed on, they were never read again."""
+
+    async def run():
+        consumer = _live_consumer()
+        broker = _Broker(consumer, position=100, committed=100)
+        broker.take_late = True
+        seeks = []
+
+        async def seek_meanwhile():  # fetch 2 reads its records only after this
+            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
+            await _ticks(30)  # the seek's round trips take 10
+
+        broker.in_flight[2] = seek_meanwhile
+        await broker.drain_while(consumer, lambda: _ticks(0))
+        await asyncio.wait_for(asyncio.gather(*seeks), 5)
+        return broker
+
+    broker = asyncio.run(run())
+    assert set(broker.delivered[broker.sought_at :]) == set(range(100, 115))
+
+
+def test_fausts_own_seek_from_a_fetch_that_found_the_flow_stopped_reads_on():
+    async def run():
+        consumer = _live_consumer()
+        broker = _Broker(consumer, position=100, committed=100)
+        outside = []
+
+        async def stop_meanwhile():  # the flow stops while fetch 2 is in flight: faust seeks from the drain loop
+            consumer.stop_flow()
+
+        async def resume_and_seek():
+            await _ticks(50)
+            consumer.resume_flow()
+            outside.append(await asyncio.wait_for(consumer.perform_seek(), 1))
+
+        broker.in_flight[2] = stop_meanwhile
+        await broker.drain_while(consumer, resume_and_seek)
+        return broker, outside
+
+    broker, outside = asyncio.run(run())
+    assert outside == [None] and len(broker.seek_fetches) == 2
+    assert set(broker.delivered[broker.sought_at :]) == set(range(100, 115))
+
+
+def test_a_partition_back_after_a_revocation_is_read_again_from_its_committed_offset(monkeypatch):
+    """The record in hand when a revocation stops the flow writes its offset back as read after faust forgot the
+    partition; back in the next generation, the partition's records up to it were dropped as read, never answered."""
+
+    async def run():
+        consumer = _live_consumer()
+        broker = _Broker(consumer, position=100, committed=100)
+        broker.blocked[106] = asyncio.Event()
+
+        async def app_revoked(revoked):  # faust's App._on_partitions_revoked stops the flow first
+            consumer.stop_flow()
+            await _ticks(5)
+
+        async def app_assigned(assigned, generation_id):
+            pass
+
+        async def commit_offsets(offsets, start_new_transaction=True):
+            broker.committed = offsets[TP0]
+            return True
+
+        monkeypatch.setattr(consumer, "_on_partitions_revoked", app_revoked)
+        monkeypatch.setattr(consumer, "_on_partitions_assigned", app_assigned)
+        monkeypatch.setattr(consumer, "_commit_offsets", commit_offsets)
+        consumer.app.on_rebalance_return = lambda: None
+
+        async def rebalance():
+            await _ticks(100)
+            assert broker.delivered[-1] == 106
+            _answer(consumer, 100, 101, 102)
+            await consumer.on_partitions_revoked({TP0})
+            await _ticks(20)
+            assert broker.committed == 103
+            del broker.delivered[:]
+            broker.blocked[106].set()
+            broker.position = broker.committed  # a new assignment starts at the committed offset
+            consumer.app.consumer_generation_id += 1
+            await consumer.on_partitions_assigned({TP0}, 1)
+            consumer._set_active_tps({TP0})
+            consumer.resume_flow()
+
+        await broker.drain_while(consumer, rebalance, ticks=300)
+        return broker
+
+    assert asyncio.run(run()).delivered[:3] == [103, 104, 105]
