@@ -17,13 +17,13 @@ never saw, up to the highest acknowledged, count as acknowledged, so transaction
 The seek back to the committed offsets that ends a table's recovery runs while the fetcher is live. In faust a record
 fetched before it but handed on after it records as a gap the offsets from the committed one up to its own, which then
 count as acknowledged while still queued or unread; and a record in hand as the seek lands sets the read position past
-the re-read, whose records are then dropped as read. Now the seek waits for a fetch in flight (which could read from
-the position it sets) and no fetch starts while it runs; what is left of a batch fetched before it is not handed on but
-read again (aiokafka moves back only partitions committed above 0: the others are sought to the first record left); and
-the record in hand as it lands leaves the read position where the seek set it. A revocation leaves a read position
-behind too: the record in hand when the flow stops writes it back after faust forgot the partition, so an assignment
-forgets it again. The seek never waits for the stream to take a record: a stream held by its dependencies would hold
-the recovery too, and the worker stops when a rebalance does not end.
+the re-read, whose records are then dropped as read. Now the seek waits for a fetch in flight (which could read from the
+position it sets) and no fetch starts while it runs; what is left of a batch fetched before it is not handed on but read
+again (aiokafka moves back only partitions committed above 0: the others, and all of them if the seek fails, are sought
+to the first record left); and the record in hand as it lands leaves the read position where the seek set it. A
+revocation leaves a read position behind too: the record in hand when the flow stops writes it back after faust forgot
+the partition, so an assignment forgets it again. The seek never waits for the stream to take a record: a stream held by
+its dependencies would hold the recovery too, and the worker stops when a rebalance does not end.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 
 import faust
+from aiokafka.errors import IllegalStateError
 from faust.transport.drivers import aiokafka
 from faust.types import TP, Message, TransportT
 from faust.types.tuples import ack_lock
@@ -118,7 +119,7 @@ class OrderedCommitConsumer(aiokafka.Consumer):
                 unhanded = {tp: message.offset}
                 async for tp, message in records:
                     unhanded.setdefault(tp, message.offset)
-                if self._seek_count == self._fetch_seeks:  # the seek has not landed: it reads them again
+                if self._seeks:  # a seek to come reads them again as it lands, or fails
                     for tp, offset in unhanded.items():
                         self._unhanded[tp] = min(offset, self._unhanded.get(tp, offset))
                 else:
@@ -139,24 +140,29 @@ class OrderedCommitConsumer(aiokafka.Consumer):
     async def perform_seek(self) -> None:
         self._seeks += 1
         self._seeks_done.clear()
+        self._rewound = set()
         try:
-            await self._fetched.wait()
+            # A fetch in flight through a rebalance waits for the next assignment: faust drops what it brings then.
+            await self.wait_first(self._fetched, self.suspend_flow)
             await super().perform_seek()
             self._seek_count += 1
             self._sought = dict(self._read_offset)
-            unhanded, self._unhanded = self._unhanded, {}
-            await self._read_again(unhanded)
         finally:
             self._seeks -= 1
             if not self._seeks:
                 self._seeks_done.set()
+            unhanded, self._unhanded = self._unhanded, {}
+            await self._read_again(unhanded)
 
     async def _read_again(self, unhanded: dict[TP, int]) -> None:
-        """After a seek, from the offsets of records fetched before it and not handed on, wherever it did not move the
-        position back."""
+        """Seek the partitions to the offsets of records fetched but not handed on, where the last seek did not move
+        them back: aiokafka leaves a partition with no committed offset above 0 where it is, and a failed seek all."""
         for tp, offset in unhanded.items():
             if tp not in self._rewound:
-                await self.seek(tp, offset)
+                try:
+                    await self.seek(tp, offset)
+                except IllegalStateError:  # revoked meanwhile: its next owner reads it from the committed offset
+                    continue
                 self._sought[tp] = self._read_offset.get(tp)
 
     async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
@@ -165,6 +171,7 @@ class OrderedCommitConsumer(aiokafka.Consumer):
         await super().on_partitions_assigned(assigned, generation_id)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        self._unhanded.clear()  # a seek that was to read them again is cancelled by the rebalance
         # Committed before faust forgets them: their next owner reads again only the clicks still in flight, not every
         # click since the last periodic commit.
         await self._wait_for_commits()

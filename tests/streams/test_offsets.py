@@ -2,6 +2,7 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
+from aiokafka.errors import IllegalStateError
 from faust.transport.drivers import aiokafka
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
@@ -137,9 +138,15 @@ class _Broker:
         self.seek_fetches: list[tuple[int, int]] = []
         self.sought_at = 0  # how many records had been handed on as the latest seek moved the position
         self.take_late = False
+        self.assigned = {TP0}
+        self.round_trips = 10  # loop ticks the seek to the committed offsets takes
+        self.sought: list[int] = []  # the offsets of seeks other than to the committed ones
+        self.seek_error: Exception | None = None
         self.fetcher = SimpleNamespace(_stopped=asyncio.Event())
         consumer._getmany, consumer.callback = self.getmany, self.deliver
-        consumer._thread = SimpleNamespace(seek_to_committed=self.seek_to_committed, seek=self.seek)
+        consumer._thread = SimpleNamespace(
+            seek_to_committed=self.seek_to_committed, seek=self.seek, assignment=lambda: set(self.assigned)
+        )
         consumer.highwater = lambda tp: end
 
     async def getmany(self, active_partitions, timeout):
@@ -156,7 +163,9 @@ class _Broker:
 
     async def seek_to_committed(self):
         started = self.fetches
-        await _ticks(10)  # OffsetFetch round trips
+        await _ticks(self.round_trips)  # OffsetFetch
+        if self.seek_error is not None:
+            raise self.seek_error
         self.seek_fetches.append((started, self.fetches))
         if self.committed:
             self.position = self.committed
@@ -164,6 +173,9 @@ class _Broker:
         return {TP0: self.committed}
 
     def seek(self, tp, offset):
+        if tp not in self.assigned:
+            raise IllegalStateError(f"No current assignment for partition {tp}")
+        self.sought.append(offset)
         self.position = offset
 
     async def deliver(self, message):
@@ -179,6 +191,7 @@ class _Broker:
         self.fetcher._stopped.set()
         for event in self.blocked.values():
             event.set()
+        consumer.resume_flow()  # a drain loop parked for a stopped flow sees the fetcher's stop once it goes on
         await asyncio.wait_for(drain, 5)
 
 
@@ -311,6 +324,111 @@ def test_a_partition_never_committed_reads_again_what_was_fetched_before_the_see
         return broker
 
     assert asyncio.run(run()).delivered == list(range(100, 115))
+
+
+def test_a_partition_never_committed_whose_record_was_in_hand_as_the_seek_landed_reads_on_from_the_next():
+    async def run():
+        consumer = _live_consumer()
+        broker = _Broker(consumer, position=100, committed=None)
+        broker.blocked[103] = queue_full = asyncio.Event()
+
+        async def seek_while_blocked():
+            await _ticks(50)
+            await asyncio.wait_for(consumer.perform_seek(), 1)
+            queue_full.set()
+
+        await broker.drain_while(consumer, seek_while_blocked)
+        return broker
+
+    broker = asyncio.run(run())
+    assert broker.delivered == list(range(100, 115)) and broker.sought == [104]
+
+
+def test_a_seek_that_fails_reads_again_what_was_set_aside_for_it():
+    """Left where the fetch had taken it, the partition's next records would count those set aside as a fetch gap,
+    acknowledged once answered past it."""
+
+    async def run():
+        consumer = _live_consumer()
+        broker = _Broker(consumer, position=100, committed=100)
+        await consumer.perform_seek()  # an earlier seek moved the partition back
+        broker.seek_error = ConnectionError("the coordinator is gone")
+        seeks = []
+
+        async def seek_meanwhile():  # while fetch 2 (105-109) is in flight
+            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
+            await _ticks(5)
+
+        broker.in_flight[2] = seek_meanwhile
+        await broker.drain_while(consumer, lambda: _ticks(0))
+        failed = await asyncio.gather(*seeks, return_exceptions=True)
+        return consumer, broker, failed
+
+    consumer, broker, failed = asyncio.run(run())
+    assert failed == [broker.seek_error] and broker.sought == [105]
+    assert broker.delivered == list(range(100, 115)) and not consumer._gap[TP0]
+
+
+def test_a_revocation_forgets_what_a_pending_seek_was_to_read_again(monkeypatch):
+    async def run():
+        consumer = _live_consumer()
+        broker = _Broker(consumer, position=100, committed=100)
+        broker.round_trips = 200
+        seeks = []
+
+        async def app_revoked(revoked):
+            consumer.stop_flow()
+
+        async def commit_offsets(offsets, start_new_transaction=True):
+            return True
+
+        monkeypatch.setattr(consumer, "_on_partitions_revoked", app_revoked)
+        monkeypatch.setattr(consumer, "_commit_offsets", commit_offsets)
+
+        async def seek_meanwhile():  # while fetch 2 (105-109) is in flight
+            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
+            await _ticks(3)
+
+        async def revoke():
+            await _ticks(30)  # fetch 2 was set aside for the seek, still in its round trips
+            assert consumer._unhanded == {TP0: 105}
+            await consumer.on_partitions_revoked({TP0})
+            seeks[0].cancel()  # by the rebalance, as faust's recovery does, once the partition is assigned again
+
+        broker.in_flight[2] = seek_meanwhile
+        await broker.drain_while(consumer, revoke, ticks=50)
+        await asyncio.gather(*seeks, return_exceptions=True)
+        return consumer, broker
+
+    consumer, broker = asyncio.run(run())
+    assert consumer._unhanded == {} and broker.sought == []
+
+
+def test_the_seek_waits_for_a_fetch_in_flight_no_longer_once_a_revocation_stops_the_flow():
+    async def run():
+        consumer = _live_consumer()
+        broker = _Broker(consumer, position=100, committed=100)
+        fetching, assigned = asyncio.Event(), asyncio.Event()
+
+        async def reassigning():  # aiokafka waits out a reassignment in a fetch
+            fetching.set()
+            await assigned.wait()
+
+        async def seek_then_stop():
+            await fetching.wait()
+            seek = asyncio.ensure_future(consumer.perform_seek())
+            await _ticks(20)
+            assert not seek.done()
+            consumer.stop_flow()
+            await asyncio.wait_for(seek, 1)
+            assigned.set()
+
+        broker.in_flight[2] = reassigning
+        await broker.drain_while(consumer, seek_then_stop, ticks=20)
+        return broker
+
+    # The seek landed during fetch 2; faust's own followed once that fetch found the flow stopped.
+    assert asyncio.run(run()).seek_fetches == [(2, 2), (2, 2)]
 
 
 def test_the_seek_waits_for_a_fetch_in_flight_which_may_read_from_the_position_it_sets():
