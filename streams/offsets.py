@@ -29,6 +29,7 @@ its dependencies would hold the recovery too, and the worker stops when a rebala
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 
 import faust
@@ -61,11 +62,15 @@ class OrderedCommitConsumer(aiokafka.Consumer):
         self._seeks_done.set()
         self._fetched = asyncio.Event()  # no fetch in flight
         self._fetched.set()
-        self._seek_count = 0  # seeks done: a batch fetched before the latest one is read again
+        self._seek_count = 0  # seeks landed: a batch fetched before the latest one is read again
         self._fetch_seeks = 0  # the count as the batch being handed on was fetched
-        self._sought: dict[TP, int | None] = {}  # the read offsets the latest seek set
-        self._rewound: set[TP] = set()  # the partitions it moved back to their committed offsets
-        self._unhanded: dict[TP, int] = {}  # per partition, the first offset a pending seek must read again
+        # One seek at a time, with what it seeks again: aiokafka's thread takes the calls in order, and one seek's move
+        # back must not run before another's seek forward that was decided before it landed.
+        self._seeking = asyncio.Lock()
+        self._moved_back: set[TP] = set()  # the partitions the latest landed seek moved back to their committed offsets
+        self._committed_back: set[TP] = set()  # those the seek in progress found committed above 0
+        # Per partition, the first offset of records set aside for a seek to come, and the count as they were fetched.
+        self._unhanded: dict[TP, tuple[int, int]] = {}
 
     def _new_offset(self, tp: TP) -> int | None:
         acked = self._acked[tp]
@@ -116,54 +121,58 @@ class OrderedCommitConsumer(aiokafka.Consumer):
         async for tp, message in records:
             if self._seeks or self._seek_count != self._fetch_seeks:
                 # Fetched before a seek: not handed on, but read again after it.
-                unhanded = {tp: message.offset}
+                unhanded = {tp: (message.offset, self._fetch_seeks)}
                 async for tp, message in records:
-                    unhanded.setdefault(tp, message.offset)
+                    unhanded.setdefault(tp, (message.offset, self._fetch_seeks))
                 if self._seeks:  # a seek to come reads them again as it lands, or fails
-                    for tp, offset in unhanded.items():
-                        self._unhanded[tp] = min(offset, self._unhanded.get(tp, offset))
+                    for tp, first in unhanded.items():
+                        self._unhanded[tp] = min(first, self._unhanded.get(tp, first))
                 else:
-                    await self._read_again(unhanded)
+                    async with self._seeking:
+                        await self._read_again(unhanded)
                 return
             seeks = self._seek_count
             yield tp, message
             if self._seek_count != seeks:
-                # The seek landed while this record was handed on; the drain loop then set the read offset to it.
-                self._read_offset[tp] = self._sought.get(tp)
+                # The seek landed while this record was handed on, and the drain loop then set the read offset to it:
+                # none reads every record from where the seek left the position (nothing fetched before it follows).
+                self._read_offset[tp] = None
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()
         # aiokafka moves back only the partitions with a committed offset above 0.
-        self._rewound = {TP(tp.topic, tp.partition) for tp, offset in committed.items() if offset and offset > 0}
+        self._committed_back = {TP(tp.topic, tp.partition) for tp, offset in committed.items() if offset and offset > 0}
         return committed
 
     async def perform_seek(self) -> None:
         self._seeks += 1
         self._seeks_done.clear()
-        self._rewound = set()
         try:
-            # A fetch in flight through a rebalance waits for the next assignment: faust drops what it brings then.
-            await self.wait_first(self._fetched, self.suspend_flow)
-            await super().perform_seek()
-            self._seek_count += 1
-            self._sought = dict(self._read_offset)
+            async with self._seeking:
+                try:
+                    # A fetch in flight through a rebalance waits for the next assignment: faust drops what it brings.
+                    await self.wait_first(self._fetched, self.suspend_flow)
+                    await super().perform_seek()
+                    self._moved_back, self._seek_count = self._committed_back, self._seek_count + 1
+                finally:
+                    # Also if it failed; cancelled (a rebalance, or the worker stopping), it leaves them to the
+                    # revocation. No fetch starts before it is done, so no batch is set aside meanwhile.
+                    unhanded, self._unhanded = self._unhanded, {}
+                    await self._read_again(unhanded)
         finally:
             self._seeks -= 1
             if not self._seeks:
                 self._seeks_done.set()
-            unhanded, self._unhanded = self._unhanded, {}
-            await self._read_again(unhanded)
 
-    async def _read_again(self, unhanded: dict[TP, int]) -> None:
-        """Seek the partitions to the offsets of records fetched but not handed on, where the last seek did not move
-        them back: aiokafka leaves a partition with no committed offset above 0 where it is, and a failed seek all."""
-        for tp, offset in unhanded.items():
-            if tp not in self._rewound:
-                try:
-                    await self.seek(tp, offset)
-                except IllegalStateError:  # revoked meanwhile: its next owner reads it from the committed offset
-                    continue
-                self._sought[tp] = self._read_offset.get(tp)
+    async def _read_again(self, unhanded: dict[TP, tuple[int, int]]) -> None:
+        """Seek the partitions to the first offsets of records fetched but not handed on, unless a seek that landed
+        since they were fetched moved them back (aiokafka leaves a partition not committed above 0 where it is)."""
+        for tp, (offset, fetched_at) in unhanded.items():
+            if fetched_at < self._seek_count and tp in self._moved_back:
+                continue
+            # Revoked meanwhile (IllegalStateError): its next owner reads it from the committed offset.
+            with contextlib.suppress(IllegalStateError):
+                await self.seek_wait({tp: offset})  # in aiokafka's thread, as faust's recovery seeks
 
     async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
         for tp in assigned:
@@ -171,12 +180,14 @@ class OrderedCommitConsumer(aiokafka.Consumer):
         await super().on_partitions_assigned(assigned, generation_id)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
-        self._unhanded.clear()  # a seek that was to read them again is cancelled by the rebalance
         # Committed before faust forgets them: their next owner reads again only the clicks still in flight, not every
         # click since the last periodic commit.
         await self._wait_for_commits()
         await self.commit(revoked)
         await super().on_partitions_revoked(revoked)
+        # Set aside for a seek the rebalance cancels once the partitions are assigned again, maybe from another offset;
+        # faust's handler stopped the flow, so no more are.
+        self._unhanded.clear()
 
     async def commit_and_end_transactions(self) -> None:
         # A clean stop's last commit, likewise not skipped.

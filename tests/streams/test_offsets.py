@@ -139,14 +139,13 @@ class _Broker:
         self.sought_at = 0  # how many records had been handed on as the latest seek moved the position
         self.take_late = False
         self.assigned = {TP0}
-        self.round_trips = 10  # loop ticks the seek to the committed offsets takes
+        self.round_trips: int | list[int] = 10  # loop ticks the seek to the committed offsets takes (each seek's)
         self.sought: list[int] = []  # the offsets of seeks other than to the committed ones
         self.seek_error: Exception | None = None
         self.fetcher = SimpleNamespace(_stopped=asyncio.Event())
         consumer._getmany, consumer.callback = self.getmany, self.deliver
-        consumer._thread = SimpleNamespace(
-            seek_to_committed=self.seek_to_committed, seek=self.seek, assignment=lambda: set(self.assigned)
-        )
+        consumer._thread = SimpleNamespace(seek_to_committed=self.seek_to_committed, seek_wait=self.seek_wait)
+        self.consumer = consumer
         consumer.highwater = lambda tp: end
 
     async def getmany(self, active_partitions, timeout):
@@ -163,20 +162,25 @@ class _Broker:
 
     async def seek_to_committed(self):
         started = self.fetches
-        await _ticks(self.round_trips)  # OffsetFetch
+        round_trips = self.round_trips.pop(0) if isinstance(self.round_trips, list) else self.round_trips
+        await _ticks(round_trips)  # OffsetFetch
         if self.seek_error is not None:
-            raise self.seek_error
+            error, self.seek_error = self.seek_error, None
+            raise error
         self.seek_fetches.append((started, self.fetches))
         if self.committed:
             self.position = self.committed
         self.sought_at = len(self.delivered)
         return {TP0: self.committed}
 
-    def seek(self, tp, offset):
-        if tp not in self.assigned:
-            raise IllegalStateError(f"No current assignment for partition {tp}")
-        self.sought.append(offset)
-        self.position = offset
+    async def seek_wait(self, partitions):
+        for tp, offset in partitions.items():
+            if tp not in self.assigned:
+                raise IllegalStateError(f"No current assignment for partition {tp}")
+            self.sought.append(offset)
+            self.position = offset
+            self.consumer._read_offset[tp] = offset  # as faust's, from aiokafka's thread
+        await _ticks(2)
 
     async def deliver(self, message):
         self.delivered.append(message.offset)
@@ -365,8 +369,53 @@ def test_a_seek_that_fails_reads_again_what_was_set_aside_for_it():
         return consumer, broker, failed
 
     consumer, broker, failed = asyncio.run(run())
-    assert failed == [broker.seek_error] and broker.sought == [105]
+    assert [str(error) for error in failed] == ["the coordinator is gone"] and broker.sought == [105]
     assert broker.delivered == list(range(100, 115)) and not consumer._gap[TP0]
+
+
+def test_a_partition_revoked_before_it_is_sought_again_is_left_to_its_next_owner():
+    async def run():
+        consumer = _live_consumer()
+        broker = _Broker(consumer, position=100, committed=None)
+        broker.blocked[103] = queue_full = asyncio.Event()
+
+        async def seek_then_revoke():
+            await _ticks(50)
+            await asyncio.wait_for(consumer.perform_seek(), 1)
+            broker.assigned = set()  # aiokafka's assignment is reset as a rebalance begins
+            queue_full.set()
+            await _ticks(20)
+            broker.assigned = {TP0}
+
+        await broker.drain_while(consumer, seek_then_revoke)  # the drain loop did not fail
+        return broker
+
+    assert asyncio.run(run()).sought == []
+
+
+def test_of_two_overlapping_seeks_the_first_failing_the_partition_is_read_again_from_where_the_second_moved_it():
+    """What the failed one sought again must not undo the other's move back."""
+
+    async def run():
+        consumer = _live_consumer()
+        broker = _Broker(consumer, position=100, committed=100)
+        await consumer.perform_seek()
+        broker.seek_error = ConnectionError("the coordinator is gone")
+        broker.round_trips = [30, 5]
+        seeks = []
+
+        async def seeks_meanwhile():  # while fetch 2 (105-109) is in flight
+            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
+            await _ticks(3)
+            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
+
+        broker.in_flight[2] = seeks_meanwhile
+        await broker.drain_while(consumer, lambda: _ticks(0))
+        await asyncio.gather(*seeks, return_exceptions=True)
+        return broker
+
+    broker = asyncio.run(run())
+    assert broker.delivered[broker.sought_at :] == list(range(100, 115))
 
 
 def test_a_revocation_forgets_what_a_pending_seek_was_to_read_again(monkeypatch):
@@ -391,7 +440,7 @@ def test_a_revocation_forgets_what_a_pending_seek_was_to_read_again(monkeypatch)
 
         async def revoke():
             await _ticks(30)  # fetch 2 was set aside for the seek, still in its round trips
-            assert consumer._unhanded == {TP0: 105}
+            assert consumer._unhanded == {TP0: (105, 0)}
             await consumer.on_partitions_revoked({TP0})
             seeks[0].cancel()  # by the rebalance, as faust's recovery does, once the partition is assigned again
 
