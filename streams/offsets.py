@@ -17,13 +17,15 @@ never saw, up to the highest acknowledged, count as acknowledged, so transaction
 The seek back to the committed offsets that ends a table's recovery runs while the fetcher is live. In faust a record
 fetched before it but handed on after it records as a gap the offsets from the committed one up to its own, which then
 count as acknowledged while still queued or unread; and a record in hand as the seek lands sets the read position past
-the re-read, whose records are then dropped as read. Now the seek waits for a fetch in flight (which could read from the
-position it sets) and no fetch starts while it runs; what is left of a batch fetched before it is not handed on but read
-again (aiokafka moves back only partitions committed above 0: the others, and all of them if the seek fails, are sought
-to the first record left); and the record in hand as it lands leaves the read position where the seek set it. A
-revocation leaves a read position behind too: the record in hand when the flow stops writes it back after faust forgot
-the partition, so an assignment forgets it again. The seek never waits for the stream to take a record: a stream held by
-its dependencies would hold the recovery too, and the worker stops when a rebalance does not end.
+the re-read, whose records are then dropped as read. Now one seek runs at a time; it waits for a fetch in flight (which
+could read from the position it sets), unless the flow is stopped (aiokafka holds such a fetch through a rebalance:
+returning after the seek, it is not handed on and the seek is done again), and no fetch starts while it runs. What is
+left of a batch fetched before it is not handed on but read again: aiokafka moves back only partitions committed above
+0, and the others (all, if the seek fails) are sought to the first record left. The record in hand as it lands leaves no
+read position behind. Neither does the record in hand when a revocation stops the flow, which writes one back after
+faust forgot the partition: an assignment forgets it again, for the case the recovery's seek, which resets them, does
+not land. The seek never waits for the stream to take a record: a stream held by its dependencies would hold the
+recovery too, and the worker stops when a rebalance does not end.
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import faust
 from aiokafka.errors import IllegalStateError
+from faust.transport.consumer import RecordMap
 from faust.transport.drivers import aiokafka
 from faust.types import TP, Message, TransportT
 from faust.types.tuples import ack_lock
@@ -55,7 +59,7 @@ def next_commit(acked: list[int], committed: int | None) -> tuple[int | None, li
 
 
 class OrderedCommitConsumer(aiokafka.Consumer):
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._seeks = 0  # seeks waiting or running
         self._seeks_done = asyncio.Event()
@@ -69,6 +73,7 @@ class OrderedCommitConsumer(aiokafka.Consumer):
         self._seeking = asyncio.Lock()
         self._moved_back: set[TP] = set()  # the partitions the latest landed seek moved back to their committed offsets
         self._committed_back: set[TP] = set()  # those the seek in progress found committed above 0
+        self._straddled = False  # a fetch was in flight as the latest seek landed (its flow stopped)
         # Per partition, the first offset of records set aside for a seek to come, and the count as they were fetched.
         self._unhanded: dict[TP, tuple[int, int]] = {}
 
@@ -100,7 +105,7 @@ class OrderedCommitConsumer(aiokafka.Consumer):
             return False
         return super().ack(message)
 
-    async def _wait_next_records(self, timeout: float):
+    async def _wait_next_records(self, timeout: float) -> tuple[RecordMap | None, set[TP] | None]:
         # No await between the checks and the clear: a seek either finds the fetch in flight, or holds it back.
         while not self.should_stop:
             if not self.flow_active:
@@ -116,7 +121,7 @@ class OrderedCommitConsumer(aiokafka.Consumer):
         finally:
             self._fetched.set()
 
-    async def getmany(self, timeout: float) -> AsyncIterator:
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         records = super().getmany(timeout)
         async for tp, message in records:
             if self._seeks or self._seek_count != self._fetch_seeks:
@@ -124,9 +129,14 @@ class OrderedCommitConsumer(aiokafka.Consumer):
                 unhanded = {tp: (message.offset, self._fetch_seeks)}
                 async for tp, message in records:
                     unhanded.setdefault(tp, (message.offset, self._fetch_seeks))
-                if self._seeks:  # a seek to come reads them again as it lands, or fails
-                    for tp, first in unhanded.items():
-                        self._unhanded[tp] = min(first, self._unhanded.get(tp, first))
+                if self._seeks or self._straddled:
+                    # A seek to come reads them again as it lands, or fails. A fetch in flight as the seek landed may
+                    # have read from the position it set, or before: as faust does with a fetch that found the flow
+                    # stopped, nothing was handed on since, so the seek is done again.
+                    for tp, entry in unhanded.items():
+                        self._unhanded[tp] = min(entry, self._unhanded.get(tp, entry))
+                    if not self._seeks:
+                        await self.perform_seek()
                 else:
                     async with self._seeking:
                         await self._read_again(unhanded)
@@ -141,7 +151,7 @@ class OrderedCommitConsumer(aiokafka.Consumer):
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()
         # aiokafka moves back only the partitions with a committed offset above 0.
-        self._committed_back = {TP(tp.topic, tp.partition) for tp, offset in committed.items() if offset and offset > 0}
+        self._committed_back = {tp for tp, offset in committed.items() if offset and offset > 0}
         return committed
 
     async def perform_seek(self) -> None:
@@ -150,13 +160,18 @@ class OrderedCommitConsumer(aiokafka.Consumer):
         try:
             async with self._seeking:
                 try:
-                    # A fetch in flight through a rebalance waits for the next assignment: faust drops what it brings.
+                    # aiokafka holds a fetch in flight through a rebalance until the next assignment: not waited for
+                    # with the flow stopped, it is told apart once it returns.
                     await self.wait_first(self._fetched, self.suspend_flow)
+                    self._straddled = not self._fetched.is_set()
                     await super().perform_seek()
                     self._moved_back, self._seek_count = self._committed_back, self._seek_count + 1
+                except asyncio.CancelledError:
+                    # A rebalance, or the worker stopping: the partitions are read from their committed offsets then.
+                    self._unhanded.clear()
+                    raise
                 finally:
-                    # Also if it failed; cancelled (a rebalance, or the worker stopping), it leaves them to the
-                    # revocation. No fetch starts before it is done, so no batch is set aside meanwhile.
+                    # Also if it failed. No fetch starts before it is done, so no batch is set aside meanwhile.
                     unhanded, self._unhanded = self._unhanded, {}
                     await self._read_again(unhanded)
         finally:
