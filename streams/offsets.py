@@ -136,7 +136,10 @@ class OrderedCommitConsumer(aiokafka.Consumer):
                     for tp, entry in unhanded.items():
                         self._unhanded[tp] = min(entry, self._unhanded.get(tp, entry))
                     if not self._seeks:
-                        await self.perform_seek()
+                        try:
+                            await self.perform_seek()
+                        except Exception as exc:  # as faust's own seek here: a rebalance that began resets positions
+                            self.log.warning("seeking to the committed offsets again failed: %r", exc)
                 else:
                     async with self._seeking:
                         await self._read_again(unhanded)

@@ -509,6 +509,32 @@ def test_a_fetch_in_flight_through_a_seek_with_the_flow_stopped_is_not_handed_on
     assert broker.delivered[broker.sought_at :] == list(range(100, 115))
 
 
+def test_a_seek_done_again_for_a_fetch_in_flight_that_fails_leaves_the_drain_loop_running():
+    async def run():
+        consumer = _live_consumer()
+        broker = _Broker(consumer, position=100, committed=100)
+        broker.take_late = True
+        fetching, assigned = asyncio.Event(), asyncio.Event()
+
+        async def reassigning():
+            fetching.set()
+            await assigned.wait()
+
+        async def rebalance():
+            await fetching.wait()
+            consumer.stop_flow()
+            await asyncio.wait_for(consumer.perform_seek(), 1)
+            broker.seek_error = AssertionError("No partitions are currently assigned")  # a rebalance began
+            consumer.resume_flow()
+            assigned.set()
+
+        broker.in_flight[2] = reassigning
+        await broker.drain_while(consumer, rebalance)  # raises what ended the drain loop
+        return broker
+
+    assert asyncio.run(run()).seek_error is None  # the second seek was tried
+
+
 def test_a_seek_done_again_for_a_fetch_in_flight_is_done_once():
     """A later batch set aside for a seek that landed as it was handed on is read again without another seek."""
 
