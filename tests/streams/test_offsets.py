@@ -187,6 +187,28 @@ class _Broker:
         if message.offset in self.blocked:
             await self.blocked[message.offset].wait()
 
+    def seek_during(self, consumer, fetch: int = 2, ticks: int = 5) -> list[asyncio.Task]:
+        """The seeks started (a recovery's) while fetch `fetch` is in flight, which returns `ticks` loop ticks later."""
+        seeks: list[asyncio.Task] = []
+
+        async def seek_meanwhile():
+            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
+            await _ticks(ticks)
+
+        self.in_flight[fetch] = seek_meanwhile
+        return seeks
+
+    def hold(self, fetch: int) -> tuple[asyncio.Event, asyncio.Event]:
+        """(set once fetch `fetch` is in flight, what releases it): aiokafka holds a fetch through a reassignment."""
+        fetching, release = asyncio.Event(), asyncio.Event()
+
+        async def held():
+            fetching.set()
+            await release.wait()
+
+        self.in_flight[fetch] = held
+        return fetching, release
+
     async def drain_while(self, consumer, action, ticks: int = 400) -> None:
         """The fetcher's drain loop, running while `action` (a coroutine function) does, and `ticks` loop ticks."""
         drain = asyncio.ensure_future(consumer._drain_messages(self.fetcher))
@@ -239,26 +261,26 @@ def _answer(consumer, *offsets: int) -> None:
         consumer.ack(message)
 
 
+async def _seek_during_fetch_2(
+    committed: int | None = 100, ticks: int = 5, take_late: bool = False
+) -> tuple[OrderedCommitConsumer, _Broker]:
+    """A recovery's seek, started while fetch 2 (105-109, or what it reads `ticks` later when `take_late`) is in flight,
+    and the drain loop until it has read to the end."""
+    consumer = _live_consumer()
+    broker = _Broker(consumer, position=100, committed=committed)
+    broker.take_late = take_late
+    seeks = broker.seek_during(consumer, ticks=ticks)
+    await broker.drain_while(consumer, lambda: _ticks(0))
+    await asyncio.wait_for(asyncio.gather(*seeks), 5)
+    return consumer, broker
+
+
 def test_records_fetched_before_the_seek_that_ends_a_recovery_are_read_again_and_count_no_offset_acknowledged():
     """faust seeks back to the committed offsets at the end of a table's recovery with the fetcher live. Handed on after
     the seek, a fetch taken before it recorded the offsets from the committed one up to its own as a gap, acknowledged
     as soon as the stream answered past its start: committed past clicks still queued."""
 
-    async def run():
-        consumer = _live_consumer()
-        broker = _Broker(consumer, position=100, committed=100)
-        seeks = []
-
-        async def seek_meanwhile():  # while fetch 2 (105-109) is in flight
-            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
-            await _ticks(5)
-
-        broker.in_flight[2] = seek_meanwhile
-        await broker.drain_while(consumer, lambda: _ticks(0))
-        await asyncio.wait_for(asyncio.gather(*seeks), 5)
-        return consumer, broker
-
-    consumer, broker = asyncio.run(run())
+    consumer, broker = asyncio.run(_seek_during_fetch_2())
     assert broker.delivered == [*range(100, 105), *range(100, 115)]  # 105-109 not handed on until read again
     assert not consumer._gap[TP0]
     _answer(consumer, 100, 101, 102)  # 103 on are still queued
@@ -266,20 +288,7 @@ def test_records_fetched_before_the_seek_that_ends_a_recovery_are_read_again_and
 
 
 def test_no_fetch_starts_while_the_seek_waits_for_its_round_trips():
-    async def run():
-        consumer = _live_consumer()
-        broker = _Broker(consumer, position=100, committed=100)
-        seeks = []
-
-        async def seek_meanwhile():  # while fetch 2 is in flight
-            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
-
-        broker.in_flight[2] = seek_meanwhile
-        await broker.drain_while(consumer, lambda: _ticks(0))
-        await asyncio.wait_for(asyncio.gather(*seeks), 5)
-        return broker
-
-    broker = asyncio.run(run())
+    _, broker = asyncio.run(_seek_during_fetch_2(ticks=0))
     assert broker.seek_fetches == [(2, 2)]  # fetches started as the round trips began, and as they ended
 
 
@@ -312,39 +321,7 @@ def test_the_seek_does_not_wait_for_a_record_held_by_a_full_queue_and_the_record
 def test_a_partition_never_committed_reads_again_what_was_fetched_before_the_seek():
     """aiokafka moves back only partitions committed above 0: the records not handed on are sought again."""
 
-    async def run():
-        consumer = _live_consumer()
-        broker = _Broker(consumer, position=100, committed=None)
-        seeks = []
-
-        async def seek_meanwhile():
-            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
-            await _ticks(5)
-
-        broker.in_flight[2] = seek_meanwhile
-        await broker.drain_while(consumer, lambda: _ticks(0))
-        await asyncio.wait_for(asyncio.gather(*seeks), 5)
-        return broker
-
-    assert asyncio.run(run()).delivered == list(range(100, 115))
-
-
-def test_a_partition_never_committed_whose_record_was_in_hand_as_the_seek_landed_reads_on_from_the_next():
-    async def run():
-        consumer = _live_consumer()
-        broker = _Broker(consumer, position=100, committed=None)
-        broker.blocked[103] = queue_full = asyncio.Event()
-
-        async def seek_while_blocked():
-            await _ticks(50)
-            await asyncio.wait_for(consumer.perform_seek(), 1)
-            queue_full.set()
-
-        await broker.drain_while(consumer, seek_while_blocked)
-        return broker
-
-    broker = asyncio.run(run())
-    assert broker.delivered == list(range(100, 115)) and broker.sought == [104]
+    assert asyncio.run(_seek_during_fetch_2(committed=None))[1].delivered == list(range(100, 115))
 
 
 def test_a_seek_that_fails_reads_again_what_was_set_aside_for_it():
@@ -356,13 +333,7 @@ def test_a_seek_that_fails_reads_again_what_was_set_aside_for_it():
         broker = _Broker(consumer, position=100, committed=100)
         await consumer.perform_seek()  # an earlier seek moved the partition back
         broker.seek_error = ConnectionError("the coordinator is gone")
-        seeks = []
-
-        async def seek_meanwhile():  # while fetch 2 (105-109) is in flight
-            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
-            await _ticks(5)
-
-        broker.in_flight[2] = seek_meanwhile
+        seeks = broker.seek_during(consumer, ticks=5)
         await broker.drain_while(consumer, lambda: _ticks(0))
         failed = await asyncio.gather(*seeks, return_exceptions=True)
         return consumer, broker, failed
@@ -372,24 +343,28 @@ def test_a_seek_that_fails_reads_again_what_was_set_aside_for_it():
     assert broker.delivered == list(range(100, 115)) and not consumer._gap[TP0]
 
 
-def test_a_partition_revoked_before_it_is_sought_again_is_left_to_its_next_owner():
+@pytest.mark.parametrize("revoked", [False, True], ids=["reads-on-from-the-next", "revoked-left-to-its-next-owner"])
+def test_a_partition_never_committed_whose_record_was_in_hand_as_the_seek_landed(revoked):
     async def run():
         consumer = _live_consumer()
         broker = _Broker(consumer, position=100, committed=None)
         broker.blocked[103] = queue_full = asyncio.Event()
 
-        async def seek_then_revoke():
+        async def seek_while_blocked():
             await _ticks(50)
             await asyncio.wait_for(consumer.perform_seek(), 1)
-            broker.assigned = set()  # aiokafka's assignment is reset as a rebalance begins
+            if revoked:
+                broker.assigned = set()  # aiokafka's assignment is reset as a rebalance begins
             queue_full.set()
             await _ticks(20)
             broker.assigned = {TP0}
 
-        await broker.drain_while(consumer, seek_then_revoke)  # the drain loop did not fail
+        await broker.drain_while(consumer, seek_while_blocked)  # raises what ended the drain loop, if anything did
         return broker
 
-    assert asyncio.run(run()).sought == []
+    broker = asyncio.run(run())
+    assert broker.sought == ([] if revoked else [104])
+    assert revoked or broker.delivered == list(range(100, 115))
 
 
 def test_of_two_overlapping_seeks_the_first_failing_the_partition_is_read_again_from_where_the_second_moved_it():
@@ -401,15 +376,15 @@ def test_of_two_overlapping_seeks_the_first_failing_the_partition_is_read_again_
         await consumer.perform_seek()
         broker.seek_error = ConnectionError("the coordinator is gone")
         broker.round_trips = [30, 5]
-        seeks = []
+        seeks = broker.seek_during(consumer, ticks=3)
 
-        async def seeks_meanwhile():  # while fetch 2 (105-109) is in flight
-            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
+        async def second_seek():
+            while not seeks:
+                await asyncio.sleep(0)
             await _ticks(3)
             seeks.append(asyncio.ensure_future(consumer.perform_seek()))
 
-        broker.in_flight[2] = seeks_meanwhile
-        await broker.drain_while(consumer, lambda: _ticks(0))
+        await broker.drain_while(consumer, second_seek)
         await asyncio.gather(*seeks, return_exceptions=True)
         return broker
 
@@ -417,50 +392,11 @@ def test_of_two_overlapping_seeks_the_first_failing_the_partition_is_read_again_
     assert broker.delivered[broker.sought_at :] == list(range(100, 115))
 
 
-def test_a_revocation_forgets_what_a_pending_seek_was_to_read_again(monkeypatch):
-    async def run():
-        consumer = _live_consumer()
-        broker = _Broker(consumer, position=100, committed=100)
-        broker.round_trips = 200
-        seeks = []
-
-        async def app_revoked(revoked):
-            consumer.stop_flow()
-
-        async def commit_offsets(offsets, start_new_transaction=True):
-            return True
-
-        monkeypatch.setattr(consumer, "_on_partitions_revoked", app_revoked)
-        monkeypatch.setattr(consumer, "_commit_offsets", commit_offsets)
-
-        async def seek_meanwhile():  # while fetch 2 (105-109) is in flight
-            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
-            await _ticks(3)
-
-        async def revoke():
-            await _ticks(30)  # fetch 2 was set aside for the seek, still in its round trips
-            assert consumer._unhanded == {TP0: (105, 0)}
-            await consumer.on_partitions_revoked({TP0})
-            seeks[0].cancel()  # by the rebalance, as faust's recovery does, once the partition is assigned again
-
-        broker.in_flight[2] = seek_meanwhile
-        await broker.drain_while(consumer, revoke, ticks=50)
-        await asyncio.gather(*seeks, return_exceptions=True)
-        return consumer, broker
-
-    consumer, broker = asyncio.run(run())
-    assert consumer._unhanded == {} and broker.sought == []
-
-
 def test_the_seek_waits_for_a_fetch_in_flight_no_longer_once_a_revocation_stops_the_flow():
     async def run():
         consumer = _live_consumer()
         broker = _Broker(consumer, position=100, committed=100)
-        fetching, assigned = asyncio.Event(), asyncio.Event()
-
-        async def reassigning():  # aiokafka waits out a reassignment in a fetch
-            fetching.set()
-            await assigned.wait()
+        fetching, assigned = broker.hold(2)
 
         async def seek_then_stop():
             await fetching.wait()
@@ -471,7 +407,6 @@ def test_the_seek_waits_for_a_fetch_in_flight_no_longer_once_a_revocation_stops_
             await asyncio.wait_for(seek, 1)
             assigned.set()
 
-        broker.in_flight[2] = reassigning
         await broker.drain_while(consumer, seek_then_stop, ticks=20)
         return broker
 
@@ -479,60 +414,37 @@ def test_the_seek_waits_for_a_fetch_in_flight_no_longer_once_a_revocation_stops_
     assert asyncio.run(run()).seek_fetches == [(2, 2), (2, 2)]
 
 
+async def _seek_through_a_held_fetch(seek_error: Exception | None = None) -> _Broker:
+    """The recovery's seek runs with the flow stopped while aiokafka holds fetch 2; released after the flow resumes,
+    that fetch reads from where the seek moved the position (100). `seek_error` fails the seeks after it."""
+    consumer = _live_consumer()
+    broker = _Broker(consumer, position=100, committed=100)
+    broker.take_late = True
+    fetching, assigned = broker.hold(2)
+
+    async def rebalance():
+        await fetching.wait()
+        consumer.stop_flow()
+        await asyncio.wait_for(consumer.perform_seek(), 1)
+        broker.seek_error = seek_error
+        consumer.resume_flow()
+        assigned.set()
+
+    await broker.drain_while(consumer, rebalance)  # raises what ended the drain loop, if anything did
+    return broker
+
+
 def test_a_fetch_in_flight_through_a_seek_with_the_flow_stopped_is_not_handed_on_and_the_seek_is_done_again():
     """The seek at the end of a recovery can run before the flow resumes, not waiting for a fetch that aiokafka held
     through the rebalance: returning after it, that fetch may have read from the position the seek set."""
-
-    async def run():
-        consumer = _live_consumer()
-        broker = _Broker(consumer, position=100, committed=100)
-        broker.take_late = True
-        fetching, assigned = asyncio.Event(), asyncio.Event()
-
-        async def reassigning():
-            fetching.set()
-            await assigned.wait()
-
-        async def rebalance():
-            await fetching.wait()
-            consumer.stop_flow()
-            await asyncio.wait_for(consumer.perform_seek(), 1)
-            consumer.resume_flow()
-            assigned.set()  # fetch 2 reads 100-104, from where the seek moved the position
-
-        broker.in_flight[2] = reassigning
-        await broker.drain_while(consumer, rebalance)
-        return broker
-
-    broker = asyncio.run(run())
+    broker = asyncio.run(_seek_through_a_held_fetch())
     assert len(broker.seek_fetches) == 2
     assert broker.delivered[broker.sought_at :] == list(range(100, 115))
 
 
 def test_a_seek_done_again_for_a_fetch_in_flight_that_fails_leaves_the_drain_loop_running():
-    async def run():
-        consumer = _live_consumer()
-        broker = _Broker(consumer, position=100, committed=100)
-        broker.take_late = True
-        fetching, assigned = asyncio.Event(), asyncio.Event()
-
-        async def reassigning():
-            fetching.set()
-            await assigned.wait()
-
-        async def rebalance():
-            await fetching.wait()
-            consumer.stop_flow()
-            await asyncio.wait_for(consumer.perform_seek(), 1)
-            broker.seek_error = AssertionError("No partitions are currently assigned")  # a rebalance began
-            consumer.resume_flow()
-            assigned.set()
-
-        broker.in_flight[2] = reassigning
-        await broker.drain_while(consumer, rebalance)  # raises what ended the drain loop
-        return broker
-
-    assert asyncio.run(run()).seek_error is None  # the second seek was tried
+    broker = asyncio.run(_seek_through_a_held_fetch(AssertionError("No partitions are currently assigned")))
+    assert broker.seek_error is None  # the second seek was tried, and failed
 
 
 def test_a_seek_done_again_for_a_fetch_in_flight_is_done_once():
@@ -541,11 +453,7 @@ def test_a_seek_done_again_for_a_fetch_in_flight_is_done_once():
     async def run():
         consumer = _live_consumer()
         broker = _Broker(consumer, position=100, committed=100, end=100)  # the fetch in flight brings nothing
-        fetching, assigned = asyncio.Event(), asyncio.Event()
-
-        async def reassigning():
-            fetching.set()
-            await assigned.wait()
+        fetching, assigned = broker.hold(2)
 
         async def rebalance_then_seek():
             await fetching.wait()
@@ -560,7 +468,6 @@ def test_a_seek_done_again_for_a_fetch_in_flight_is_done_once():
             await asyncio.wait_for(consumer.perform_seek(), 1)  # lands while 102 is handed on
             queue_full.set()
 
-        broker.in_flight[2] = reassigning
         await broker.drain_while(consumer, rebalance_then_seek)
         return broker
 
@@ -569,23 +476,39 @@ def test_a_seek_done_again_for_a_fetch_in_flight_is_done_once():
     assert broker.delivered[broker.sought_at :] == list(range(100, 115))
 
 
-def test_a_cancelled_seek_leaves_what_was_set_aside_for_it_to_the_rebalance():
+@pytest.mark.parametrize(
+    ("revoked", "failed"), [(False, False), (True, False), (True, True)], ids=["cancelled", "revoked", "revoked-failed"]
+)
+def test_a_seek_a_rebalance_ends_leaves_what_was_set_aside_for_it_to_the_rebalance(monkeypatch, revoked, failed):
+    """Set aside by the first generation, the records' offsets would be sought again in the next, where the partition
+    is read from its committed offset (or is another worker's). faust's recovery cancels its seek once the partitions
+    are assigned again; a seek under way as they are revoked can also fail."""
+
     async def run():
         consumer = _live_consumer()
         broker = _Broker(consumer, position=100, committed=100)
         broker.round_trips = 200
-        seeks = []
+        seeks = broker.seek_during(consumer, ticks=3)
 
-        async def seek_meanwhile():  # while fetch 2 (105-109) is in flight
-            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
-            await _ticks(3)
+        async def app_revoked(revoked):
+            consumer.stop_flow()
+
+        async def commit_offsets(offsets, start_new_transaction=True):
+            return True
+
+        monkeypatch.setattr(consumer, "_on_partitions_revoked", app_revoked)
+        monkeypatch.setattr(consumer, "_commit_offsets", commit_offsets)
 
         async def cancel():
-            await _ticks(30)
+            await _ticks(30)  # fetch 2 was set aside for the seek, still in its round trips
             assert consumer._unhanded == {TP0: (105, 0)}
-            seeks[0].cancel()
+            if revoked:
+                await consumer.on_partitions_revoked({TP0})
+            if failed:
+                broker.seek_error = IllegalStateError("the assignment changed")
+            else:
+                seeks[0].cancel()
 
-        broker.in_flight[2] = seek_meanwhile
         await broker.drain_while(consumer, cancel, ticks=50)
         await asyncio.gather(*seeks, return_exceptions=True)
         return consumer, broker
@@ -598,22 +521,7 @@ def test_the_seek_waits_for_a_fetch_in_flight_which_may_read_from_the_position_i
     """A fetch in flight as aiokafka moves the position back may return the records from there: taken as fetched
     before the seek and not handed on, they were never read again."""
 
-    async def run():
-        consumer = _live_consumer()
-        broker = _Broker(consumer, position=100, committed=100)
-        broker.take_late = True
-        seeks = []
-
-        async def seek_meanwhile():  # fetch 2 reads its records only after this
-            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
-            await _ticks(30)  # the seek's round trips take 10
-
-        broker.in_flight[2] = seek_meanwhile
-        await broker.drain_while(consumer, lambda: _ticks(0))
-        await asyncio.wait_for(asyncio.gather(*seeks), 5)
-        return broker
-
-    broker = asyncio.run(run())
+    _, broker = asyncio.run(_seek_during_fetch_2(ticks=30, take_late=True))
     assert set(broker.delivered[broker.sought_at :]) == set(range(100, 115))
 
 
