@@ -1,3 +1,4 @@
+import os
 import shutil
 import threading
 import time
@@ -86,6 +87,13 @@ def late_answers(predictions, run_id: str, idle_s: float = 5.0) -> int:
         PredictionEvent.model_validate_json(msg.value()).event_id.startswith(run_id)
         for msg in predictions.messages(idle_timeout=idle_s)
     )
+
+
+def injected_env(directory, script: str) -> dict[str, str]:
+    """The env that runs `script` in a worker as it starts: a `sitecustomize` module in `directory`, put first on its
+    PYTHONPATH."""
+    (directory / "sitecustomize.py").write_text(script)
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(directory), os.environ.get("PYTHONPATH")) if p)}
 
 
 def logged(worker, text: str) -> int:

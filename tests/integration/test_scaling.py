@@ -4,7 +4,6 @@ cross both handovers (the features in the online store are those the offline cod
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 
@@ -18,7 +17,13 @@ from streams.kafka_config import confluent_config, worker_client_id
 from streams.producer import ClickProducer
 from streams.settings import get_settings
 from streams.workers import group_members, start_workers, stop_workers, uncommitted, wait_ready
-from tests.integration.conftest import assert_online_features, histories_kept, paced_producer, run_events
+from tests.integration.conftest import (
+    assert_online_features,
+    histories_kept,
+    injected_env,
+    paced_producer,
+    run_events,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -118,8 +123,7 @@ def test_a_worker_joining_while_the_first_works_through_a_backlog_answers_every_
     settings = get_settings()
     runs = [uuid.uuid4().hex[:8] for _ in range(2)]
     events = [event for run_id in runs for event in run_events(run_id)]
-    (tmp_path / "sitecustomize.py").write_text(SLOW)
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)}
+    env = injected_env(tmp_path, SLOW)
     answered: set[str] = set()
     with TopicReader(settings, settings.topics.predictions) as predictions:
         predictions.wait_assigned()

@@ -6,7 +6,6 @@ PYTHONPATH, which makes the batch holding one marked click raise.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,7 @@ from streams.consumer import TopicReader
 from streams.producer import ClickProducer
 from streams.settings import get_settings
 from streams.workers import start_workers, stop_workers, wait_ready
-from tests.integration.conftest import logged
+from tests.integration.conftest import injected_env, logged
 
 pytestmark = pytest.mark.integration
 
@@ -145,12 +144,11 @@ def _injected_run(tmp_path, script: str, tag: str, n: int) -> tuple[str, list[Cl
     injects `script` (formatted with the marker) into a worker."""
     run_id = uuid.uuid4().hex[:8]
     marker = f"{run_id}{tag}"
-    (tmp_path / "sitecustomize.py").write_text(script.format(marker=marker.encode(), outage=f"outage {marker}"))
-    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
+    env = injected_env(tmp_path, script.format(marker=marker.encode(), outage=f"outage {marker}"))
     middle = n // 2
     events = [_click(run_id, i) for i in range(middle)] + [_click(run_id, middle, tag)]
     events += [_click(run_id, i) for i in range(middle + 1, n)]
-    return marker, events, {"PYTHONPATH": path}
+    return marker, events, env
 
 
 def _outage_run(tmp_path, script: str) -> tuple[str, list[ClickEvent], dict[str, str]]:

@@ -151,12 +151,13 @@ class _Broker:
 
     async def getmany(self, active_partitions, timeout):
         self.fetches += 1
+        in_flight = self.in_flight.get(self.fetches, _nothing)
         if self.take_late:  # the records are read at the end of the fetch's round trip rather than at its start
-            await self.in_flight.get(self.fetches, _nothing)()
+            await in_flight()
         taken = list(range(self.position, min(self.position + 5, self.end)))
         self.position += len(taken)
-        if self.fetches in self.in_flight and not self.take_late:
-            await self.in_flight[self.fetches]()
+        if not self.take_late:
+            await in_flight()
         if not taken:
             await asyncio.sleep(0.001)
         return {TP0: [_record(offset) for offset in taken]} if taken else {}
@@ -189,12 +190,12 @@ class _Broker:
         if message.offset in self.blocked:
             await self.blocked[message.offset].wait()
 
-    def seek_during(self, consumer, fetch: int = 2, ticks: int = 5) -> list[asyncio.Task]:
+    def seek_during(self, fetch: int = 2, ticks: int = 5) -> list[asyncio.Task]:
         """The seeks started (a recovery's) while fetch `fetch` is in flight, which returns `ticks` loop ticks later."""
         seeks: list[asyncio.Task] = []
 
         async def seek_meanwhile():
-            seeks.append(asyncio.ensure_future(consumer.perform_seek()))
+            seeks.append(asyncio.ensure_future(self.consumer.perform_seek()))
             await _ticks(ticks)
 
         self.in_flight[fetch] = seek_meanwhile
@@ -211,8 +212,9 @@ class _Broker:
         self.in_flight[fetch] = held
         return fetching, release
 
-    async def drain_while(self, consumer, action, ticks: int = 400) -> None:
+    async def drain_while(self, action, ticks: int = 400) -> None:
         """The fetcher's drain loop, running while `action` (a coroutine function) does, and `ticks` loop ticks."""
+        consumer = self.consumer
         drain = asyncio.ensure_future(consumer._drain_messages(self.fetcher))
         await action()
         await _ticks(ticks)
@@ -271,8 +273,8 @@ async def _seek_during_fetch_2(
     consumer = _live_consumer()
     broker = _Broker(consumer, position=100, committed=committed)
     broker.take_late = take_late
-    seeks = broker.seek_during(consumer, ticks=ticks)
-    await broker.drain_while(consumer, lambda: _ticks(0))
+    seeks = broker.seek_during(ticks=ticks)
+    await broker.drain_while(lambda: _ticks(0))
     await asyncio.wait_for(asyncio.gather(*seeks), 5)
     return consumer, broker
 
@@ -312,7 +314,7 @@ def test_the_seek_does_not_wait_for_a_record_held_by_a_full_queue_and_the_record
             landed.append(list(broker.delivered))
             queue_full.set()
 
-        await broker.drain_while(consumer, seek_while_blocked)
+        await broker.drain_while(seek_while_blocked)
         return broker, landed
 
     broker, landed = asyncio.run(run())
@@ -335,8 +337,8 @@ def test_a_seek_that_fails_reads_again_what_was_set_aside_for_it():
         broker = _Broker(consumer, position=100, committed=100)
         await consumer.perform_seek()  # an earlier seek moved the partition back
         broker.seek_error = ConnectionError("the coordinator is gone")
-        seeks = broker.seek_during(consumer, ticks=5)
-        await broker.drain_while(consumer, lambda: _ticks(0))
+        seeks = broker.seek_during(ticks=5)
+        await broker.drain_while(lambda: _ticks(0))
         failed = await asyncio.gather(*seeks, return_exceptions=True)
         return consumer, broker, failed
 
@@ -361,7 +363,7 @@ def test_a_partition_never_committed_whose_record_was_in_hand_as_the_seek_landed
             await _ticks(20)
             broker.assigned = {TP0}
 
-        await broker.drain_while(consumer, seek_while_blocked)  # raises what ended the drain loop, if anything did
+        await broker.drain_while(seek_while_blocked)  # raises what ended the drain loop, if anything did
         return broker
 
     broker = asyncio.run(run())
@@ -379,7 +381,7 @@ def test_of_two_overlapping_seeks_the_first_failing_the_partition_is_read_again_
         await consumer.perform_seek()
         broker.seek_error = ConnectionError("the coordinator is gone")
         broker.round_trips, broker.seek_queued = [10, 10], 6
-        seeks = broker.seek_during(consumer, ticks=3)
+        seeks = broker.seek_during(ticks=3)
 
         async def second_seek():
             while not seeks:
@@ -387,7 +389,7 @@ def test_of_two_overlapping_seeks_the_first_failing_the_partition_is_read_again_
             await _ticks(3)
             seeks.append(asyncio.ensure_future(consumer.perform_seek()))
 
-        await broker.drain_while(consumer, second_seek)
+        await broker.drain_while(second_seek)
         await asyncio.gather(*seeks, return_exceptions=True)
         return broker
 
@@ -410,7 +412,7 @@ def test_the_seek_waits_for_a_fetch_in_flight_no_longer_once_a_revocation_stops_
             await asyncio.wait_for(seek, 1)
             assigned.set()
 
-        await broker.drain_while(consumer, seek_then_stop, ticks=20)
+        await broker.drain_while(seek_then_stop, ticks=20)
         return broker
 
     # The seek landed during fetch 2; faust's own followed once that fetch found the flow stopped.
@@ -433,7 +435,7 @@ async def _seek_through_a_held_fetch(seek_error: Exception | None = None) -> _Br
         consumer.resume_flow()
         assigned.set()
 
-    await broker.drain_while(consumer, rebalance)  # raises what ended the drain loop, if anything did
+    await broker.drain_while(rebalance)  # raises what ended the drain loop, if anything did
     return broker
 
 
@@ -471,7 +473,7 @@ def test_a_seek_done_again_for_a_fetch_in_flight_is_done_once():
             await asyncio.wait_for(consumer.perform_seek(), 1)  # lands while 102 is handed on
             queue_full.set()
 
-        await broker.drain_while(consumer, rebalance_then_seek)
+        await broker.drain_while(rebalance_then_seek)
         return broker
 
     broker = asyncio.run(run())
@@ -491,7 +493,7 @@ def test_a_seek_a_rebalance_ends_leaves_what_was_set_aside_for_it_to_the_rebalan
         consumer = _live_consumer()
         broker = _Broker(consumer, position=100, committed=100)
         broker.round_trips = 200
-        seeks = broker.seek_during(consumer, ticks=3)
+        seeks = broker.seek_during(ticks=3)
 
         async def app_revoked(revoked):
             consumer.stop_flow()
@@ -512,7 +514,7 @@ def test_a_seek_a_rebalance_ends_leaves_what_was_set_aside_for_it_to_the_rebalan
             else:
                 seeks[0].cancel()
 
-        await broker.drain_while(consumer, cancel, ticks=50)
+        await broker.drain_while(cancel, ticks=50)
         await asyncio.gather(*seeks, return_exceptions=True)
         return consumer, broker
 
@@ -542,7 +544,7 @@ def test_fausts_own_seek_from_a_fetch_that_found_the_flow_stopped_reads_on():
             await asyncio.wait_for(consumer.perform_seek(), 1)
 
         broker.in_flight[2] = stop_meanwhile
-        await broker.drain_while(consumer, resume_and_seek)
+        await broker.drain_while(resume_and_seek)
         return broker
 
     broker = asyncio.run(run())
@@ -590,7 +592,7 @@ def test_a_partition_back_after_a_revocation_is_read_again_from_its_committed_of
             consumer._set_active_tps({TP0})
             consumer.resume_flow()
 
-        await broker.drain_while(consumer, rebalance, ticks=300)
+        await broker.drain_while(rebalance, ticks=300)
         return broker
 
     assert asyncio.run(run()).delivered[:3] == [103, 104, 105]
