@@ -80,6 +80,8 @@ def read_events_frame(path: str | Path, mapping: ColumnMapping | None = None, li
     """
     mapping = mapping or ColumnMapping()
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not an events file")
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     wanted = [mapping.user_id, mapping.item_id, mapping.time, mapping.latitude, mapping.longitude]

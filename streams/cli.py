@@ -38,11 +38,23 @@ def positive(kind, allow_zero: bool = False):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if value < 0 or (value == 0 and not allow_zero):
             raise argparse.ArgumentTypeError(f"must be {'zero or more' if allow_zero else 'positive'}, got {text}")
         return value
 
     return parse
+
+
+def topic_argument(text: str) -> str:
+    """An argparse type: a Kafka topic name."""
+    from streams.settings import topic_name
+
+    try:
+        return topic_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def columns_option(parser: argparse.ArgumentParser) -> None:

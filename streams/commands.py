@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from streams.cli import CliError, columns_option, positive
+from streams.cli import CliError, columns_option, positive, topic_argument
 from streams.settings import PROJECT_ROOT
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "foursquare_nyc" / "checkins.csv.gz"
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pace.add_argument("--speed", type=positive(float), help="times real time")
     pace.add_argument("--rate", type=positive(float), help="events per second")
     produce.add_argument("--limit", type=positive(int), help="stop after N events")
-    produce.add_argument("--topic", help="topic (default: the clicks topic)")
+    produce.add_argument("--topic", type=topic_argument, help="topic (default: the clicks topic)")
     produce.set_defaults(func=run_produce)
 
     tail = sub.add_parser("tail", help="print events of an output topic as they arrive")

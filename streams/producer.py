@@ -15,6 +15,7 @@ from streams.settings import Settings, get_settings
 
 # How long a replay stopped by hand (or by an error) waits for what the client still holds.
 INTERRUPTED_FLUSH_S = 10.0
+MAX_SLEEP_S = 60.0  # the longest single sleep of a paced replay
 
 
 class ClickProducer:
@@ -108,9 +109,9 @@ class Pacer:
         else:
             due = 0.0
         self._sent += 1
-        delay = due - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
+        # In steps: time.sleep overflows on a delay past the platform's time_t (a rate of 1e-300 events/s).
+        while (delay := due - time.perf_counter()) > 0:
+            time.sleep(min(delay, MAX_SLEEP_S))
 
 
 @dataclass

@@ -5,17 +5,41 @@ Example: CLICKCAST_KAFKA__PORT=19092, CLICKCAST_FEAST__ONLINE_STORE=redis.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.windows import LONGEST_WINDOW_S
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 Port = Annotated[int, Field(ge=1, le=65535)]
+TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+def topic_name(name: str) -> str:
+    """`name`, if Kafka takes it as a topic name; else a ValueError saying why."""
+    if not TOPIC_NAME.fullmatch(name) or name in {".", ".."}:
+        raise ValueError(f"'{name}' is not a Kafka topic name (1-249 letters, digits, '.', '_' or '-')")
+    return name
+
+
+TopicName = Annotated[str, AfterValidator(topic_name)]
+# A Triton model name is also a folder of the model repository: no path separators, no "." or "..".
+MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def model_name(name: str) -> str:
+    """`name`, if it can name a Triton model; else a ValueError saying why."""
+    if not MODEL_NAME.fullmatch(name):
+        raise ValueError(f"'{name}' is not a model name (letters, digits, '_', '-', '.'; not a path)")
+    return name
+
+
+ModelName = Annotated[str, AfterValidator(model_name)]
 
 
 class KafkaSettings(BaseModel):
@@ -58,9 +82,9 @@ class KafkaSettings(BaseModel):
 
 
 class TopicSettings(BaseModel):
-    clicks: str = "clicks"
-    predictions: str = "predictions"
-    dead_letters: str = "clicks.dlq"
+    clicks: TopicName = "clicks"
+    predictions: TopicName = "predictions"
+    dead_letters: TopicName = "clicks.dlq"
     partitions: int = Field(4, ge=1)
     replication_factor: int = Field(1, ge=1)
 
@@ -87,7 +111,7 @@ class TritonSettings(BaseModel):
     http_port: Port = 18000
     grpc_port: Port = 18001
     metrics_port: Port = 18002
-    model_name: str = "clickcast"
+    model_name: ModelName = "clickcast"
     timeout_s: float = Field(2.0, gt=0)
     retries: int = Field(3, ge=0)
 

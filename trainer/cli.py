@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import pickle
-import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from streams.cli import columns_option, positive
 from streams.commands import DEFAULT_DATA_HELP
+from streams.settings import model_name as checked_model_name
 from trainer.serving.triton_config import KEEP_VERSIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_SUBDIR = "model"  # where `clickcast train` saves the model inside --out
-MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,9 +71,10 @@ def kept_versions(text: str) -> int:
 
 def model_name(text: str) -> str:
     """An argparse type: a Triton model name, which is also a folder of the repository (no path separators)."""
-    if not MODEL_NAME.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"'{text}' is not a model name (letters, digits, '_', '-', '.'; not a path)")
-    return text
+    try:
+        return checked_model_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _data_args(parser: argparse.ArgumentParser) -> None:
@@ -93,6 +94,8 @@ def _data_inputs(args: argparse.Namespace):
     from streams.commands import default_data
 
     data = args.data or default_data()
+    if data.is_dir():
+        raise CliError(f"{data} is a folder, not a data file")
     if not data.is_file():
         raise CliError(f"no data file {data} (pass --data)")
     if args.max_events is not None and args.max_events < 10:
@@ -113,7 +116,8 @@ def _load(data: Path, mapping, max_events: int | None, vocab=None):
     try:
         return load_dataset(data, mapping, max_events=max_events, vocab=vocab)
     except READ_ERRORS as exc:
-        raise CliError(str(exc)) from None
+        message = str(exc)
+        raise CliError(message if str(data.name) in message else f"{data}: {message}") from None
 
 
 # What loading a damaged model folder raises: missing files, bad JSON, a vocabulary without a key, a value of the
@@ -149,6 +153,7 @@ def train_command(args: argparse.Namespace) -> int:
         raise CliError(f"no events in {data}")
     if args.out.exists() and not args.out.is_dir():
         raise CliError(f"--out {args.out} is a file, not a folder")
+    created = not args.out.exists()
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file above it, no permission
@@ -156,6 +161,9 @@ def train_command(args: argparse.Namespace) -> int:
     try:
         run_training(data, args.out, quick=args.quick, mapping=mapping, max_events=args.max_events, frame=frame)
     except TooLittleData as exc:
+        if created:  # the data was refused before anything was written: leave no empty folder behind
+            with contextlib.suppress(OSError):
+                args.out.rmdir()
         raise CliError(f"{data}: {exc}") from None
     return 0
 

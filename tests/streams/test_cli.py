@@ -41,12 +41,14 @@ def test_an_invalid_security_setting_names_the_problem_without_the_password(caps
     assert code == 1 and err.count("\n") == 1 and "SASL security_protocol" in err and "hunter2" not in err
 
 
-@pytest.mark.parametrize("value", ["nan", "inf", "-1", "x"])
-def test_rates_must_be_finite_positive_numbers(capsys, value):
+@pytest.mark.parametrize(
+    ("value", "reason"), [("nan", "finite"), ("inf", "finite"), ("-1", "positive"), ("x", "number")]
+)
+def test_rates_must_be_finite_positive_numbers(capsys, value, reason):
     with pytest.raises(SystemExit) as exit_:
         main(["produce", "--rate", value])
     err = capsys.readouterr().err
-    assert exit_.value.code == 2 and err.count("\n") == 1 and "--rate" in err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and "--rate" in err and reason in err
 
 
 def test_an_unreachable_broker_is_one_line_not_endless_retries(capfd, monkeypatch, fresh_settings):
@@ -173,6 +175,20 @@ def test_stopping_a_replay_by_hand_says_how_many_events_were_delivered(capsys, m
     monkeypatch.setattr("streams.producer.replay", interrupted)
     code, err = run(capsys, "produce", "--limit", "5")
     assert code == 130 and err.strip().splitlines()[-1] == "interrupted: 0 events delivered to clicks"
+
+
+@pytest.mark.parametrize("topic", ["", "..", "a b", "x" * 250, "clicks/dlq"])
+def test_a_topic_kafka_would_refuse_is_refused_by_its_argument(capsys, topic):
+    with pytest.raises(SystemExit) as exit_:
+        main(["produce", "--topic", topic])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and "not a Kafka topic name" in err
+
+
+def test_a_folder_given_as_the_events_file_is_named_as_a_folder(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr("streams.commands._require_kafka", lambda settings: pytest.fail("asked the broker"))
+    code, err = run(capsys, "produce", "--file", str(tmp_path))
+    assert code == 1 and err == f"clickcast produce: {tmp_path} is a folder, not an events file\n"
 
 
 def test_a_file_without_events_is_one_line_before_any_broker_is_asked(capsys, tmp_path, monkeypatch):

@@ -110,6 +110,34 @@ def test_speed_replays_event_time_faster_and_no_pacing_never_waits(clock):
     assert clock.sleeps == [1.0, 2.0]
 
 
+def test_a_long_wait_sleeps_in_steps_that_add_up_to_it(clock, monkeypatch):
+    import streams.producer as producer
+
+    monkeypatch.setattr(producer, "MAX_SLEEP_S", 1e6)
+    pacer = Pacer(rate=1 / 3.5e6)
+    pacer.wait(0.0)
+    pacer.wait(0.0)  # due 3.5e6 s after the first
+    assert clock.sleeps == [1e6, 1e6, 1e6, 5e5]
+
+
+def test_a_pace_too_slow_for_one_sleep_waits_in_steps_instead_of_overflowing(clock, monkeypatch):
+    import streams.producer as producer
+
+    def sleep(seconds: float) -> None:
+        if seconds > 1e9:  # the real time.sleep overflows the platform's time_t long before 1e300 s
+            raise OverflowError("timestamp out of range for platform time_t")
+        clock.sleep(seconds)
+        if len(clock.sleeps) == 3:
+            raise KeyboardInterrupt  # how a person ends such a replay
+
+    monkeypatch.setattr(producer.time, "sleep", sleep)
+    pacer = Pacer(rate=1e-300)
+    pacer.wait(0.0)
+    with pytest.raises(KeyboardInterrupt):
+        pacer.wait(0.0)
+    assert clock.sleeps == [producer.MAX_SLEEP_S] * 3
+
+
 @pytest.mark.parametrize("kwargs", [{"speed": 2.0, "rate": 5.0}, {"rate": 0.0}, {"speed": -1.0}])
 def test_a_pacer_refuses_both_paces_or_one_that_is_not_positive(kwargs):
     with pytest.raises(ValueError):

@@ -1,13 +1,27 @@
 import pytest
 from pydantic import ValidationError
 
-from streams.settings import Settings, StreamSettings, TopicSettings
+from streams.settings import Settings, StreamSettings, TopicSettings, TritonSettings
 
 
 def test_topics_must_differ():
     with pytest.raises(ValidationError, match="must differ"):
         TopicSettings(dead_letters="clicks")
     assert TopicSettings(dead_letters="clicks.errors").dead_letters == "clicks.errors"
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a b", "clicks/dlq", "x" * 250])
+def test_a_topic_name_kafka_would_refuse_is_refused_by_the_settings(name):
+    with pytest.raises(ValidationError, match="not a Kafka topic name"):
+        TopicSettings(clicks=name)
+    assert TopicSettings(clicks="clicks.v2_a-b").clicks == "clicks.v2_a-b"
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../escape", "a/b", "-x"])
+def test_a_model_name_that_could_name_a_path_is_refused_by_the_settings(name):
+    with pytest.raises(ValidationError, match="not a model name"):
+        TritonSettings(model_name=name)
+    assert TritonSettings(model_name="next_place.v2").model_name == "next_place.v2"
 
 
 def test_history_retention_must_cover_the_longest_window_plus_the_allowed_lateness():

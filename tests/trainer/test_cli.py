@@ -51,13 +51,18 @@ def test_a_file_too_small_to_train_on_is_a_one_line_error(capsys, csv, tmp_path)
     write_csv(one, frame([("u0", "p0", 0.0)] * 20))
     code, err = run(capsys, "train", "--quick", "--data", str(one), "--out", str(tmp_path / "o"))
     assert code == 1 and "too few events to train" in err.splitlines()[-1] and "Traceback" not in err
+    assert not (tmp_path / "o").exists()  # made for the run, left behind by none of the refused ones
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    code, err = run(capsys, "train", "--quick", "--data", str(one), "--out", str(kept))
+    assert code == 1 and kept.is_dir()  # a folder that was there stays
     code, err = run(capsys, "train", "--quick", "--data", str(csv), "--out", str(tiny))
     assert code == 1 and err.count("\n") == 1 and "is a file" in err
     code, err = run(capsys, "train", "--quick", "--data", str(csv), "--out", str(tiny / "below"))
     assert code == 1 and err.count("\n") == 1 and "cannot use --out" in err
 
 
-def test_a_folder_or_a_broken_gzip_as_data_is_a_one_line_error(capsys, tmp_path, csv):
+def test_a_folder_or_a_broken_gzip_as_data_is_a_one_line_error(capsys, tmp_path, csv, fitted):
     broken = tmp_path / "broken.csv.gz"
     broken.write_text("this is not gzip")
     truncated = tmp_path / "truncated.csv.gz"  # EOFError, neither OSError nor ValueError
@@ -65,6 +70,18 @@ def test_a_folder_or_a_broken_gzip_as_data_is_a_one_line_error(capsys, tmp_path,
     for data in (tmp_path, broken, truncated):
         code, err = run(capsys, "train", "--quick", "--data", str(data), "--out", str(tmp_path / "o"))
         assert code == 1 and err.count("\n") == 1, err
+    assert "is a folder" in run(capsys, "train", "--data", str(tmp_path), "--out", str(tmp_path / "o"))[1]
+    fitted.save(tmp_path / "model")
+    code, err = run(capsys, "evaluate", "--model", str(tmp_path / "model"), "--data", str(tmp_path))
+    assert code == 1 and err == f"clickcast evaluate: {tmp_path} is a folder, not a data file\n"
+
+
+def test_a_data_file_without_events_is_named_in_the_error(capsys, tmp_path, fitted):
+    fitted.save(tmp_path / "model")
+    header = tmp_path / "header.csv"
+    header.write_text("user_id,poi_id,latitude,longitude,utc_time_approx,category_name\n")
+    code, err = run(capsys, "evaluate", "--model", str(tmp_path / "model"), "--data", str(header))
+    assert code == 1 and err == f"clickcast evaluate: {header}: no events\n"
 
 
 def test_an_incomplete_or_corrupt_model_folder_is_a_one_line_error(capsys, csv, tmp_path):
@@ -151,6 +168,24 @@ def test_export_goes_where_the_settings_point_triton_by_default(capsys, tmp_path
         get_settings.cache_clear()
     assert (tmp_path / "served" / "next_place" / "1" / "model.onnx").is_file()
     assert "version 1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["../escape", "", "a/b", ".."])
+def test_a_settings_model_name_that_is_a_path_is_refused_before_anything_is_written(
+    capsys, tmp_path, fitted, monkeypatch, name
+):
+    """--name is checked by its argparse type; the settings' name, its default, must be checked as well."""
+    from streams.settings import get_settings
+
+    fitted.save(tmp_path / "trained")
+    monkeypatch.setenv("CLICKCAST_TRITON__MODEL_NAME", name)
+    get_settings.cache_clear()
+    try:
+        code, err = run(capsys, "export", "--from", str(tmp_path / "trained"), "--repository", str(tmp_path / "r"))
+    finally:
+        get_settings.cache_clear()
+    assert code == 1 and err.count("\n") == 1 and "is not a model name" in err, err
+    assert not (tmp_path / "r").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["trained"]
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate"])
