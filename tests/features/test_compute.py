@@ -85,8 +85,8 @@ def test_only_the_past_counts():
 
 
 def test_previous_event_older_than_every_window():
-    history = [v("a", MONDAY, lat=40.0)]
-    at = v("b", MONDAY + 3 * 86400, lat=41.0)
+    history = [v("a", MONDAY - 60, lat=39.0), v("b", MONDAY, lat=40.0)]  # the newer of two old visits is the previous
+    at = v("c", MONDAY + 3 * 86400, lat=41.0)
     f = compute_features(history, at)
     assert f["count_24h"] == 1
     assert f["seconds_since_prev"] == 3 * 86400.0
@@ -108,11 +108,22 @@ def test_distance_and_speed_with_zero_gap_guard():
 
 
 def test_geo_features_over_24h_window():
-    history = [v("a", MONDAY, lat=40.70), v("b", MONDAY + 60, lat=40.80)]
-    at = v("c", MONDAY + 120, lat=40.90)
+    lats = [40.70, 40.72, 40.90]  # uneven: the centroid is neither the previous point nor the middle one
+    history = [v("a", MONDAY, lat=lats[0]), v("b", MONDAY + 60, lat=lats[1])]
+    at = v("c", MONDAY + 120, lat=lats[2])
     f = compute_features(history, at)
-    assert f["radius_gyration_km"] == pytest.approx(radius_of_gyration_km([40.7, 40.8, 40.9], [-74.0] * 3))
-    assert f["dist_centroid_km"] == pytest.approx(haversine_km(40.80, -74.0, 40.90, -74.0), rel=1e-3)
+    assert f["radius_gyration_km"] == pytest.approx(radius_of_gyration_km(lats, [-74.0] * 3))
+    # On one meridian the spherical centroid's latitude is the angle of the summed unit vectors.
+    rad = [math.radians(lat) for lat in lats]
+    center = math.degrees(math.atan2(sum(map(math.sin, rad)), sum(map(math.cos, rad))))
+    assert f["dist_centroid_km"] == pytest.approx(haversine_km(center, -74.0, 40.90, -74.0), rel=1e-6)
+
+
+def test_the_centroid_of_places_across_the_antimeridian_is_on_it():
+    """Averaged as degrees, longitudes 179.9 and -179.9 would put the centroid a third of the world away."""
+    history = [v("a", MONDAY, lat=0.0, lon=179.9), v("b", MONDAY + 60, lat=0.0, lon=-179.9)]
+    f = compute_features(history, v("c", MONDAY + 120, lat=0.0, lon=180.0))
+    assert f["dist_centroid_km"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_cyclic_time_features_utc():
@@ -123,6 +134,11 @@ def test_cyclic_time_features_utc():
     assert (g["hour_sin"], g["hour_cos"]) == pytest.approx((1.0, 0.0), abs=1e-12)
     h = compute_features([], v("c", MONDAY + 3.5 * 86400))  # Thursday noon: half the week
     assert (h["dow_sin"], h["dow_cos"]) == pytest.approx((0.0, -1.0), abs=1e-12)
+    tuesday = compute_features([], v("d", MONDAY + 86400 + 3 * 3600))  # Tuesday 03:00: where the sines are not 0
+    assert (tuesday["dow_sin"], tuesday["dow_cos"]) == pytest.approx(
+        (math.sin(2 * math.pi * 27 / 168), math.cos(2 * math.pi * 27 / 168)), abs=1e-12
+    )
+    assert (tuesday["hour_sin"], tuesday["hour_cos"]) == pytest.approx((math.sin(math.pi / 4), math.cos(math.pi / 4)))
 
 
 def test_custom_windows_name_the_features():

@@ -63,7 +63,9 @@ def test_geohash_prefix_property_and_default_precision():
     assert geohash_encode(40.7128, -74.006) == full[:6]
 
 
-@pytest.mark.parametrize(("lat", "lon", "precision"), [(91.0, 0.0, 6), (0.0, 180.5, 6), (0.0, 0.0, 0)])
+@pytest.mark.parametrize(
+    ("lat", "lon", "precision"), [(91.0, 0.0, 6), (-90.5, 0.0, 6), (0.0, 180.5, 6), (0.0, -180.5, 6), (0.0, 0.0, 0)]
+)
 def test_geohash_rejects_bad_input(lat, lon, precision):
     with pytest.raises(ValueError):
         geohash_encode(lat, lon, precision)

@@ -77,8 +77,10 @@ def test_coordinates_the_event_schema_refuses_are_left_out_like_unreadable_ones(
 
 
 def test_a_folder_is_not_a_data_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such file"):
+    with pytest.raises(IsADirectoryError, match="is a folder, not an events file"):
         read_events_frame(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        read_events_frame(tmp_path / "missing.csv")
 
 
 def test_rows_the_event_schema_refuses_are_reported_and_skipped_when_asked(tmp_path, capsys):
@@ -95,6 +97,7 @@ def test_rows_the_event_schema_refuses_are_reported_and_skipped_when_asked(tmp_p
     refused = []
     events = list(iter_click_events(frame, on_invalid=lambda event_id, reason: refused.append((event_id, reason))))
     assert [e.item_id for e in events] == ["a"] and [event_id for event_id, _ in refused] == ["ids:1"]
+    assert events[0].category == "Bar" and events[0].latitude == 40.7
     warn_refused(refused)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "skipped 1 rows" in err and "first: event ids:1: " in err

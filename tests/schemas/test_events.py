@@ -92,11 +92,18 @@ def test_non_finite_numbers_are_rejected(text):
 
 
 def test_timestamps_far_in_the_future_are_rejected_but_skew_is_tolerated():
-    soon = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
-    later = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    # Four minutes of clock skew pass; six are beyond the tolerated five.
+    soon = (datetime.now(UTC) + timedelta(minutes=4)).isoformat()
+    later = (datetime.now(UTC) + timedelta(minutes=6)).isoformat()
     ClickEvent.from_wire(wire(event_time=soon))
     with pytest.raises(ValidationError, match="future"):
         ClickEvent.from_wire(wire(event_time=later))
+
+
+def test_timestamps_before_1970_are_rejected_and_the_epoch_itself_is_not():
+    with pytest.raises(ValidationError, match="before 1970"):
+        ClickEvent.from_wire(wire(event_time="1969-12-31T23:59:59Z"))
+    assert ClickEvent.from_wire(wire(event_time="1970-01-01T00:00:00Z")).timestamp == 0.0
 
 
 @pytest.mark.parametrize("when", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:00"])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from trainer.data import PAD, UNK
-from trainer.metrics import RankAccumulator, metrics_from_ranks, target_ranks
+from trainer.metrics import METRICS, RankAccumulator, metrics_from_ranks, target_ranks
 
 
 def test_ranks_count_only_known_items_and_break_ties_pessimistically():
@@ -41,6 +41,16 @@ def test_metric_values_are_exact():
     assert m["acc@10"] == pytest.approx(3 / 5)
     assert m["ndcg@10"] == pytest.approx((1.0 + 1 / math.log2(3) + 1 / math.log2(8)) / 5)
     assert m["mrr"] == pytest.approx((1 + 1 / 2 + 1 / 7 + 1 / 11 + 0) / 5)
+
+
+def test_ranks_at_each_cutoff_count_and_the_next_ones_do_not():
+    m = metrics_from_ranks(np.array([5.0, 6.0, 10.0, 11.0]))
+    assert (m["acc@1"], m["acc@5"], m["acc@10"]) == (0.0, 1 / 4, 3 / 4)
+    assert m["ndcg@10"] == pytest.approx((1 / math.log2(6) + 1 / math.log2(7) + 1 / math.log2(11)) / 4)
+
+
+def test_no_events_score_zero_not_nan():
+    assert metrics_from_ranks(np.array([])) == dict.fromkeys(METRICS, 0.0)
 
 
 def test_accumulator_joins_batches():
