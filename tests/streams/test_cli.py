@@ -168,13 +168,16 @@ def test_a_failed_delivery_while_producing_is_one_line(capsys, monkeypatch, fres
 
 
 def test_stopping_a_replay_by_hand_says_how_many_events_were_delivered(capsys, monkeypatch, fresh_settings):
-    def interrupted(*args, **kwargs):
+    def interrupted(events, producer, *args, **kwargs):
+        for _ in range(3):  # the broker took three before the stop, and refused a fourth
+            producer._on_delivery(None, None)
+        producer._on_delivery("refused", None)
         raise KeyboardInterrupt
 
     monkeypatch.setattr("streams.commands._require_kafka", lambda settings: None)
     monkeypatch.setattr("streams.producer.replay", interrupted)
     code, err = run(capsys, "produce", "--limit", "5")
-    assert code == 130 and err.strip().splitlines()[-1] == "interrupted: 0 events delivered to clicks"
+    assert code == 130 and err.strip().splitlines()[-1] == "interrupted: 3 events delivered to clicks"
 
 
 @pytest.mark.parametrize("topic", ["", "..", "a b", "x" * 250, "clicks/dlq"])

@@ -113,7 +113,7 @@ def test_backpressure_bounds_what_is_carried():
         await inflight.drain()
         return peak
 
-    assert asyncio.run(main()) <= 2
+    assert asyncio.run(main()) < 2  # add returns only once less than a full batch (batch_max) is carried
     assert [x for batch in rec.batches for x in batch] == list("abcdefg")  # nothing lost, order kept
 
 
