@@ -127,3 +127,42 @@ def test_a_failed_call_reads_the_model_shape_again_for_the_next_try():
     with pytest.raises(RuntimeError, match="unexpected shape"):
         asyncio.run(predictor.predict([[]]))
     assert predictor.shape == reloaded
+
+
+class ConfigClient:
+    """Answers get_model_config as Triton's gRPC client does with as_json=True (int64 dims as strings)."""
+
+    def __init__(self, config: dict) -> None:
+        self.config, self.asked = config, []
+
+    async def get_model_config(self, name, as_json=False, client_timeout=None):
+        self.asked.append((name, as_json, client_timeout))
+        return {"config": self.config}
+
+
+def shape_of(config: dict) -> tuple[ModelShape, list]:
+    predictor = TritonPredictor(TritonSettings(model_name="next_place", timeout_s=1.5))
+    predictor._client = client = ConfigClient(config)
+    return asyncio.run(predictor._read_shape()), client.asked
+
+
+def test_the_model_shape_is_read_from_the_served_config():
+    inputs = [{"name": n, "data_type": "TYPE_FP32", "dims": ["100"]} for n in ("TIMESTAMPS", "LATITUDES", "LONGITUDES")]
+    config = {
+        "name": "next_place",
+        "max_batch_size": 256,
+        "input": [{"name": "ITEM_IDS", "data_type": "TYPE_STRING", "dims": ["1"]}, *inputs],
+        "output": [{"name": "TOP_ITEMS", "dims": ["20"]}, {"name": "TOP_SCORES", "dims": ["20"]}],
+        "instance_group": [{"count": 2, "kind": "KIND_CPU"}, {"kind": "KIND_CPU"}],  # a group without a count has one
+    }
+    shape, asked = shape_of(config)
+    assert shape == ModelShape(seq_len=100, top_k=20, max_batch=256, instances=3)
+    assert asked == [("next_place", True, 1.5)]
+
+
+def test_a_model_without_batching_or_instance_groups_takes_one_row_on_one_instance():
+    config = {
+        "input": [{"name": "TIMESTAMPS", "dims": ["1", "50"]}],  # without batching the dims hold the batch too
+        "output": [{"name": "TOP_ITEMS", "dims": ["1", "5"]}],
+    }
+    assert shape_of(config)[0] == ModelShape(seq_len=50, top_k=5, max_batch=1, instances=1)

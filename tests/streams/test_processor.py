@@ -390,3 +390,26 @@ def test_a_click_whose_history_the_model_refuses_becomes_a_dead_letter_and_the_r
     [letter] = result.dead_letters
     assert letter.source_offset == 1
     assert "the model refused this click's history" in letter.error and "outside ±90" in letter.error
+
+
+def test_each_stage_latency_is_measured_from_the_clicks_own_broker_time(parts, monkeypatch):
+    import time
+    from types import SimpleNamespace
+
+    import streams.processor as processor_module
+
+    _, _, _, processor = parts
+    messages = messages_from([click("a", "u", "x", 0), click("b", "v", "y", 1)], start_ts=1e9)  # at 1e9, 1e9 + 1 ms
+    wall = iter([1e9 + 0.010, 1e9 + 0.020, 1e9 + 0.050])  # received a, received b, predicted
+    monkeypatch.setattr(
+        processor_module, "time", SimpleNamespace(time=lambda: next(wall), perf_counter=time.perf_counter)
+    )
+    events = [p.event() for p in run(processor, messages).predictions]
+    assert [e.latency.kafka_in_ms for e in events] == pytest.approx([10.0, 19.0], abs=1e-3)  # float64 at 1e9 s
+    assert [e.latency.total_ms for e in events] == pytest.approx([50.0, 49.0], abs=1e-3)
+    assert [e.received_at.timestamp() for e in events] == pytest.approx([1e9 + 0.010, 1e9 + 0.020], rel=0, abs=1e-6)
+    assert [e.published_at.timestamp() for e in events] == pytest.approx([1e9, 1e9 + 0.001], rel=0, abs=1e-6)
+    assert events[0].predicted_at == events[1].predicted_at
+    for e in events:  # measured by perf_counter: small, and never negative
+        assert 0 <= e.latency.features_ms < 1000 and 0 <= e.latency.feast_write_ms < 1000
+        assert 0 <= e.latency.triton_ms < 1000
