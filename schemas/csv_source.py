@@ -81,7 +81,7 @@ def read_events_frame(path: str | Path, mapping: ColumnMapping | None = None, li
     mapping = mapping or ColumnMapping()
     path = Path(path)
     if path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder, not an events file")
+        raise IsADirectoryError(f"{path} is a folder, not a data file")
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     wanted = [mapping.user_id, mapping.item_id, mapping.time, mapping.latitude, mapping.longitude]

@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from streams.cli import CliError, columns_option, positive
+from streams.cli import CliError, checked, columns_option, positive
 from streams.commands import DEFAULT_DATA_HELP
-from streams.settings import PROJECT_ROOT
+from streams.settings import PROJECT_ROOT, model_name
 
 HEALTH_WAIT_S = 30.0  # how long a benchmark waits for an unhealthy service before giving up
 
@@ -127,7 +127,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         choices=["sqlite", "redis"],
         help="Feast online store: the pipeline's in e2e (default: settings), the only one measured in components",
     )
-    parser.add_argument("--model", help="Triton model name (default: settings)")
+    parser.add_argument("--model", type=checked(model_name), help="Triton model name (default: settings)")
 
 
 def _settings(args: argparse.Namespace):

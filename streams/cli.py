@@ -10,6 +10,7 @@ import argparse
 import importlib
 import math
 import sys
+from collections.abc import Callable
 
 # Packages whose `cli.register` adds sub-commands, in the order they appear in --help.
 COMMAND_MODULES = ("deploy.cli", "streams.commands", "streams.bench_cli", "trainer.cli", "schemas.cli")
@@ -47,14 +48,17 @@ def positive(kind, allow_zero: bool = False):
     return parse
 
 
-def topic_argument(text: str) -> str:
-    """An argparse type: a Kafka topic name."""
-    from streams.settings import topic_name
+def checked(check: Callable[[str], str]) -> Callable[[str], str]:
+    """An argparse type from a check that returns its text or raises ValueError (a settings field's validator), so
+    that an argument and the setting it overrides are held to one rule, in one message."""
 
-    try:
-        return topic_name(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    def parse(text: str) -> str:
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
 def columns_option(parser: argparse.ArgumentParser) -> None:
@@ -117,7 +121,8 @@ def _settings_error(exc: Exception) -> str | None:
         value = first.get("input")
         # A scalar is what the variable held; never echo a password.
         shown = f"={value!r}" if isinstance(value, str | int | float) and "PASSWORD" not in where else ""
-        return f"invalid setting CLICKCAST_{where}{shown}: {first['msg']}"
+        # A validator's own ValueError reads "Value error, <its message>": the message alone says it.
+        return f"invalid setting CLICKCAST_{where}{shown}: {first['msg'].removeprefix('Value error, ')}"
     return None
 
 

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from streams.cli import CliError, columns_option, positive, topic_argument
-from streams.settings import PROJECT_ROOT
+from streams.cli import CliError, checked, columns_option, positive
+from streams.settings import PROJECT_ROOT, topic_name
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "foursquare_nyc" / "checkins.csv.gz"
 SAMPLE_DATA = PROJECT_ROOT / "deploy" / "sample_data" / "foursquare_nyc_sample.csv.gz"
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pace.add_argument("--speed", type=positive(float), help="times real time")
     pace.add_argument("--rate", type=positive(float), help="events per second")
     produce.add_argument("--limit", type=positive(int), help="stop after N events")
-    produce.add_argument("--topic", type=topic_argument, help="topic (default: the clicks topic)")
+    produce.add_argument("--topic", type=checked(topic_name), help="topic (default: the clicks topic)")
     produce.set_defaults(func=run_produce)
 
     tail = sub.add_parser("tail", help="print events of an output topic as they arrive")

@@ -23,7 +23,7 @@ TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 def topic_name(name: str) -> str:
     """`name`, if Kafka takes it as a topic name; else a ValueError saying why."""
     if not TOPIC_NAME.fullmatch(name) or name in {".", ".."}:
-        raise ValueError(f"'{name}' is not a Kafka topic name (1-249 letters, digits, '.', '_' or '-')")
+        raise ValueError(f"'{name}' is not a Kafka topic name (1-249 of letters, digits, '.', '_', '-'; not . or ..)")
     return name
 
 
@@ -35,7 +35,9 @@ MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 def model_name(name: str) -> str:
     """`name`, if it can name a Triton model; else a ValueError saying why."""
     if not MODEL_NAME.fullmatch(name):
-        raise ValueError(f"'{name}' is not a model name (letters, digits, '_', '-', '.'; not a path)")
+        raise ValueError(
+            f"'{name}' is not a model name (1-128 of letters, digits, '_', '-', '.', not first '-' or '.')"
+        )
     return name
 
 

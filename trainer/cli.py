@@ -10,9 +10,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streams.cli import columns_option, positive
+from streams.cli import checked, columns_option, positive
 from streams.commands import DEFAULT_DATA_HELP
-from streams.settings import model_name as checked_model_name
+from streams.settings import model_name
 from trainer.serving.triton_config import KEEP_VERSIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--repository", type=Path, help="Triton model repository (default: the settings', CLICKCAST_MODEL_REPOSITORY)"
     )
     export.add_argument(
-        "--name", type=model_name, help="Triton model name (default: the settings', CLICKCAST_TRITON__MODEL_NAME)"
+        "--name",
+        type=checked(model_name),
+        help="Triton model name (default: the settings', CLICKCAST_TRITON__MODEL_NAME)",
     )
     export.add_argument(
         "--wait",
@@ -67,14 +69,6 @@ def kept_versions(text: str) -> int:
             f"must be at least 2 (the new version and the one served before it), got {text}"
         )
     return keep
-
-
-def model_name(text: str) -> str:
-    """An argparse type: a Triton model name, which is also a folder of the repository (no path separators)."""
-    try:
-        return checked_model_name(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _data_args(parser: argparse.ArgumentParser) -> None:
@@ -117,7 +111,11 @@ def _load(data: Path, mapping, max_events: int | None, vocab=None):
         return load_dataset(data, mapping, max_events=max_events, vocab=vocab)
     except READ_ERRORS as exc:
         message = str(exc)
-        raise CliError(message if str(data.name) in message else f"{data}: {message}") from None
+        if str(data) not in message:  # named by the path given, once
+            message = (
+                f"{data}{message[len(data.name) :]}" if message.startswith(f"{data.name} ") else f"{data}: {message}"
+            )
+        raise CliError(message) from None
 
 
 # What loading a damaged model folder raises: missing files, bad JSON, a vocabulary without a key, a value of the
@@ -153,6 +151,9 @@ def train_command(args: argparse.Namespace) -> int:
         raise CliError(f"no events in {data}")
     if args.out.exists() and not args.out.is_dir():
         raise CliError(f"--out {args.out} is a file, not a folder")
+    made = args.out  # the highest folder this run makes
+    while not made.parent.exists() and made.parent != made:
+        made = made.parent
     created = not args.out.exists()
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -161,9 +162,12 @@ def train_command(args: argparse.Namespace) -> int:
     try:
         run_training(data, args.out, quick=args.quick, mapping=mapping, max_events=args.max_events, frame=frame)
     except TooLittleData as exc:
-        if created:  # the data was refused before anything was written: leave no empty folder behind
-            with contextlib.suppress(OSError):
-                args.out.rmdir()
+        if created:  # the data was refused before anything was written: leave no empty folders behind
+            for folder in (args.out, *args.out.parents):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+                if folder == made:
+                    break
         raise CliError(f"{data}: {exc}") from None
     return 0
 

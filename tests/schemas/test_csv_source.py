@@ -77,7 +77,7 @@ def test_coordinates_the_event_schema_refuses_are_left_out_like_unreadable_ones(
 
 
 def test_a_folder_is_not_a_data_file(tmp_path):
-    with pytest.raises(IsADirectoryError, match="is a folder, not an events file"):
+    with pytest.raises(IsADirectoryError, match="is a folder, not a data file"):
         read_events_frame(tmp_path)
     with pytest.raises(FileNotFoundError, match="no such file"):
         read_events_frame(tmp_path / "missing.csv")

@@ -35,6 +35,14 @@ def test_an_invalid_environment_setting_is_one_line(capsys, monkeypatch, fresh_s
     assert code == 1 and err.count("\n") == 1 and f"{name}='{value}'" in err, err
 
 
+def test_a_setting_its_own_check_refuses_says_why_without_pydantics_prefix(capsys, monkeypatch, fresh_settings):
+    monkeypatch.setenv("CLICKCAST_TOPICS__CLICKS", "a b")
+    code, err = run(capsys, "tail", "predictions")
+    assert code == 1 and err.startswith(
+        "clickcast tail: invalid setting CLICKCAST_TOPICS__CLICKS='a b': 'a b' is not a"
+    )
+
+
 def test_an_invalid_security_setting_names_the_problem_without_the_password(capsys, monkeypatch, fresh_settings):
     monkeypatch.setenv("CLICKCAST_KAFKA__SASL_PASSWORD", "hunter2")  # SASL settings on a PLAINTEXT protocol
     code, err = run(capsys, "tail", "predictions")
@@ -191,7 +199,7 @@ def test_a_topic_kafka_would_refuse_is_refused_by_its_argument(capsys, topic):
 def test_a_folder_given_as_the_events_file_is_named_as_a_folder(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr("streams.commands._require_kafka", lambda settings: pytest.fail("asked the broker"))
     code, err = run(capsys, "produce", "--file", str(tmp_path))
-    assert code == 1 and err == f"clickcast produce: {tmp_path} is a folder, not an events file\n"
+    assert code == 1 and err == f"clickcast produce: {tmp_path} is a folder, not a data file\n"
 
 
 def test_a_file_without_events_is_one_line_before_any_broker_is_asked(capsys, tmp_path, monkeypatch):

@@ -153,7 +153,10 @@ def test_the_model_shape_is_read_from_the_served_config():
         "max_batch_size": 256,
         "input": [{"name": "ITEM_IDS", "data_type": "TYPE_STRING", "dims": ["1"]}, *inputs],
         "output": [{"name": "TOP_ITEMS", "dims": ["20"]}, {"name": "TOP_SCORES", "dims": ["20"]}],
-        "instance_group": [{"count": 2, "kind": "KIND_CPU"}, {"kind": "KIND_CPU"}],  # a group without a count has one
+        "instance_group": [
+            {"count": 2, "kind": "KIND_CPU"},
+            {"kind": "KIND_CPU"},
+        ],  # a count left out (proto default) is taken as 1
     }
     shape, asked = shape_of(config)
     assert shape == ModelShape(seq_len=100, top_k=20, max_batch=256, instances=3)

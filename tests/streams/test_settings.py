@@ -15,13 +15,15 @@ def test_a_topic_name_kafka_would_refuse_is_refused_by_the_settings(name):
     with pytest.raises(ValidationError, match="not a Kafka topic name"):
         TopicSettings(clicks=name)
     assert TopicSettings(clicks="clicks.v2_a-b").clicks == "clicks.v2_a-b"
+    assert TopicSettings(clicks="x" * 249).clicks == "x" * 249  # Kafka's longest
 
 
-@pytest.mark.parametrize("name", ["", ".", "..", "../escape", "a/b", "-x"])
+@pytest.mark.parametrize("name", ["", ".", "..", "../escape", "a/b", "-x", ".x", "x" * 129])
 def test_a_model_name_that_could_name_a_path_is_refused_by_the_settings(name):
     with pytest.raises(ValidationError, match="not a model name"):
         TritonSettings(model_name=name)
     assert TritonSettings(model_name="next_place.v2").model_name == "next_place.v2"
+    assert TritonSettings(model_name="_" + "x" * 127).model_name == "_" + "x" * 127  # 128, the longest
 
 
 def test_history_retention_must_cover_the_longest_window_plus_the_allowed_lateness():

@@ -52,6 +52,8 @@ def test_a_file_too_small_to_train_on_is_a_one_line_error(capsys, csv, tmp_path)
     code, err = run(capsys, "train", "--quick", "--data", str(one), "--out", str(tmp_path / "o"))
     assert code == 1 and "too few events to train" in err.splitlines()[-1] and "Traceback" not in err
     assert not (tmp_path / "o").exists()  # made for the run, left behind by none of the refused ones
+    code, err = run(capsys, "train", "--quick", "--data", str(one), "--out", str(tmp_path / "a" / "b" / "c"))
+    assert code == 1 and not (tmp_path / "a").exists()  # nor the folders made above it
     kept = tmp_path / "kept"
     kept.mkdir()
     code, err = run(capsys, "train", "--quick", "--data", str(one), "--out", str(kept))
@@ -76,12 +78,20 @@ def test_a_folder_or_a_broken_gzip_as_data_is_a_one_line_error(capsys, tmp_path,
     assert code == 1 and err == f"clickcast evaluate: {tmp_path} is a folder, not a data file\n"
 
 
-def test_a_data_file_without_events_is_named_in_the_error(capsys, tmp_path, fitted):
+def test_a_data_file_evaluate_cannot_use_is_named_by_its_path_once(capsys, tmp_path, fitted):
     fitted.save(tmp_path / "model")
     header = tmp_path / "header.csv"
     header.write_text("user_id,poi_id,latitude,longitude,utc_time_approx,category_name\n")
     code, err = run(capsys, "evaluate", "--model", str(tmp_path / "model"), "--data", str(header))
     assert code == 1 and err == f"clickcast evaluate: {header}: no events\n"
+    venues = tmp_path / "venues.csv"  # the reader's message names the file alone: the path takes its place
+    venues.write_text("user_id,venue,latitude,longitude,utc_time_approx,category_name\n")
+    code, err = run(capsys, "evaluate", "--model", str(tmp_path / "model"), "--data", str(venues))
+    assert (
+        code == 1
+        and err.startswith(f"clickcast evaluate: {venues} has no column(s) poi_id")
+        and err.count("venues") == 1
+    )
 
 
 def test_an_incomplete_or_corrupt_model_folder_is_a_one_line_error(capsys, csv, tmp_path):
