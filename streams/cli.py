@@ -65,7 +65,11 @@ def columns_option(parser: argparse.ArgumentParser) -> None:
     """`--columns`, the CSV column mapping every command that reads a check-in/click file takes
     (schemas.csv_source.ColumnMapping.parse reads it)."""
     parser.add_argument(
-        "--columns", default=None, help="field=column,... when the CSV's column names differ (user_id,item_id,time,...)"
+        "--columns",
+        default=None,
+        help="field=column,... for a CSV whose columns are not the NYC file's (user_id, poi_id, utc_time_approx, "
+        "latitude, longitude, category_name); fields: user_id, item_id, time, latitude, longitude, event_id, category, "
+        "time_unit",
     )
 
 
