@@ -88,9 +88,7 @@ def _data_inputs(args: argparse.Namespace):
     from streams.commands import default_data
 
     data = args.data or default_data()
-    if data.is_dir():
-        raise CliError(f"{data} is a folder, not a data file")
-    if not data.is_file():
+    if not data.exists():  # a folder or an unreadable file: the reader says which
         raise CliError(f"no data file {data} (pass --data)")
     if args.max_events is not None and args.max_events < 10:
         raise CliError("--max-events must be at least 10")
@@ -151,10 +149,8 @@ def train_command(args: argparse.Namespace) -> int:
         raise CliError(f"no events in {data}")
     if args.out.exists() and not args.out.is_dir():
         raise CliError(f"--out {args.out} is a file, not a folder")
-    made = args.out  # the highest folder this run makes
-    while not made.parent.exists() and made.parent != made:
-        made = made.parent
-    created = not args.out.exists()
+    # The highest folder this run makes, if any: removed again should the data be refused before anything is written.
+    made = None if args.out.exists() else next(p for p in (args.out, *args.out.parents) if p.parent.exists())
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file above it, no permission
@@ -162,7 +158,7 @@ def train_command(args: argparse.Namespace) -> int:
     try:
         run_training(data, args.out, quick=args.quick, mapping=mapping, max_events=args.max_events, frame=frame)
     except TooLittleData as exc:
-        if created:  # the data was refused before anything was written: leave no empty folders behind
+        if made is not None:
             for folder in (args.out, *args.out.parents):
                 with contextlib.suppress(OSError):
                     folder.rmdir()

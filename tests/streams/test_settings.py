@@ -14,6 +14,9 @@ def test_topics_must_differ():
 def test_a_topic_name_kafka_would_refuse_is_refused_by_the_settings(name):
     with pytest.raises(ValidationError, match="not a Kafka topic name"):
         TopicSettings(clicks=name)
+
+
+def test_topic_names_kafka_takes_are_taken():
     assert TopicSettings(clicks="clicks.v2_a-b").clicks == "clicks.v2_a-b"
     assert TopicSettings(clicks="x" * 249).clicks == "x" * 249  # Kafka's longest
 
@@ -22,6 +25,9 @@ def test_a_topic_name_kafka_would_refuse_is_refused_by_the_settings(name):
 def test_a_model_name_that_could_name_a_path_is_refused_by_the_settings(name):
     with pytest.raises(ValidationError, match="not a model name"):
         TritonSettings(model_name=name)
+
+
+def test_model_names_that_name_no_path_are_taken():
     assert TritonSettings(model_name="next_place.v2").model_name == "next_place.v2"
     assert TritonSettings(model_name="_" + "x" * 127).model_name == "_" + "x" * 127  # 128, the longest
 

@@ -72,7 +72,7 @@ def test_a_folder_or_a_broken_gzip_as_data_is_a_one_line_error(capsys, tmp_path,
     for data in (tmp_path, broken, truncated):
         code, err = run(capsys, "train", "--quick", "--data", str(data), "--out", str(tmp_path / "o"))
         assert code == 1 and err.count("\n") == 1, err
-    assert "is a folder" in run(capsys, "train", "--data", str(tmp_path), "--out", str(tmp_path / "o"))[1]
+        assert data != tmp_path or "is a folder" in err
     fitted.save(tmp_path / "model")
     code, err = run(capsys, "evaluate", "--model", str(tmp_path / "model"), "--data", str(tmp_path))
     assert code == 1 and err == f"clickcast evaluate: {tmp_path} is a folder, not a data file\n"
